@@ -1,0 +1,204 @@
+"""The public API: ``render(image, depth_m, lens)`` renders depth of field on tensors or arrays."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import tone
+from .aperture import Aperture, parse_aperture
+from .composite import composite_layers
+from .errors import InputError
+from .lens import Lens
+from .scatter import scatter as scatter_torch
+
+
+@dataclass
+class RenderOutput:
+    """Everything a render produces. Tensors are on the device the render ran on.
+
+    Attributes:
+        image: ``(C, H, W)`` linear result (in [0, 1) when ``clipped_highlights``).
+        coc_px: ``(H, W)`` signed CoC diameter in pixels that was rendered.
+        hole_matte: ``(H, W)`` fraction of each pixel taken from invented hidden background, or None.
+        layers: number of depth layers composited.
+    """
+
+    image: torch.Tensor
+    coc_px: torch.Tensor
+    hole_matte: torch.Tensor | None
+    layers: int
+
+
+def resolve_device(device: str | torch.device | None, like: torch.Tensor) -> torch.device:
+    """``auto``/None keeps a CUDA tensor where it is and picks CUDA for CPU input when present."""
+    if device is None or str(device) == "auto":
+        if like.is_cuda or not torch.cuda.is_available():
+            return like.device
+        return torch.device("cuda")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    return device
+
+
+def scatter_for(device: torch.device) -> Callable[..., torch.Tensor]:
+    """The scatter implementation for a device: the Triton kernel on CUDA, else the torch reference."""
+    if device.type == "cuda":
+        try:
+            from .scatter_triton import scatter as scatter_gpu
+        except ImportError:  # Triton not installed: the reference runs on the GPU too, only slower
+            return scatter_torch
+        return scatter_gpu
+    return scatter_torch
+
+
+def render_channels(
+    channels: torch.Tensor,
+    coc_px: torch.Tensor,
+    aperture: Aperture,
+    *,
+    hole_matte: bool = False,
+    scatter_fn: Callable[..., torch.Tensor] = scatter_torch,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """Layered scatter of ``(C, H, W)`` linear channels with a given signed CoC map.
+
+    The frame is padded by the largest kernel radius with its edge pixels repeated, as if the scene
+    went on past the border, so border pixels receive blur from outside the frame like in a camera
+    and are not darker (and no farther layer leaks through there).
+    """
+    _, height, width = channels.shape
+    pad = math.ceil(float(coc_px.abs().max()) / 2) + 1 if coc_px.numel() else 0
+    offsets = aperture.vignette_offsets(height, width, device=channels.device)
+    padded = F.pad(channels[None], (pad, pad, pad, pad), mode="replicate")[0]
+    padded_coc = F.pad(coc_px[None, None], (pad, pad, pad, pad), mode="replicate")[0, 0]
+    if offsets is not None:
+        offsets = F.pad(offsets[None], (pad, pad, pad, pad), mode="replicate")[0]
+    result = composite_layers(
+        padded, padded_coc, aperture.table(), vignette_offset=offsets, hole_matte=hole_matte,
+        scatter_fn=scatter_fn, progress=progress,
+    )
+    crop = (slice(pad, pad + height), slice(pad, pad + width))
+    matte = None if result.hole_matte is None else result.hole_matte[crop]
+    return result.image[(slice(None), *crop)], matte, result.layers
+
+
+def render_full(
+    image: torch.Tensor,
+    depth_m: torch.Tensor,
+    lens: Lens,
+    *,
+    aperture: Aperture | str | None = None,
+    alpha: torch.Tensor | None = None,
+    clipped_highlights: bool = False,
+    highlight_threshold: float = tone.DEFAULT_HIGHLIGHT_THRESHOLD,
+    highlight_gain: float = tone.DEFAULT_HIGHLIGHT_GAIN,
+    hole_matte: bool = False,
+    device: str | torch.device | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RenderOutput:
+    """Render one image; see :func:`render` for the arguments. Returns every product of the render."""
+    check_render_inputs(image, depth_m)
+    device = resolve_device(device, image)
+    image = image.to(device=device, dtype=torch.float32)
+    depth_m = depth_m.to(device=device, dtype=torch.float32)
+    aperture = parse_aperture(aperture) if isinstance(aperture, str) or aperture is None else aperture
+    coc = lens.coc_px(depth_m, image.shape[-1])
+
+    color = image
+    if clipped_highlights:
+        color = tone.expand_highlights(color, threshold=highlight_threshold, gain=highlight_gain)
+    channels = color if alpha is None else torch.cat([color * alpha, alpha])  # premultiplied
+    rendered, matte, layers = render_channels(
+        channels, coc, aperture, hole_matte=hole_matte, scatter_fn=scatter_for(device), progress=progress
+    )
+    color = rendered[: image.shape[0]]
+    if alpha is not None:
+        out_alpha = rendered[-1:].clamp(0.0, 1.0)
+        color = color / out_alpha.clamp_min(1e-6) * (out_alpha > 1e-6)
+        rendered = torch.cat([color, out_alpha])
+    else:
+        rendered = color
+    if clipped_highlights:
+        rendered[: image.shape[0]] = tone.compress_highlights(
+            rendered[: image.shape[0]], threshold=highlight_threshold
+        )
+    return RenderOutput(image=rendered, coc_px=coc, hole_matte=matte, layers=layers)
+
+
+def check_render_inputs(image: torch.Tensor, depth_m: torch.Tensor) -> None:
+    """Raise InputError unless image is (C, H, W) and depth is (H, W), finite and positive."""
+    if image.ndim != 3:
+        raise InputError(f"image: expected shape (C, H, W), got {tuple(image.shape)}")
+    if depth_m.shape != image.shape[1:]:
+        raise InputError(
+            f"depth: expected shape {tuple(image.shape[1:])} to match the image, got {tuple(depth_m.shape)}"
+        )
+    if not bool(torch.isfinite(depth_m).all()) or not bool((depth_m > 0).all()):
+        raise InputError("depth: expected finite z-depth > 0 m everywhere, found NaN, inf or values <= 0")
+    if not bool(torch.isfinite(image).all()):
+        raise InputError("image: expected finite values, found NaN or inf")
+
+
+def render(
+    image,
+    depth_m,
+    lens: Lens,
+    *,
+    aperture: Aperture | str | None = None,
+    clipped_highlights: bool = False,
+    highlight_threshold: float = tone.DEFAULT_HIGHLIGHT_THRESHOLD,
+    highlight_gain: float = tone.DEFAULT_HIGHLIGHT_GAIN,
+    device: str | torch.device | None = None,
+):
+    """Render physically sized, occlusion-correct depth of field.
+
+    Args:
+        image: linear-light colour, ``(C, H, W)`` or a batch ``(B, C, H, W)``, torch tensor or numpy
+            array (numpy also accepted as ``(H, W, C)``). Float values may exceed 1 (HDR).
+        depth_m: z-depth in metres along the optical axis (CONVENTIONS), ``(H, W)`` or ``(B, H, W)``.
+        lens: the :class:`~bokehsim.lens.Lens` of the shot (f, N, S1, sensor width).
+        aperture: an :class:`~bokehsim.aperture.Aperture` or a spec such as ``"blades:n=7"``;
+            default a circle.
+        clipped_highlights: the image is display-referred with highlights clipped at 1.0 (decoded
+            8/16-bit sRGB): expand them before the blur and map the result back through the soft
+            shoulder, so the output lies in [0, 1).
+        highlight_threshold, highlight_gain: the expansion curve (see :mod:`bokehsim.tone`).
+        device: ``"auto"`` (default: CUDA when present, a CUDA input stays there), ``"cpu"``, ``"cuda"``.
+
+    Returns:
+        The rendered image, the same kind (tensor/array), shape and layout as ``image``; a tensor
+        is returned on the device the render ran on.
+
+    Example:
+        >>> from bokehsim import Lens, render
+        >>> lens = Lens(focal_length_mm=50, f_number=2, focus_distance_m=2)
+        >>> render(torch.rand(3, 32, 48), torch.full((32, 48), 2.0), lens).shape
+        torch.Size([3, 32, 48])
+    """
+    is_numpy = isinstance(image, np.ndarray)
+    channels_last = is_numpy and image.ndim in (3, 4) and image.shape[-1] in (1, 3, 4) and image.shape[-3] not in (1, 3, 4)
+    tensor = torch.as_tensor(np.ascontiguousarray(image)) if is_numpy else image
+    depth = torch.as_tensor(np.ascontiguousarray(depth_m)) if isinstance(depth_m, np.ndarray) else depth_m
+    if channels_last:
+        tensor = tensor.movedim(-1, -3)
+    batched = tensor.ndim == 4
+    images = tensor if batched else tensor[None]
+    depths = depth if depth.ndim == 3 else depth[None].expand(images.shape[0], *depth.shape)
+    outputs = [
+        render_full(
+            img, dep, lens, aperture=aperture, clipped_highlights=clipped_highlights,
+            highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, device=device,
+        ).image
+        for img, dep in zip(images, depths)
+    ]
+    out = torch.stack(outputs) if batched else outputs[0]
+    if channels_last:
+        out = out.movedim(-3, -1)
+    return out.cpu().numpy() if is_numpy else out

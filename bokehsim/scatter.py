@@ -1,0 +1,207 @@
+"""Scatter: every pixel spreads its own aperture kernel, as signed row spans in a difference buffer.
+
+For one output row ``dy`` a kernel of radius r covers a horizontal *run* [x_left, x_right] (one per
+run index of the shape's span table). Adding +w at the run's start and -w one past its end into a
+difference buffer, then integrating along each row (a cumulative sum), lays down the whole run at
+O(1) cost. A kernel therefore costs O(r) instead of O(r^2); this is the algorithm the GPU kernel
+uses as well (``bokehsim/scatter_triton.py``).
+
+Anti-aliasing: the run ends are fractional; each end is split between the two pixels it falls
+between, which is the exact box-filtered coverage along x. Along y, the run of an output row is the
+average of the shape over the row's one-pixel strip, read from the table's running integrals, so a
+row that is half inside the kernel gets half the area. Both are exact for area, so every kernel sums
+to exactly 1 (up to float rounding) at any radius.
+
+This module is the reference implementation in plain torch (CPU or any device).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .aperture import SpanTable
+
+#: A pixel whose kernel radius is below this many pixels is left as it is (its disc fits in itself).
+MIN_RADIUS_PX = 0.5
+
+
+def kernel_rows(radius_px: torch.Tensor) -> torch.Tensor:
+    """How many rows above and below its own a kernel of radius r reaches: floor(r + 1/2)."""
+    return torch.floor(radius_px + 0.5).long()
+
+
+def _strip_integrals(table: SpanTable, y0: torch.Tensor, y1: torch.Tensor) -> torch.Tensor:
+    """Integrals of the run ends between normalised heights y0 and y1, ``(n, 2M)`` (left, right).
+
+    The running integrals are piecewise linear in y, so they are interpolated linearly; both heights
+    are looked up with one gather from a table holding each row's value and slope.
+    """
+    integrals = table.integrals  # (T + 1, 2M)
+    rows = integrals.shape[0] - 1
+    value_and_step = torch.cat([integrals[:-1], integrals[1:] - integrals[:-1]], dim=1)  # (T, 4M)
+    pos = (torch.stack([y0, y1]) + 1.0) * (rows / 2.0)  # (2, n)
+    index = pos.floor().clamp_(0, rows - 1)
+    frac = (pos - index).unsqueeze(-1)
+    looked_up = value_and_step[index.long()]  # (2, n, 4M)
+    value, step = looked_up.chunk(2, dim=-1)
+    at = value + frac * step
+    return at[1] - at[0]
+
+
+def _vignetting_chord(
+    table: SpanTable, offset: torch.Tensor, y_norm: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chord of the displaced circumscribed ellipse at normalised row height ``y_norm``.
+
+    Args:
+        offset: ``(n, 2)`` centre of the displaced ellipse, in units of the radius.
+        y_norm: ``(n,)`` row height in units of the radius (kernel frame).
+
+    Returns:
+        left, right ``(n,)`` in units of the radius; right < left when the row misses the ellipse.
+    """
+    a, b, angle_deg = table.ellipse
+    theta = torch.deg2rad(torch.tensor(angle_deg, dtype=y_norm.dtype, device=y_norm.device))
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    # Quadratic form of the ellipse rotated by theta: u^T Q u <= 1.
+    q11 = cos * cos / a**2 + sin * sin / b**2
+    q22 = sin * sin / a**2 + cos * cos / b**2
+    q12 = cos * sin * (1.0 / a**2 - 1.0 / b**2)
+    v = y_norm - offset[:, 1]
+    discriminant = (q12 * q12 - q11 * q22) * v * v + q11
+    half = torch.sqrt(discriminant.clamp_min(0.0)) / q11
+    centre = offset[:, 0] - q12 * v / q11
+    missed = discriminant < 0
+    return torch.where(missed, centre + 1.0, centre - half), torch.where(missed, centre - 1.0, centre + half)
+
+
+def row_runs(
+    table: SpanTable, radius_px: torch.Tensor, flip: torch.Tensor, dy: int, offset: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The runs that kernels of radius ``radius_px`` lay on output row ``dy`` (relative to the pixel).
+
+    Args:
+        table: the aperture's span table.
+        radius_px: ``(n,)`` kernel radius r = |c| / 2 in pixels, >= 0.5.
+        flip: ``(n,)`` bool, True in front of the focus plane (c < 0): the kernel is rotated 180 deg.
+        dy: output row offset in pixels (down is positive).
+        offset: ``(n, 2)`` vignetting-ellipse displacement in radii, or None.
+
+    Returns:
+        left, right: ``(n, M)`` run ends in pixels relative to the pixel centre (left <= right).
+    """
+    dy_kernel = torch.where(flip, -float(dy), float(dy))  # the row in the kernel's own frame
+    y0 = ((dy_kernel - 0.5) / radius_px).clamp(-1.0, 1.0)
+    y1 = ((dy_kernel + 0.5) / radius_px).clamp(-1.0, 1.0)
+    inside_height = (y1 - y0).unsqueeze(1)  # part of the strip inside the shape's bounding box
+    safe_height = inside_height.clamp_min(1e-12)
+    means = _strip_integrals(table, y0, y1) / safe_height
+    left_mean, right_mean = means.split(table.runs, dim=1)
+    # Length: strip area / strip height (the strip is 1 px = 1/r radii tall); centre: mean centre.
+    length = (right_mean - left_mean) * inside_height * radius_px.unsqueeze(1)
+    centre = 0.5 * (left_mean + right_mean)
+    left, right = centre - 0.5 * length, centre + 0.5 * length
+    if offset is not None:
+        chord_left, chord_right = _vignetting_chord(table, offset, dy_kernel / radius_px)
+        left = torch.maximum(left, chord_left.unsqueeze(1))
+        right = torch.maximum(torch.minimum(right, chord_right.unsqueeze(1)), left)
+    scale = radius_px.unsqueeze(1)
+    left_px, right_px = left * scale, right * scale
+    flip = flip.unsqueeze(1)
+    return torch.where(flip, -right_px, left_px), torch.where(flip, -left_px, right_px)
+
+
+def _kernel_norms(
+    table: SpanTable, radius_px: torch.Tensor, flip: torch.Tensor, offset: torch.Tensor | None
+) -> torch.Tensor:
+    """1 / (weighted kernel area in px^2), so each kernel sums to 1.
+
+    Without vignetting the area is the table's area times r^2 (the strips tile the shape exactly);
+    with it, the clipped runs are summed row by row.
+    """
+    if offset is None:
+        return 1.0 / (table.area * radius_px * radius_px)
+    area = torch.zeros_like(radius_px)
+    reach = int(kernel_rows(radius_px).max())
+    for dy in range(-reach, reach + 1):
+        left, right = row_runs(table, radius_px, flip, dy, offset)
+        area += ((right - left) * table.weight).sum(dim=1)
+    return 1.0 / area.clamp_min(1e-12)
+
+
+def scatter(
+    values: torch.Tensor,
+    ys: torch.Tensor,
+    xs: torch.Tensor,
+    coc_px: torch.Tensor,
+    height: int,
+    width: int,
+    table: SpanTable,
+    vignette_offset: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sum the kernels of a set of pixels into an image (the torch reference implementation).
+
+    Args:
+        values: ``(n, C)`` what each pixel scatters (e.g. premultiplied colour, alpha, flags).
+        ys, xs: ``(n,)`` integer pixel positions.
+        coc_px: ``(n,)`` signed CoC diameter c in pixels; |c| / 2 < 0.5 leaves the pixel as it is.
+        height, width: size of the output image.
+        table: the aperture's span table (normalised so every kernel sums to 1).
+        vignette_offset: ``(n, 2)`` displacement of the vignetting ellipse in radii, or None.
+
+    Returns:
+        ``(C, H, W)``: the sum over pixels of value times kernel.
+    """
+    channels = values.shape[1]
+    device, dtype = values.device, values.dtype
+    table = table.to(device)
+    radius = coc_px.abs().to(dtype) * 0.5
+    sharp = radius < MIN_RADIUS_PX
+    out = torch.zeros(height * width, channels, device=device, dtype=dtype)
+    out.index_add_(0, ys[sharp] * width + xs[sharp], values[sharp])
+
+    blurred = ~sharp
+    order = torch.argsort(radius[blurred], descending=True)
+    radius = radius[blurred][order]
+    if radius.numel():
+        flip = (coc_px[blurred][order] < 0)
+        ys, xs, values = ys[blurred][order], xs[blurred][order], values[blurred][order]
+        offset = None if vignette_offset is None else vignette_offset[blurred][order].to(dtype)
+        norm = _kernel_norms(table, radius, flip, offset)
+        weighted = values * norm.unsqueeze(1)
+        diff = _scatter_runs(weighted, ys, xs, radius, flip, offset, height, width, table)
+        out += diff.view(height, width + 2, channels).cumsum(dim=1)[:, :width].reshape(-1, channels)
+    return out.view(height, width, channels).permute(2, 0, 1)
+
+
+def _scatter_runs(
+    weighted: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, radius: torch.Tensor, flip: torch.Tensor,
+    offset: torch.Tensor | None, height: int, width: int, table: SpanTable,
+) -> torch.Tensor:
+    """The difference buffer ``(H * (W + 2), C)`` of all runs; pixels sorted by radius, largest first."""
+    channels = weighted.shape[1]
+    # One spare row at the end takes every run that falls above or below the image.
+    diff = torch.zeros((height + 1) * (width + 2), channels, device=weighted.device, dtype=weighted.dtype)
+    reach = kernel_rows(radius)
+    max_reach = int(reach[0])
+    x_shifted = xs.to(weighted.dtype).unsqueeze(1) + 0.5  # pixel i covers [i, i + 1)
+    run_weight = table.weight.to(weighted.dtype).view(1, 1, -1, 1)
+    for dy in range(-max_reach, max_reach + 1):
+        # Pixels are sorted by radius, so those reaching row dy are a prefix of the arrays.
+        count = int(torch.searchsorted(-reach, -abs(dy), right=True))
+        row = ys[:count] + dy
+        row = torch.where((row >= 0) & (row < height), row, height)
+        left, right = row_runs(
+            table, radius[:count], flip[:count], dy, None if offset is None else offset[:count]
+        )
+        start, end = x_shifted[:count] + left, x_shifted[:count] + right
+        start_floor, end_floor = start.floor(), end.floor()
+        start_frac, end_frac = start - start_floor, end - end_floor
+        # Columns -1 and below pile into column 0 (the cumulative sum starts there); W and beyond
+        # fall into the two spare columns, which are dropped after integration.
+        columns = torch.stack([start_floor, start_floor + 1, end_floor, end_floor + 1]).clamp_(0, width + 1).long()
+        shares = torch.stack([1.0 - start_frac, start_frac, end_frac - 1.0, -end_frac])  # (4, k, M)
+        flat_index = (row * (width + 2)).view(1, -1, 1) + columns
+        contribution = shares.unsqueeze(-1) * run_weight * weighted[:count].view(1, -1, 1, channels)
+        diff.index_add_(0, flat_index.reshape(-1), contribution.reshape(-1, channels))
+    return diff[: height * (width + 2)]
