@@ -146,8 +146,11 @@ def composite_layers(
     for done, k in enumerate(present):
         own = layer == k
         radius = float(coc_px[own].abs().max()) / 2
+        # Hidden pixels from the adjacent nearer layer continue the same surface (a depth ramp).
+        continuous_from = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
         values, layer_coc, pixels = _layer_pixels(
-            channels, coc_px, layer, k, (lower[k], upper[k]), radius + nearer_radius + 2.0 if done else 0.0
+            channels, coc_px, layer, k, (lower[k], upper[k]), continuous_from,
+            radius + nearer_radius + 2.0 if done else 0.0,
         )
         index = torch.nonzero(pixels.reshape(-1)).flatten()
         buffer = scatter_fn(
@@ -175,16 +178,17 @@ def composite_layers(
 
 def _layer_pixels(
     channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor, k: int,
-    coc_range: tuple[float, float], reach_px: float,
+    coc_range: tuple[float, float], continuous_from: float, reach_px: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What layer k scatters: its own pixels plus, behind nearer layers, its hidden background.
 
     A hidden pixel (one of a nearer layer) matters within ``reach_px`` of layer k's own pixels: the
     nearer layers are see-through up to their radius from their silhouettes and layer k's kernels
-    spread by theirs. Hidden pixels within half a layer width of layer k in CoC continue the same
-    surface (a ramp crossing the layer boundary) and are used as they are. The others are invented
-    by push-pull from the layer's own pixels, with a coverage that fades from 1 to 0 between half
-    the reach and the reach, so the invention never ends in a hard edge.
+    spread by theirs. Hidden pixels whose CoC is at least ``continuous_from`` (those of the adjacent
+    nearer layer) continue the same surface (a ramp crossing the layer boundary) and are used as
+    they are. The others are invented
+    by push-pull from the layer's own pixels, with a coverage that is 1 within the reach and fades
+    to 0 at twice the reach, so the invention never ends in a hard edge.
 
     Returns:
         values ``(H*W, C + 2)`` (premultiplied channels, coverage, invented coverage), the CoC to
@@ -196,16 +200,15 @@ def _layer_pixels(
     values = torch.cat([channels, ones[None], torch.zeros_like(coc_px)[None]])
     if reach_px <= 0:
         return values.reshape(num_channels + 2, -1).t(), coc_px.reshape(-1), own
-    near_own = proximity(own, reach_px)
+    near_own = proximity(own, 2.0 * reach_px)  # 1/2 at the layer's edge, 1/4 at reach_px from it
     band = (layer < k) & (near_own > 0)
     low, high = coc_range
-    margin = 0.5 * (high - low) if math.isfinite(low) and math.isfinite(high) else 0.5 * FOCUS_LAYER_COC_PX
-    continuous = band & (coc_px >= low - margin)
+    continuous = band & (coc_px >= continuous_from)
     invented = band & ~continuous
     layer_coc = coc_px
     if bool(invented.any()):
         filled = push_pull(torch.cat([channels, coc_px[None]]), own.to(channels.dtype))
-        fade = (4.0 * near_own - 1.0).clamp(0.0, 1.0) * invented
+        fade = (4.0 * near_own).clamp(0.0, 1.0) * invented  # opaque within reach, 0 at twice it
         values = torch.where(invented, torch.cat([filled[:num_channels], ones[None], ones[None]]) * fade, values)
         layer_coc = torch.where(invented, filled[num_channels].clamp(max(low, -1e9), min(high, 1e9)), coc_px)
     return values.reshape(num_channels + 2, -1).t(), layer_coc.reshape(-1), own | continuous | invented

@@ -1,0 +1,96 @@
+"""The three occlusion cases of the core issue, measured on synthetic two-plane scenes."""
+
+import pytest
+import torch
+
+from bokehsim.aperture import parse_aperture
+from bokehsim.composite import layer_boundaries, push_pull
+from bokehsim.render import render_channels
+
+HEIGHT, WIDTH, EDGE = 48, 200, 100
+NEAR_VALUE, FAR_VALUE = 0.2, 0.8
+
+
+def two_planes(left_coc, right_coc, left_value=NEAR_VALUE, right_value=FAR_VALUE):
+    """Left half and right half at two CoCs; returns the rendered row profile and the hole matte."""
+    channels = torch.full((1, HEIGHT, WIDTH), right_value, dtype=torch.float64)
+    channels[:, :, :EDGE] = left_value
+    coc = torch.full((HEIGHT, WIDTH), float(right_coc), dtype=torch.float64)
+    coc[:, :EDGE] = left_coc
+    image, matte, layers = render_channels(channels, coc, parse_aperture("circle"), hole_matte=True)
+    return image[0, HEIGHT // 2], matte[HEIGHT // 2], layers
+
+
+def test_in_focus_subject_keeps_a_crisp_edge_with_no_background_bleeding():
+    row, matte, layers = two_planes(0.0, 24.0)  # sharp subject left, blurred background right
+    assert layers == 2
+    assert torch.equal(row[:EDGE], torch.full((EDGE,), NEAR_VALUE, dtype=torch.float64))  # untouched
+    # No dark or bright rim: the background next to the subject keeps its own value.
+    assert float((row[EDGE:] - FAR_VALUE).abs().max()) < 1e-6
+
+
+def test_defocused_foreground_is_see_through_over_a_band_of_its_coc():
+    coc = 24.0
+    row, matte, _ = two_planes(-coc, 0.0)  # blurred foreground left, sharp background right
+    mixed = ((row - NEAR_VALUE).abs() > 1e-5) & ((row - FAR_VALUE).abs() > 1e-5)
+    columns = torch.nonzero(mixed).flatten()
+    band = int(columns.max() - columns.min() + 1)
+    assert band == pytest.approx(coc, abs=2)  # |c| wide: r on each side of the silhouette
+    assert abs(float(columns.float().mean()) + 0.5 - EDGE) <= 1.0  # centred on the silhouette
+    # The invented background shows where the foreground thins out (left of the edge), not beyond.
+    assert float(matte[EDGE - 6]) > 0.1 and float(matte[:EDGE - 14].max()) < 1e-6
+    assert float(matte[EDGE + 1:].max()) < 1e-6
+
+
+def test_no_halo_behind_a_defocused_foreground():
+    """Mean intensity across the edge stays between the two sides (no dark/bright halo)."""
+    for left_coc, right_coc in [(-24.0, 0.0), (-30.0, 8.0), (0.0, 30.0), (-10.0, 20.0)]:
+        row, _, _ = two_planes(left_coc, right_coc)
+        assert float(row.min()) >= NEAR_VALUE - 1e-6 and float(row.max()) <= FAR_VALUE + 1e-6
+        assert torch.all(torch.diff(row) >= -1e-9)  # monotonic transition, no double edge
+
+
+def test_bright_background_behind_sharp_dark_subject_does_not_glow_over_it():
+    row, _, _ = two_planes(0.0, 30.0, left_value=0.05, right_value=5.0)
+    assert float(row[:EDGE].max()) == pytest.approx(0.05, abs=1e-12)
+
+
+def test_a_depth_ramp_crossing_layer_boundaries_stays_smooth_and_invents_next_to_nothing():
+    height, width = 120, 40
+    coc = torch.linspace(-20, 20, height, dtype=torch.float64)[:, None].expand(height, width).contiguous()
+    flat = torch.full((1, height, width), 0.5, dtype=torch.float64)
+    image, matte, layers = render_channels(flat, coc, parse_aperture("circle"), hole_matte=True)
+    assert layers >= 9
+    assert float((image - 0.5).abs().max()) < 1e-6
+    assert float(matte.max()) < 5e-3  # under 0.5 % of any pixel is invented
+
+
+def test_energy_of_a_textured_plane_is_conserved():
+    torch.manual_seed(0)
+    texture = torch.rand(3, 64, 64, dtype=torch.float64)
+    coc = torch.full((64, 64), 11.0, dtype=torch.float64)
+    image, _, _ = render_channels(texture, coc, parse_aperture("circle"))
+    # With the frame extended by its edge pixels, the mean is kept up to the border's share.
+    assert torch.allclose(image.mean(dim=(1, 2)), texture.mean(dim=(1, 2)), atol=0.01)
+    assert float(image.std()) < float(texture.std()) / 4  # and it really is blurred
+
+
+def test_layer_boundaries_are_symmetric_and_geometric():
+    b = layer_boundaries(40.0)
+    assert torch.allclose(b, -b.flip(0))
+    positive = b[b > 0]
+    assert float(positive[0]) == 1.0 and float(positive[-1]) >= 40.0
+    assert torch.allclose(positive[1:] / positive[:-1], torch.tensor(2.0).sqrt())
+
+
+def test_push_pull_keeps_known_pixels_and_fills_holes_between_them():
+    values = torch.zeros(1, 32, 32, dtype=torch.float64)
+    values[:, :, :16] = 1.0
+    values[:, :, 16:] = 3.0
+    weight = torch.ones(32, 32, dtype=torch.float64)
+    weight[8:24, 12:20] = 0
+    filled = push_pull(values, weight)
+    assert torch.equal(filled[:, weight > 0], values[:, weight > 0])
+    hole = filled[0, 8:24, 12:20]
+    assert float(hole.min()) >= 1.0 and float(hole.max()) <= 3.0
+    assert float(hole[:, 0].mean()) < float(hole[:, -1].mean())  # closer to the nearer side

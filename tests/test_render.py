@@ -1,0 +1,104 @@
+"""The public render API: convergence to the input, highlights, alpha, arrays and batches."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bokehsim import Lens, render, render_full
+from bokehsim.errors import InputError
+
+LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0)
+
+
+def scene(height=48, width=64, seed=0):
+    torch.manual_seed(seed)
+    image = torch.rand(3, height, width)
+    depth = torch.full((height, width), 2.0)
+    depth[:, width // 2 :] = 6.0
+    depth[: height // 3] = 1.2
+    return image, depth
+
+
+def test_huge_f_number_reproduces_the_input_exactly():
+    image, depth = scene()
+    lens = Lens(focal_length_mm=85, f_number=1e6, focus_distance_m=2.0)
+    assert torch.equal(render(image, depth, lens), image)
+
+
+def test_plane_at_the_focus_distance_stays_sharp():
+    image, _ = scene()
+    assert torch.equal(render(image, torch.full(image.shape[1:], 2.0), LENS), image)
+
+
+def test_blur_follows_the_thin_lens_size():
+    """A single light on black at 6 m renders a disc of the CoC predicted by lens.py."""
+    width = 160
+    image = torch.zeros(3, 120, width)
+    image[:, 60, 80] = 1.0
+    depth = torch.full((120, width), 6.0)
+    coc = float(LENS.coc_px(torch.tensor(6.0), width))
+    out = render(image, depth, LENS)[0]
+    assert float(out.sum()) == pytest.approx(1.0, abs=1e-3)
+    area_diameter = 2 * math.sqrt(float((out / out.max()).sum()) / math.pi)
+    assert area_diameter == pytest.approx(coc, abs=0.5)
+
+
+def clipped_lamp(colour):
+    """An 8-bit-like frame: dark wall at 6 m with a 3x3 clipped lamp of the given colour."""
+    image = torch.full((3, 96, 96), 0.02)
+    image[:, 47:50, 47:50] = torch.tensor(colour)[:, None, None]
+    return image, torch.full((96, 96), 6.0)
+
+
+def test_clipped_lamp_becomes_a_bright_disc_that_keeps_its_colour():
+    lens = Lens(focal_length_mm=85, f_number=1.4, focus_distance_m=2.0, sensor_width_mm=6)  # c ~ 30 px
+    image, depth = clipped_lamp([1.0, 0.55, 0.2])
+    rolled = render(image, depth, lens, clipped_highlights=True)
+    flat = render(image, depth, lens)
+    centre_rolled, centre_flat = rolled[:, 48, 48], flat[:, 48, 48]
+    # The lamp's light over the wall is many times what a plain blur of the clipped value gives.
+    assert float(centre_rolled[0] - 0.02) > 4 * float(centre_flat[0] - 0.02)
+    assert float(centre_rolled.max()) < 1.0  # soft shoulder, no hard clip
+    # The colour survives (ratios of the lamp, not washed out to white) ...
+    lamp_part = centre_rolled - 0.02
+    assert float(lamp_part[2] / lamp_part[0]) == pytest.approx(0.2, abs=0.06)
+    # ... and the disc is round with the CoC's size.
+    coc = float(lens.coc_px(torch.tensor(6.0), 96))
+    disc = (rolled[0] - 0.02) > 0.5 * float(lamp_part[0])
+    assert 2 * math.sqrt(float(disc.sum()) / math.pi) == pytest.approx(coc, abs=1.5)
+
+
+def test_alpha_is_rendered_premultiplied():
+    """An opaque red square on a transparent background blurs into a soft alpha, colour stays red."""
+    image = torch.zeros(3, 64, 64)
+    alpha = torch.zeros(1, 64, 64)
+    image[0, 24:40, 24:40] = 1.0
+    alpha[:, 24:40, 24:40] = 1.0
+    out = render_full(image, torch.full((64, 64), 6.0), LENS, alpha=alpha).image
+    colour, out_alpha = out[:3], out[3]
+    assert float(out_alpha.sum()) == pytest.approx(float(alpha.sum()), rel=1e-3)  # alpha conserved
+    edge = (out_alpha > 0.05) & (out_alpha < 0.95)
+    assert bool(edge.any())
+    assert torch.allclose(colour[0][edge], torch.ones(1), atol=1e-4)  # no dark fringe: still pure red
+    assert float(colour[1:][:, edge].abs().max()) < 1e-6
+
+
+def test_numpy_in_numpy_out_channels_last_and_batches():
+    image, depth = scene()
+    hwc = image.permute(1, 2, 0).numpy()
+    out = render(hwc, depth.numpy(), LENS)
+    assert isinstance(out, np.ndarray) and out.shape == hwc.shape
+    assert np.allclose(out, render(image, depth, LENS).permute(1, 2, 0).numpy(), atol=1e-6)
+    batch = torch.stack([image, image.flip(2)])
+    out_batch = render(batch, depth, LENS)
+    assert out_batch.shape == batch.shape
+    assert torch.allclose(out_batch[0], render(image, depth, LENS), atol=1e-6)
+
+
+def test_bad_depth_is_refused():
+    image, depth = scene()
+    for bad in (depth[:-1], torch.where(depth > 5, torch.nan, depth), -depth):
+        with pytest.raises(InputError):
+            render(image, bad, LENS)
