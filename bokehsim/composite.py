@@ -65,20 +65,22 @@ def layer_boundaries(max_abs_coc_px: float, *, device=None) -> torch.Tensor:
     return torch.cat([-positive.flip(0), positive])
 
 
-def proximity(mask: torch.Tensor, radius_px: float, cell_px: int = DILATION_CELL_PX) -> torch.Tensor:
-    """Fraction of the square window of half-size ``radius_px`` around each pixel that is in ``mask``.
+def distance_to(mask: torch.Tensor, max_px: float, cell_px: int = DILATION_CELL_PX) -> torch.Tensor:
+    """Approximate distance (px) from every pixel to ``mask``, exact up to about one cell.
 
-    It is 1/2 on the edge of a large region and falls linearly to 0 at ``radius_px`` outside it: a
-    smooth distance that costs O(N) (box filters on a grid of ``cell_px``-pixel cells).
+    Grown ring by ring on a grid of ``cell_px``-pixel cells (a chessboard distance), then
+    interpolated bilinearly so that fades driven by it have no steps. Beyond ``max_px`` it is inf.
     """
     height, width = mask.shape
-    coarse = F.avg_pool2d(mask[None, None].float(), cell_px, cell_px, ceil_mode=True)
-    reach = max(1, round(radius_px / cell_px))
-    size = 2 * reach + 1
-    coarse = F.avg_pool2d(coarse, (1, size), 1, (0, reach), count_include_pad=True)
-    coarse = F.avg_pool2d(coarse, (size, 1), 1, (reach, 0), count_include_pad=True)
-    full = F.interpolate(coarse, scale_factor=cell_px, mode="bilinear", align_corners=False)
-    return full[0, 0, :height, :width]
+    reached = F.max_pool2d(mask[None, None].float(), cell_px, cell_px, ceil_mode=True)
+    distance = torch.where(reached > 0, 0.0, math.inf)
+    for ring in range(1, math.ceil(max_px / cell_px) + 2):
+        grown = F.max_pool2d(reached, 3, 1, 1)
+        distance = torch.where((grown > 0) & (reached == 0), float(ring * cell_px), distance)
+        reached = grown
+    finite = torch.where(torch.isinf(distance), 1e6, distance)
+    full = F.interpolate(finite, scale_factor=cell_px, mode="bilinear", align_corners=False)[0, 0, :height, :width]
+    return torch.where(full >= 1e5, math.inf, full)
 
 
 def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -141,7 +143,6 @@ def composite_layers(
     accumulated = torch.zeros(num_channels, height, width, device=device, dtype=dtype)
     matte = torch.zeros(height, width, device=device, dtype=dtype) if hole_matte else None
     offsets = None if vignette_offset is None else vignette_offset.reshape(2, -1).t()
-    nearer_radius = 0.0  # the largest kernel radius of the layers composited so far
 
     for done, k in enumerate(present):
         own = layer == k
@@ -150,11 +151,12 @@ def composite_layers(
         continuous_from = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
         values, layer_coc, pixels = _layer_pixels(
             channels, coc_px, layer, k, (lower[k], upper[k]), continuous_from,
-            radius + nearer_radius + 2.0 if done else 0.0,
+            radius if done else None,
         )
         index = torch.nonzero(pixels.reshape(-1)).flatten()
+        kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
         buffer = scatter_fn(
-            values[index], index // width, index % width, layer_coc[index], height, width, table,
+            values[index, :kept], index // width, index % width, layer_coc[index], height, width, table,
             None if offsets is None else offsets[index],
         )
         coverage = buffer[num_channels]
@@ -163,7 +165,6 @@ def composite_layers(
         if matte is not None:
             matte += buffer[num_channels + 1] * scale
         transmittance = transmittance * (1.0 - coverage.clamp(0.0, 1.0))
-        nearer_radius = max(nearer_radius, radius)
         if progress:
             progress(done + 1, len(present))
 
@@ -178,17 +179,17 @@ def composite_layers(
 
 def _layer_pixels(
     channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor, k: int,
-    coc_range: tuple[float, float], continuous_from: float, reach_px: float,
+    coc_range: tuple[float, float], continuous_from: float, radius_px: float | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What layer k scatters: its own pixels plus, behind nearer layers, its hidden background.
 
-    A hidden pixel (one of a nearer layer) matters within ``reach_px`` of layer k's own pixels: the
-    nearer layers are see-through up to their radius from their silhouettes and layer k's kernels
-    spread by theirs. Hidden pixels whose CoC is at least ``continuous_from`` (those of the adjacent
-    nearer layer) continue the same surface (a ramp crossing the layer boundary) and are used as
-    they are. The others are invented
-    by push-pull from the layer's own pixels, with a coverage that is 1 within the reach and fades
-    to 0 at twice the reach, so the invention never ends in a hard edge.
+    A hidden pixel p (one of a nearer layer) matters if it lies within ``r_p + r_k`` of layer k's own
+    pixels: the nearer layer is see-through up to its radius r_p from its silhouette, and layer k's
+    kernels spread by their radius r_k (``radius_px``, the layer's largest). Hidden pixels whose CoC
+    is at least ``continuous_from`` (those of the adjacent nearer layer) continue the same surface
+    (a ramp crossing the layer boundary) and are used as they are. The others are invented by
+    push-pull from the layer's own pixels, opaque within that reach and fading to 0 over a few more
+    pixels, so the invention never ends in a hard edge.
 
     Returns:
         values ``(H*W, C + 2)`` (premultiplied channels, coverage, invented coverage), the CoC to
@@ -198,17 +199,21 @@ def _layer_pixels(
     own = layer == k
     ones = torch.ones_like(coc_px)
     values = torch.cat([channels, ones[None], torch.zeros_like(coc_px)[None]])
-    if reach_px <= 0:
+    if radius_px is None:  # the nearest layer hides nothing
         return values.reshape(num_channels + 2, -1).t(), coc_px.reshape(-1), own
-    near_own = proximity(own, 2.0 * reach_px)  # 1/2 at the layer's edge, 1/4 at reach_px from it
-    band = (layer < k) & (near_own > 0)
-    low, high = coc_range
+    hidden = layer < k
+    fade_px = 2.0 * DILATION_CELL_PX
+    reach = coc_px.abs() * 0.5 + radius_px + 2.0  # per hidden pixel
+    max_reach = float(reach[hidden].max()) if bool(hidden.any()) else 0.0
+    distance = distance_to(own, max_reach + fade_px)
+    band = hidden & (distance < reach + fade_px)
     continuous = band & (coc_px >= continuous_from)
     invented = band & ~continuous
     layer_coc = coc_px
     if bool(invented.any()):
+        low, high = coc_range
         filled = push_pull(torch.cat([channels, coc_px[None]]), own.to(channels.dtype))
-        fade = (4.0 * near_own).clamp(0.0, 1.0) * invented  # opaque within reach, 0 at twice it
+        fade = ((reach + fade_px - distance) / fade_px).clamp(0.0, 1.0) * invented
         values = torch.where(invented, torch.cat([filled[:num_channels], ones[None], ones[None]]) * fade, values)
         layer_coc = torch.where(invented, filled[num_channels].clamp(max(low, -1e9), min(high, 1e9)), coc_px)
     return values.reshape(num_channels + 2, -1).t(), layer_coc.reshape(-1), own | continuous | invented

@@ -174,6 +174,19 @@ def scatter(
     return out.view(height, width, channels).permute(2, 0, 1)
 
 
+def is_point_symmetric(table: SpanTable, tolerance: float = 1e-6) -> bool:
+    """True when the shape is mirror-symmetric in x and in y (circle, ellipse, square ...).
+
+    Then a kernel's row -dy equals its row dy and the 180-degree flip changes nothing, which lets
+    the scatter compute each pair of rows once.
+    """
+    left, right = table.left_integral, table.right_integral
+    mirror_x = torch.allclose(left, -right, atol=tolerance)
+    total = left[-1:]
+    mirror_y = torch.allclose(left + left.flip(0), total.expand_as(left), atol=tolerance)
+    return bool(mirror_x and mirror_y)
+
+
 def _scatter_runs(
     weighted: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, radius: torch.Tensor, flip: torch.Tensor,
     offset: torch.Tensor | None, height: int, width: int, table: SpanTable,
@@ -186,11 +199,10 @@ def _scatter_runs(
     max_reach = int(reach[0])
     x_shifted = xs.to(weighted.dtype).unsqueeze(1) + 0.5  # pixel i covers [i, i + 1)
     run_weight = table.weight.to(weighted.dtype).view(1, 1, -1, 1)
-    for dy in range(-max_reach, max_reach + 1):
+    mirrored = offset is None and is_point_symmetric(table)
+    for dy in range(0 if mirrored else -max_reach, max_reach + 1):
         # Pixels are sorted by radius, so those reaching row dy are a prefix of the arrays.
         count = int(torch.searchsorted(-reach, -abs(dy), right=True))
-        row = ys[:count] + dy
-        row = torch.where((row >= 0) & (row < height), row, height)
         left, right = row_runs(
             table, radius[:count], flip[:count], dy, None if offset is None else offset[:count]
         )
@@ -201,7 +213,10 @@ def _scatter_runs(
         # fall into the two spare columns, which are dropped after integration.
         columns = torch.stack([start_floor, start_floor + 1, end_floor, end_floor + 1]).clamp_(0, width + 1).long()
         shares = torch.stack([1.0 - start_frac, start_frac, end_frac - 1.0, -end_frac])  # (4, k, M)
-        flat_index = (row * (width + 2)).view(1, -1, 1) + columns
-        contribution = shares.unsqueeze(-1) * run_weight * weighted[:count].view(1, -1, 1, channels)
-        diff.index_add_(0, flat_index.reshape(-1), contribution.reshape(-1, channels))
+        contribution = (shares.unsqueeze(-1) * run_weight * weighted[:count].view(1, -1, 1, channels)).reshape(-1, channels)
+        for row_offset in (dy, -dy) if mirrored and dy else (dy,):
+            row = ys[:count] + row_offset
+            row = torch.where((row >= 0) & (row < height), row, height)
+            flat_index = (row * (width + 2)).view(1, -1, 1) + columns
+            diff.index_add_(0, flat_index.reshape(-1), contribution)
     return diff[: height * (width + 2)]

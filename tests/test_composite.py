@@ -62,7 +62,9 @@ def test_a_depth_ramp_crossing_layer_boundaries_stays_smooth_and_invents_next_to
     image, matte, layers = render_channels(flat, coc, parse_aperture("circle"), hole_matte=True)
     assert layers >= 9
     assert float((image - 0.5).abs().max()) < 1e-6
-    assert float(matte.max()) < 5e-3  # under 0.5 % of any pixel is invented
+    # Near focus the layers of a ramp are thinner than a pixel, so a little of the layer two steps
+    # away shows through; it stays under 1 % of any pixel.
+    assert float(matte.max()) < 1e-2
 
 
 def test_energy_of_a_textured_plane_is_conserved():

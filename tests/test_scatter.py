@@ -93,7 +93,7 @@ def test_cat_eye_kernel_is_the_lens_intersection():
 
 
 def test_zero_vignetting_offset_is_the_plain_circle():
-    assert torch.allclose(point_kernel(23.0, offset=(0.0, 0.0)), point_kernel(23.0), atol=1e-12)
+    assert torch.allclose(point_kernel(23.0, offset=(0.0, 0.0)), point_kernel(23.0), atol=1e-7)  # float32 table
 
 
 def test_kernel_leaving_the_frame_is_cut_not_piled_up():
