@@ -13,7 +13,13 @@ import typer
 from .. import io, tone
 from ..errors import InputError
 from ..lens import Lens, sensor_width_mm
+from ..depth import depth_at, load_depth, parse_point
 from ._app import FNumberOpt, FocalLengthOpt, SensorOpt, app, err_console, handle_input_errors
+from ._depth_opts import (
+    DEFAULTS, BackgroundAtOpt, BackgroundDistanceOpt, BaselineOpt, DepthKindOpt, DepthModelOpt, DepthOpt,
+    EstimateDepthOpt, FarOpt, FocalLengthPxOpt, FocusAtOpt, NearOpt, OfflineOpt, RefineDepthOpt,
+    ResizeDepthOpt, SubjectDistanceOpt, depth_options_from_cli,
+)
 from ._progress import LazyProgress
 
 FLOAT_OUTPUTS = {".exr", ".npy"}
@@ -26,12 +32,23 @@ def render_cli(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output image; its extension picks the format.")],
     focal_length: FocalLengthOpt,
     f_number: FNumberOpt,
-    depth: Annotated[Path | None, typer.Option("--depth", "-d", help="Depth map (see the Depth panel for the kinds).", rich_help_panel="Depth")] = None,
+    depth: DepthOpt = DEFAULTS["depth"],
     focus_distance: Annotated[float | None, typer.Option("--focus-distance", help="S1: distance the lens is focused at, in metres.", rich_help_panel="Focus")] = None,
-    focus_at: Annotated[str | None, typer.Option("--focus-at", help="Focus on the depth under X,Y (pixels, or fractions like 0.5,0.4).", rich_help_panel="Focus")] = None,
+    focus_at: FocusAtOpt = DEFAULTS["focus_at"],
     sensor: SensorOpt = "full-frame",
-    near: Annotated[float | None, typer.Option("--near", help="Metres at the white end of an 8/16-bit depth map.", rich_help_panel="Depth")] = None,
-    far: Annotated[float | None, typer.Option("--far", help="Metres at the black end of an 8/16-bit depth map.", rich_help_panel="Depth")] = None,
+    depth_kind: DepthKindOpt = DEFAULTS["depth_kind"],
+    estimate_depth: EstimateDepthOpt = DEFAULTS["estimate_depth"],
+    depth_model: DepthModelOpt = DEFAULTS["depth_model"],
+    offline: OfflineOpt = DEFAULTS["offline"],
+    refine_depth: RefineDepthOpt = DEFAULTS["refine_depth"],
+    resize_depth: ResizeDepthOpt = DEFAULTS["resize_depth"],
+    near: NearOpt = DEFAULTS["near"],
+    far: FarOpt = DEFAULTS["far"],
+    subject_distance: SubjectDistanceOpt = DEFAULTS["subject_distance"],
+    background_distance: BackgroundDistanceOpt = DEFAULTS["background_distance"],
+    background_at: BackgroundAtOpt = DEFAULTS["background_at"],
+    baseline: BaselineOpt = DEFAULTS["baseline"],
+    focal_length_px: FocalLengthPxOpt = DEFAULTS["focal_length_px"],
     aperture: Annotated[str | None, typer.Option("--aperture", help="Aperture shape, e.g. circle, blades:n=7, cat-eye:strength=0.6.", rich_help_panel="Look")] = None,
     coc_map: Annotated[Path | None, typer.Option("--coc-map", help="Also write the signed CoC in pixels (.npy/.exr float, .png colour-coded).", rich_help_panel="Outputs")] = None,
     hole_matte: Annotated[Path | None, typer.Option("--hole-matte", help="Also write where hidden background was invented (0..1).", rich_help_panel="Outputs")] = None,
@@ -53,10 +70,19 @@ def render_cli(
         raise InputError(f"{output}: the output, --coc-map and --hole-matte must be different files")
     check_choices(bit_depth, device, focus_distance, focus_at)
     sensor_mm = sensor_width_mm(sensor)
+    depth_options = depth_options_from_cli(
+        depth_kind=depth_kind, near=near, far=far, subject_distance=subject_distance,
+        background_distance=background_distance, background_at=background_at, focus_at=focus_at,
+        baseline=baseline, focal_length_px=focal_length_px, estimate_depth=estimate_depth,
+        depth_model=depth_model, offline=offline, refine_depth=refine_depth, resize_depth=resize_depth,
+    )
 
     picture = io.read_image(image)
-    depth_m, depth_report = load_depth_for(depth, picture, near, far)
-    focus_m, focus_report = resolve_focus(focus_distance, focus_at, depth_m, depth)
+    depth_result = load_depth(depth, picture.color, depth_options)
+    for warning in depth_result.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    depth_m = depth_result.depth_m
+    focus_m, focus_report = resolve_focus(focus_distance, focus_at, depth_m)
     lens = Lens(focal_length_mm=focal_length, f_number=f_number, focus_distance_m=focus_m, sensor_width_mm=sensor_mm)
     clipped = highlights and picture.transfer == "srgb"
 
@@ -74,7 +100,7 @@ def render_cli(
         "command": "render", "image": image, "depth": depth, "output": output,
         "focal_length_mm": focal_length, "f_number": f_number, "focus_distance_m": focus_m,
         "focus": focus_report, "sensor": sensor, "sensor_width_mm": sensor_mm, "aperture": aperture or "circle",
-        "depth_calibration": depth_report, "highlights": {"expanded": clipped, "threshold": highlight_threshold, "gain": highlight_gain},
+        "depth_calibration": depth_result.report, "highlights": {"expanded": clipped, "threshold": highlight_threshold, "gain": highlight_gain},
         "bit_depth": bit_depth, "device": device, "layers": result.layers,
         "max_abs_coc_px": float(result.coc_px.abs().max()), "coc_map": coc_map, "hole_matte": hole_matte,
     }
@@ -93,62 +119,17 @@ def check_choices(bit_depth: int | None, device: str, focus_distance: float | No
         raise InputError(f"--bit-depth: expected 8 or 16, got {bit_depth}")
     if device not in ("auto", "cpu", "cuda"):
         raise InputError(f"--device: expected auto, cpu or cuda, got {device!r}")
-    if (focus_distance is None) == (focus_at is None):
-        raise InputError("focus: give exactly one of --focus-distance M or --focus-at X,Y")
+    if focus_distance is None and focus_at is None:
+        raise InputError("focus: give --focus-distance M or --focus-at X,Y")
 
 
-def load_depth_for(depth: Path | None, picture: io.ImageData, near: float | None, far: float | None):
-    """Metric z-depth (H, W) for the image, and the calibration report for the sidecar."""
-    if depth is None:
-        raise InputError("--depth: a depth map is required")
-    raw = io.read_depth_raw(depth)
-    values = raw.values
-    if tuple(values.shape) != tuple(picture.color.shape[1:]):
-        raise InputError(
-            f"{depth}: depth is {values.shape[1]}x{values.shape[0]} but the image is "
-            f"{picture.color.shape[2]}x{picture.color.shape[1]}"
-        )
-    if raw.is_float:
-        if not bool(torch.isfinite(values).all()) or not bool((values > 0).all()):
-            raise InputError(f"{depth}: depth must be finite and > 0 m everywhere (found NaN, inf or <= 0)")
-        return values, {"kind": "metric"}
-    if near is None or far is None:
-        raise InputError(f"{depth}: an {raw.bit_depth}-bit depth map is relative inverse depth; give --near M and --far M")
-    if not 0 < near < far:
-        raise InputError(f"--near/--far: expected 0 < near < far, got near={near}, far={far}")
-    inverse = 1.0 / far + values * (1.0 / near - 1.0 / far)  # white (1) = near
-    return 1.0 / inverse, {"kind": "inverse", "near_m": near, "far_m": far}
-
-
-def resolve_focus(focus_distance: float | None, focus_at: str | None, depth_m: torch.Tensor, depth_path):
-    """S1 in metres from --focus-distance or the robust depth under --focus-at."""
+def resolve_focus(focus_distance: float | None, focus_at: str | None, depth_m: torch.Tensor):
+    """S1 in metres from --focus-distance, or the robust (median) depth under --focus-at."""
     if focus_distance is not None:
         return focus_distance, {"distance_m": focus_distance}
     height, width = depth_m.shape
     x, y = parse_point(focus_at, width, height)
-    return depth_under(depth_m, x, y), {"at": focus_at, "pixel": [x, y]}
-
-
-def parse_point(text: str, width: int, height: int) -> tuple[float, float]:
-    """``X,Y`` in pixels, or fractions of the frame when both are in [0, 1] with a decimal point."""
-    try:
-        xs, ys = text.split(",")
-        x, y = float(xs), float(ys)
-    except ValueError:
-        raise InputError(f"--focus-at: expected X,Y (pixels or fractions like 0.5,0.4), got {text!r}") from None
-    if "." in text and 0 <= x <= 1 and 0 <= y <= 1:
-        x, y = x * (width - 1), y * (height - 1)
-    if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
-        raise InputError(f"--focus-at: {text} lies outside the {width}x{height} frame")
-    return x, y
-
-
-def depth_under(depth_m: torch.Tensor, x: float, y: float, patch: int = 5) -> float:
-    """Median z-depth over a small patch: robust to an edge or a noisy pixel under the point."""
-    height, width = depth_m.shape
-    col, row = int(round(x)), int(round(y))
-    window = depth_m[max(row - patch, 0) : row + patch + 1, max(col - patch, 0) : col + patch + 1]
-    return float(window.median())
+    return depth_at(depth_m, x, y), {"at": focus_at, "pixel": [x, y]}
 
 
 def write_outputs(result, picture: io.ImageData, output: Path, bit_depth: int | None, coc_map: Path | None, hole_matte: Path | None) -> None:

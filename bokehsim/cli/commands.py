@@ -1,0 +1,3 @@
+"""Imports every command module so each registers itself on the shared app."""
+
+from . import focus, render  # noqa: F401
