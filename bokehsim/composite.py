@@ -110,7 +110,7 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 def composite_layers(
     channels: torch.Tensor,
     coc_px: torch.Tensor,
-    table: SpanTable,
+    tables: SpanTable | tuple[SpanTable, SpanTable],
     *,
     vignette_offset: torch.Tensor | None = None,
     hole_matte: bool = False,
@@ -122,7 +122,8 @@ def composite_layers(
     Args:
         channels: ``(C, H, W)`` linear, premultiplied if an alpha channel is among them.
         coc_px: ``(H, W)`` signed CoC diameter in pixels (CONVENTIONS c).
-        table: the aperture's span table.
+        tables: the aperture's span table, or a pair (behind focus, in front of focus) when they
+            differ (spherical aberration); every layer lies on one side of the focus plane.
         vignette_offset: ``(2, H, W)`` optical-vignetting displacement in kernel radii, or None.
         hole_matte: also return the matte of invented background.
         scatter_fn: the scatter implementation (torch reference or the Triton kernel).
@@ -133,6 +134,7 @@ def composite_layers(
     """
     num_channels, height, width = channels.shape
     device, dtype = channels.device, channels.dtype
+    behind_table, front_table = tables if isinstance(tables, tuple) else (tables, tables)
     boundaries = layer_boundaries(float(coc_px.abs().max()), device=device)
     layer = torch.bucketize(coc_px, boundaries)  # 0 = nearest
     present = torch.unique(layer).tolist()
@@ -155,6 +157,7 @@ def composite_layers(
         )
         index = torch.nonzero(pixels.reshape(-1)).flatten()
         kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
+        table = front_table if upper[k] <= 0 else behind_table
         buffer = scatter_fn(
             values[index, :kept], index // width, index % width, layer_coc[index], height, width, table,
             None if offsets is None else offsets[index],

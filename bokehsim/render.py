@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -80,8 +80,9 @@ def render_channels(
     padded_coc = F.pad(coc_px[None, None], (pad, pad, pad, pad), mode="replicate")[0, 0]
     if offsets is not None:
         offsets = F.pad(offsets[None], (pad, pad, pad, pad), mode="replicate")[0]
+    tables = (aperture.table(in_front=False), aperture.table(in_front=True))
     result = composite_layers(
-        padded, padded_coc, aperture.table(), vignette_offset=offsets, hole_matte=hole_matte,
+        padded, padded_coc, tables, vignette_offset=offsets, hole_matte=hole_matte,
         scatter_fn=scatter_fn, progress=progress,
     )
     crop = (slice(pad, pad + height), slice(pad, pad + width))
@@ -115,9 +116,18 @@ def render_full(
     if clipped_highlights:
         color = tone.expand_highlights(color, threshold=highlight_threshold, gain=highlight_gain)
     channels = color if alpha is None else torch.cat([color * alpha, alpha])  # premultiplied
-    rendered, matte, layers = render_channels(
-        channels, coc, aperture, hole_matte=hole_matte, scatter_fn=scatter_for(device), progress=progress
-    )
+    scatter_fn = scatter_for(device)
+    focus_scale = aperture.channel_focus_scale(
+        focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m
+    ) if image.shape[0] == 3 else None
+    if focus_scale is None:
+        rendered, matte, layers = render_channels(
+            channels, coc, aperture, hole_matte=hole_matte, scatter_fn=scatter_fn, progress=progress
+        )
+    else:
+        rendered, matte, layers = _render_axial_ca(
+            channels, depth_m, lens, aperture, focus_scale, hole_matte=hole_matte, scatter_fn=scatter_fn
+        )
     color = rendered[: image.shape[0]]
     if alpha is not None:
         out_alpha = rendered[-1:].clamp(0.0, 1.0)
@@ -130,6 +140,27 @@ def render_full(
             rendered[: image.shape[0]], threshold=highlight_threshold
         )
     return RenderOutput(image=rendered, coc_px=coc, hole_matte=matte, layers=layers)
+
+
+def _render_axial_ca(
+    channels: torch.Tensor, depth_m: torch.Tensor, lens: Lens, aperture: Aperture,
+    focus_scale: tuple[float, float, float], *, hole_matte: bool, scatter_fn,
+) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """Axial chromatic aberration: R, G and B are each in focus at their own distance, so each is
+    rendered with its own CoC map. An alpha channel (4th) and the hole matte follow green."""
+    planes, matte, layers = [], None, 0
+    for index, scale in enumerate(focus_scale):
+        shifted = replace(lens, focus_distance_m=lens.focus_distance_m * scale)
+        keep = [index] + ([3] if channels.shape[0] == 4 and index == 1 else [])
+        plane, plane_matte, plane_layers = render_channels(
+            channels[keep], shifted.coc_px(depth_m, channels.shape[-1]), aperture,
+            hole_matte=hole_matte and index == 1, scatter_fn=scatter_fn,
+        )
+        planes.append(plane)
+        if index == 1:
+            matte, layers = plane_matte, plane_layers
+    red, green, blue = planes
+    return torch.cat([red, green[:1], blue, green[1:]]), matte, layers
 
 
 def check_render_inputs(image: torch.Tensor, depth_m: torch.Tensor) -> None:

@@ -75,8 +75,8 @@ def handle_input_errors(command: Callable) -> Callable:
 
 
 # Options shared by several commands (spaCy's `_util.py` habit: define once, reuse).
-FocalLengthOpt = Annotated[float, typer.Option("--focal-length", "-f", help="Focal length f in mm (e.g. 50).", rich_help_panel="Lens")]
-FNumberOpt = Annotated[float, typer.Option("--f-number", "-N", help="f-number N (e.g. 1.8). Larger = less blur.", rich_help_panel="Lens")]
+FocalLengthOpt = Annotated[float | None, typer.Option("--focal-length", "-f", help="Focal length f in mm (e.g. 50).", rich_help_panel="Lens")]
+FNumberOpt = Annotated[float | None, typer.Option("--f-number", "-N", help="f-number N (e.g. 1.8). Larger = less blur.", rich_help_panel="Lens")]
 SensorOpt = Annotated[
     str,
     typer.Option(

@@ -14,6 +14,8 @@ from .. import io, tone
 from ..errors import InputError
 from ..lens import Lens, sensor_width_mm
 from ..depth import depth_at, load_depth, parse_point
+from ..looks import resolve_aperture, suggested_lens
+from ._aperture_opts import ApertureOpt, LookOpt, ProfileOpt, SaSignOpt
 from ._app import FNumberOpt, FocalLengthOpt, SensorOpt, app, err_console, handle_input_errors
 from ._depth_opts import (
     DEFAULTS, BackgroundAtOpt, BackgroundDistanceOpt, BaselineOpt, DepthKindOpt, DepthModelOpt, DepthOpt,
@@ -30,8 +32,8 @@ FLOAT_OUTPUTS = {".exr", ".npy"}
 def render_cli(
     image: Annotated[Path, typer.Argument(help="Input photo: PNG/JPEG/TIFF (sRGB), EXR/float TIFF/.npy (linear HDR).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output image; its extension picks the format.")],
-    focal_length: FocalLengthOpt,
-    f_number: FNumberOpt,
+    focal_length: FocalLengthOpt = None,
+    f_number: FNumberOpt = None,
     depth: DepthOpt = DEFAULTS["depth"],
     focus_distance: Annotated[float | None, typer.Option("--focus-distance", help="S1: distance the lens is focused at, in metres.", rich_help_panel="Focus")] = None,
     focus_at: FocusAtOpt = DEFAULTS["focus_at"],
@@ -49,7 +51,10 @@ def render_cli(
     background_at: BackgroundAtOpt = DEFAULTS["background_at"],
     baseline: BaselineOpt = DEFAULTS["baseline"],
     focal_length_px: FocalLengthPxOpt = DEFAULTS["focal_length_px"],
-    aperture: Annotated[str | None, typer.Option("--aperture", help="Aperture shape, e.g. circle, blades:n=7, cat-eye:strength=0.6.", rich_help_panel="Look")] = None,
+    look: LookOpt = None,
+    aperture: ApertureOpt = None,
+    profile: ProfileOpt = None,
+    sa_sign: SaSignOpt = None,
     coc_map: Annotated[Path | None, typer.Option("--coc-map", help="Also write the signed CoC in pixels (.npy/.exr float, .png colour-coded).", rich_help_panel="Outputs")] = None,
     hole_matte: Annotated[Path | None, typer.Option("--hole-matte", help="Also write where hidden background was invented (0..1).", rich_help_panel="Outputs")] = None,
     bit_depth: Annotated[int | None, typer.Option("--bit-depth", help="8 or 16 for PNG/TIFF outputs (default: as the input).", rich_help_panel="Outputs")] = None,
@@ -70,6 +75,8 @@ def render_cli(
         raise InputError(f"{output}: the output, --coc-map and --hole-matte must be different files")
     check_choices(bit_depth, device, focus_distance, focus_at)
     sensor_mm = sensor_width_mm(sensor)
+    lens_look = resolve_aperture(aperture, profile, look, sa_sign=sa_sign)
+    focal_length, f_number = lens_numbers(focal_length, f_number, look)
     depth_options = depth_options_from_cli(
         depth_kind=depth_kind, near=near, far=far, subject_distance=subject_distance,
         background_distance=background_distance, background_at=background_at, focus_at=focus_at,
@@ -90,7 +97,7 @@ def render_cli(
 
     with LazyProgress("rendering layers", stderr=err_console) as progress:
         result = render_full(
-            picture.color, depth_m, lens, aperture=aperture, alpha=picture.alpha, clipped_highlights=clipped,
+            picture.color, depth_m, lens, aperture=lens_look, alpha=picture.alpha, clipped_highlights=clipped,
             highlight_threshold=highlight_threshold, highlight_gain=highlight_gain,
             hole_matte=hole_matte is not None, device=device, progress=progress.update,
         )
@@ -99,7 +106,7 @@ def render_cli(
     parameters = {
         "command": "render", "image": image, "depth": depth, "output": output,
         "focal_length_mm": focal_length, "f_number": f_number, "focus_distance_m": focus_m,
-        "focus": focus_report, "sensor": sensor, "sensor_width_mm": sensor_mm, "aperture": aperture or "circle",
+        "focus": focus_report, "sensor": sensor, "sensor_width_mm": sensor_mm, "look": look, "aperture": lens_look.spec, "profile": lens_look.profile.spec,
         "depth_calibration": depth_result.report, "highlights": {"expanded": clipped, "threshold": highlight_threshold, "gain": highlight_gain},
         "bit_depth": bit_depth, "device": device, "layers": result.layers,
         "max_abs_coc_px": float(result.coc_px.abs().max()), "coc_map": coc_map, "hole_matte": hole_matte,
@@ -121,6 +128,17 @@ def check_choices(bit_depth: int | None, device: str, focus_distance: float | No
         raise InputError(f"--device: expected auto, cpu or cuda, got {device!r}")
     if focus_distance is None and focus_at is None:
         raise InputError("focus: give --focus-distance M or --focus-at X,Y")
+
+
+def lens_numbers(focal_length: float | None, f_number: float | None, look: str | None) -> tuple[float, float]:
+    """-f and -N as given, else as the --look suggests; one line naming what is missing."""
+    suggested_f, suggested_n = suggested_lens(look)
+    focal_length = focal_length if focal_length is not None else suggested_f
+    f_number = f_number if f_number is not None else suggested_n
+    for value, option in ((focal_length, "--focal-length/-f"), (f_number, "--f-number/-N")):
+        if value is None:
+            raise InputError(f"{option}: required (or a --look that suggests it)")
+    return focal_length, f_number
 
 
 def resolve_focus(focus_distance: float | None, focus_at: str | None, depth_m: torch.Tensor):
