@@ -169,8 +169,8 @@ def scatter(
         offset = None if vignette_offset is None else vignette_offset[blurred][order].to(dtype)
         norm = _kernel_norms(table, radius, flip, offset)
         weighted = values * norm.unsqueeze(1)
-        diff = _scatter_runs(weighted, ys, xs, radius, flip, offset, height, width, table)
-        out += diff.view(height, width + 2, channels).cumsum(dim=1)[:, :width].reshape(-1, channels)
+        diff = _scatter_runs(weighted, ys, xs, radius, flip, offset, height, width, table).view(height, width + 1, 2 * channels)
+        out += (diff[..., :channels].cumsum(dim=1) + diff[..., channels:])[:, :width].reshape(-1, channels)
     return out.view(height, width, channels).permute(2, 0, 1)
 
 
@@ -191,10 +191,11 @@ def _scatter_runs(
     weighted: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, radius: torch.Tensor, flip: torch.Tensor,
     offset: torch.Tensor | None, height: int, width: int, table: SpanTable,
 ) -> torch.Tensor:
-    """The difference buffer ``(H * (W + 2), C)`` of all runs; pixels sorted by radius, largest first."""
+    """The difference buffer ``(H * (W + 1), 2C)`` of all runs; pixels sorted by radius, largest first."""
     channels = weighted.shape[1]
+    # Per pixel: C channels of steps (integrated along the row) then C of corrections (not).
     # One spare row at the end takes every run that falls above or below the image.
-    diff = torch.zeros((height + 1) * (width + 2), channels, device=weighted.device, dtype=weighted.dtype)
+    diff = torch.zeros((height + 1) * (width + 1), 2 * channels, device=weighted.device, dtype=weighted.dtype)
     reach = kernel_rows(radius)
     max_reach = int(reach[0])
     x_shifted = xs.to(weighted.dtype).unsqueeze(1) + 0.5  # pixel i covers [i, i + 1)
@@ -208,15 +209,20 @@ def _scatter_runs(
         )
         start, end = x_shifted[:count] + left, x_shifted[:count] + right
         start_floor, end_floor = start.floor(), end.floor()
-        start_frac, end_frac = start - start_floor, end - end_floor
-        # Columns -1 and below pile into column 0 (the cumulative sum starts there); W and beyond
-        # fall into the two spare columns, which are dropped after integration.
-        columns = torch.stack([start_floor, start_floor + 1, end_floor, end_floor + 1]).clamp_(0, width + 1).long()
-        shares = torch.stack([1.0 - start_frac, start_frac, end_frac - 1.0, -end_frac])  # (4, k, M)
-        contribution = (shares.unsqueeze(-1) * run_weight * weighted[:count].view(1, -1, 1, channels)).reshape(-1, channels)
+        # A run [start, end) covers pixel floor(start) by 1 - frac(start), the pixels after it fully,
+        # and pixel floor(end) by frac(end): a step of +w at floor(start) and -w at floor(end) in the
+        # difference buffer, plus the two fractional corrections, which are not integrated.
+        # Columns below 0 pile into column 0 (the integration starts there); W and beyond fall into
+        # the spare column, dropped at the end.
+        columns = torch.stack([start_floor, end_floor]).clamp_(0, width).long()  # (2, k, M)
+        step = torch.tensor([1.0, -1.0], dtype=weighted.dtype, device=weighted.device).view(2, 1, 1)
+        correction = torch.stack([start_floor - start, end - end_floor])  # (2, k, M)
+        correction = torch.where(torch.stack([start < 0, end < 0]), 0.0, correction)  # left of the frame
+        weights = (torch.stack([step.expand_as(correction), correction], dim=-1) * run_weight).unsqueeze(-1)
+        contribution = (weights * weighted[:count].view(1, -1, 1, 1, channels)).reshape(-1, 2 * channels)
         for row_offset in (dy, -dy) if mirrored and dy else (dy,):
             row = ys[:count] + row_offset
             row = torch.where((row >= 0) & (row < height), row, height)
-            flat_index = (row * (width + 2)).view(1, -1, 1) + columns
+            flat_index = (row * (width + 1)).view(1, -1, 1) + columns
             diff.index_add_(0, flat_index.reshape(-1), contribution)
-    return diff[: height * (width + 2)]
+    return diff[: height * (width + 1)]
