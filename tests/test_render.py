@@ -102,3 +102,24 @@ def test_bad_depth_is_refused():
     for bad in (depth[:-1], torch.where(depth > 5, torch.nan, depth), -depth):
         with pytest.raises(InputError):
             render(image, bad, LENS)
+
+
+def test_axial_chromatic_aberration_gives_each_colour_its_own_focus():
+    """With `chromatic`, red and blue focus at S1 * scale: their discs have that CoC's size."""
+    from bokehsim.aperture import parse_aperture
+
+    width = 160
+    lens = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0)
+    aperture = parse_aperture("circle:chromatic=0.002")
+    image = torch.zeros(3, 120, width)
+    image[:, 60, 80] = 1.0
+    depth = torch.full((120, width), 6.0)
+    out = render(image, depth, lens, aperture=aperture)
+    scale_red, scale_green, _ = aperture.channel_focus_scale(focal_length_mm=85, focus_distance_m=2.0)
+    assert scale_red > 1.01 and scale_green == 1.0
+    for channel, scale in ((0, scale_red), (1, 1.0), (2, scale_red)):
+        shifted = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0 * scale)
+        coc = float(shifted.coc_px(torch.tensor(6.0), width))
+        disc = out[channel]
+        assert float(disc.sum()) == pytest.approx(1.0, abs=1e-3)
+        assert 2 * math.sqrt(float((disc / disc.max()).sum()) / math.pi) == pytest.approx(coc, abs=0.5)
