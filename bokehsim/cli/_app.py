@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import InputError
 
@@ -47,7 +48,7 @@ def _root(
 
 def fail(message: str) -> typer.Exit:
     """Print one line and return the exit-code-2 exception for the caller to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
     return typer.Exit(code=2)
 
 
