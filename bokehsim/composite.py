@@ -35,7 +35,7 @@ LAYER_RATIO = math.sqrt(2.0)
 #: |c| (px) of the focus layer's boundaries: everything sharper than this is one opaque layer.
 FOCUS_LAYER_COC_PX = 1.0
 #: Coarse grid (px) on which the reach of hidden-background fill is computed.
-DILATION_CELL_PX = 4
+FILL_CELL_PX = 4
 
 Scatter = Callable[..., torch.Tensor]
 
@@ -65,7 +65,7 @@ def layer_boundaries(max_abs_coc_px: float, *, device=None) -> torch.Tensor:
     return torch.cat([-positive.flip(0), positive])
 
 
-def distance_to(mask: torch.Tensor, max_px: float, cell_px: int = DILATION_CELL_PX) -> torch.Tensor:
+def distance_to(mask: torch.Tensor, max_px: float, cell_px: int = FILL_CELL_PX) -> torch.Tensor:
     """Approximate distance (px) from every pixel to ``mask``, exact up to about one cell.
 
     Grown ring by ring on a grid of ``cell_px``-pixel cells (a chessboard distance), then
@@ -205,7 +205,7 @@ def _layer_pixels(
     if radius_px is None:  # the nearest layer hides nothing
         return values.reshape(num_channels + 2, -1).t(), coc_px.reshape(-1), own
     hidden = layer < k
-    fade_px = 2.0 * DILATION_CELL_PX
+    fade_px = 2.0 * FILL_CELL_PX
     reach = coc_px.abs() * 0.5 + radius_px + 2.0  # per hidden pixel
     max_reach = float(reach[hidden].max()) if bool(hidden.any()) else 0.0
     distance = distance_to(own, max_reach + fade_px)
