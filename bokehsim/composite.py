@@ -21,7 +21,7 @@ within a layer differ in size by at most that ratio, and the blur size itself is
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -116,6 +116,9 @@ def composite_layers(
     hole_matte: bool = False,
     scatter_fn: Scatter = scatter,
     progress: Callable[[int, int], None] | None = None,
+    compositor: Callable[..., object] | None = None,
+    max_abs_coc_px: float | None = None,
+    layer_radius_px: Sequence[float] | None = None,
 ) -> CompositeResult:
     """Render depth of field by layered scatter and front-to-back compositing.
 
@@ -128,6 +131,12 @@ def composite_layers(
         hole_matte: also return the matte of invented background.
         scatter_fn: the scatter implementation (torch reference or the Triton kernel).
         progress: called with (layers done, layers total).
+        compositor: a fused scatter-and-composite step used instead of ``scatter_fn`` and the
+            compositing below (on CUDA: ``scatter_triton.LayerCompositor``); it is built with the
+            frame's size and tables, gets ``add_layer(values, layer_coc, pixels, table)`` for every
+            layer and returns ``(image, matte)`` from ``finish()``.
+        max_abs_coc_px, layer_radius_px: the whole picture's largest |c| and each layer's largest
+            radius, when this call renders one tile of it (so every tile uses the same layers).
 
     Returns:
         :class:`CompositeResult`.
@@ -135,9 +144,12 @@ def composite_layers(
     num_channels, height, width = channels.shape
     device, dtype = channels.device, channels.dtype
     behind_table, front_table = tables if isinstance(tables, tuple) else (tables, tables)
-    boundaries = layer_boundaries(float(coc_px.abs().max()), device=device)
+    largest = float(coc_px.abs().max()) if max_abs_coc_px is None else max_abs_coc_px
+    boundaries = layer_boundaries(largest, device=device)
     layer = torch.bucketize(coc_px, boundaries)  # 0 = nearest
-    present = torch.unique(layer).tolist()
+    present, layer_radius = layer_stats(coc_px, layer, len(boundaries) + 1)
+    if layer_radius_px is not None:
+        layer_radius = list(layer_radius_px)
     lower = [-math.inf] + boundaries.tolist()
     upper = boundaries.tolist() + [math.inf]
 
@@ -145,19 +157,29 @@ def composite_layers(
     accumulated = torch.zeros(num_channels, height, width, device=device, dtype=dtype)
     matte = torch.zeros(height, width, device=device, dtype=dtype) if hole_matte else None
     offsets = None if vignette_offset is None else vignette_offset.reshape(2, -1).t()
+    fused = None
+    if compositor is not None:
+        fused = compositor(
+            num_channels, height, width, behind_table, vignette_offset=vignette_offset, hole_matte=hole_matte,
+            device=device,
+        )
 
     for done, k in enumerate(present):
-        own = layer == k
-        radius = float(coc_px[own].abs().max()) / 2
+        radius = layer_radius[k]
         # Hidden pixels from the adjacent nearer layer continue the same surface (a depth ramp).
         continuous_from = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
         values, layer_coc, pixels = _layer_pixels(
             channels, coc_px, layer, k, (lower[k], upper[k]), continuous_from,
             radius if done else None,
         )
+        table = front_table if upper[k] <= 0 else behind_table
+        if fused is not None:
+            fused.add_layer(values, layer_coc, pixels, table)
+            if progress:
+                progress(done + 1, len(present))
+            continue
         index = torch.nonzero(pixels.reshape(-1)).flatten()
         kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
-        table = front_table if upper[k] <= 0 else behind_table
         buffer = scatter_fn(
             values[index, :kept], index // width, index % width, layer_coc[index], height, width, table,
             None if offsets is None else offsets[index],
@@ -171,6 +193,9 @@ def composite_layers(
         if progress:
             progress(done + 1, len(present))
 
+    if fused is not None:
+        image, matte = fused.finish()
+        return CompositeResult(image=image, hole_matte=matte, layers=len(present))
     # Where no layer reached full coverage (the frame border, where kernels from outside the frame
     # are missing), renormalise instead of darkening.
     covered = (1.0 - transmittance).clamp_min(1e-6)
@@ -178,6 +203,29 @@ def composite_layers(
     if matte is not None:
         matte = (matte / covered).clamp(0.0, 1.0)
     return CompositeResult(image=image, hole_matte=matte, layers=len(present))
+
+
+def layer_stats(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int) -> tuple[list[int], list[float]]:
+    """The layers present (ascending) and each layer's largest kernel radius (px), with one host sync.
+
+    Equal to ``torch.unique(layer).tolist()`` and ``float(coc_px[layer == k].abs().max()) / 2``.
+    """
+    flat = layer.reshape(-1)
+    counts = largest = None
+    if coc_px.is_cuda and num_layers <= 128:
+        try:
+            from .scatter_triton import layer_stats as gpu_layer_stats
+        except ImportError:
+            gpu_layer_stats = None
+        if gpu_layer_stats is not None:  # one pass instead of a contended scatter_reduce
+            counts, largest = gpu_layer_stats(coc_px, flat, num_layers)
+    if counts is None:
+        counts = torch.bincount(flat, minlength=num_layers)
+        largest = torch.zeros(num_layers, device=coc_px.device, dtype=torch.float32)
+        largest.scatter_reduce_(0, flat, coc_px.reshape(-1).abs().to(torch.float32), "amax", include_self=True)
+    counts_host, largest_host = torch.stack([counts.to(torch.float32), largest]).tolist()
+    present = [k for k in range(num_layers) if counts_host[k] > 0]
+    return present, [value / 2 for value in largest_host]
 
 
 def _layer_pixels(

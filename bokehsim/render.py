@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -58,6 +59,17 @@ def scatter_for(device: torch.device) -> Callable[..., torch.Tensor]:
     return scatter_torch
 
 
+def compositor_for(device: torch.device, *, deterministic: bool = False) -> Callable[..., object] | None:
+    """The fused Triton scatter-and-composite step on CUDA (None elsewhere, or without Triton)."""
+    if device.type != "cuda":
+        return None
+    try:
+        from .scatter_triton import LayerCompositor
+    except ImportError:
+        return None
+    return functools.partial(LayerCompositor, deterministic=True) if deterministic else LayerCompositor
+
+
 def render_channels(
     channels: torch.Tensor,
     coc_px: torch.Tensor,
@@ -66,6 +78,7 @@ def render_channels(
     hole_matte: bool = False,
     scatter_fn: Callable[..., torch.Tensor] = scatter_torch,
     progress: Callable[[int, int], None] | None = None,
+    compositor: Callable[..., object] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """Layered scatter of ``(C, H, W)`` linear channels with a given signed CoC map.
 
@@ -83,7 +96,7 @@ def render_channels(
     tables = (aperture.table(in_front=False), aperture.table(in_front=True))
     result = composite_layers(
         padded, padded_coc, tables, vignette_offset=offsets, hole_matte=hole_matte,
-        scatter_fn=scatter_fn, progress=progress,
+        scatter_fn=scatter_fn, progress=progress, compositor=compositor,
     )
     crop = (slice(pad, pad + height), slice(pad, pad + width))
     matte = None if result.hole_matte is None else result.hole_matte[crop]
@@ -103,8 +116,13 @@ def render_full(
     hole_matte: bool = False,
     device: str | torch.device | None = None,
     progress: Callable[[int, int], None] | None = None,
+    deterministic: bool = False,
 ) -> RenderOutput:
-    """Render one image; see :func:`render` for the arguments. Returns every product of the render."""
+    """Render one image; see :func:`render` for the arguments. Returns every product of the render.
+
+    ``deterministic`` makes GPU renders bit-identical from run to run (fixed-point accumulation);
+    the CPU path is deterministic anyway.
+    """
     check_render_inputs(image, depth_m)
     device = resolve_device(device, image)
     image = image.to(device=device, dtype=torch.float32)
@@ -117,16 +135,21 @@ def render_full(
         color = tone.expand_highlights(color, threshold=highlight_threshold, gain=highlight_gain)
     channels = color if alpha is None else torch.cat([color * alpha, alpha])  # premultiplied
     scatter_fn = scatter_for(device)
+    if deterministic and scatter_fn is not scatter_torch:
+        scatter_fn = functools.partial(scatter_fn, deterministic=True)
+    compositor = compositor_for(device, deterministic=deterministic)
     focus_scale = aperture.channel_focus_scale(
         focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m
     ) if image.shape[0] == 3 else None
     if focus_scale is None:
         rendered, matte, layers = render_channels(
-            channels, coc, aperture, hole_matte=hole_matte, scatter_fn=scatter_fn, progress=progress
+            channels, coc, aperture, hole_matte=hole_matte, scatter_fn=scatter_fn, progress=progress,
+            compositor=compositor,
         )
     else:
         rendered, matte, layers = _render_axial_ca(
-            channels, depth_m, lens, aperture, focus_scale, hole_matte=hole_matte, scatter_fn=scatter_fn
+            channels, depth_m, lens, aperture, focus_scale, hole_matte=hole_matte, scatter_fn=scatter_fn,
+            compositor=compositor,
         )
     color = rendered[: image.shape[0]]
     if alpha is not None:
@@ -144,7 +167,7 @@ def render_full(
 
 def _render_axial_ca(
     channels: torch.Tensor, depth_m: torch.Tensor, lens: Lens, aperture: Aperture,
-    focus_scale: tuple[float, float, float], *, hole_matte: bool, scatter_fn,
+    focus_scale: tuple[float, float, float], *, hole_matte: bool, scatter_fn, compositor=None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """Axial chromatic aberration: R, G and B are each in focus at their own distance, so each is
     rendered with its own CoC map. An alpha channel (4th) and the hole matte follow green."""
@@ -154,7 +177,7 @@ def _render_axial_ca(
         keep = [index] + ([3] if channels.shape[0] == 4 and index == 1 else [])
         plane, plane_matte, plane_layers = render_channels(
             channels[keep], shifted.coc_px(depth_m, channels.shape[-1]), aperture,
-            hole_matte=hole_matte and index == 1, scatter_fn=scatter_fn,
+            hole_matte=hole_matte and index == 1, scatter_fn=scatter_fn, compositor=compositor,
         )
         planes.append(plane)
         if index == 1:

@@ -68,6 +68,10 @@ def handle_input_errors(command: Callable) -> Callable:
             raise fail(str(error).replace("\n", " ")) from None
         except MemoryError:
             raise fail("out of memory; try a smaller image, --device cpu or a smaller --tile-size") from None
+        except RuntimeError as error:  # torch.cuda.OutOfMemoryError and its kin
+            if "out of memory" not in str(error).lower():
+                raise
+            raise fail("--device cuda: out of memory; try a smaller --tile-size or --device cpu") from None
         except OSError as error:  # a disk full or a permission problem while writing
             name = getattr(error, "filename", None) or ""
             raise fail(f"{name}: {error.strerror or error}") from None

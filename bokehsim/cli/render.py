@@ -61,7 +61,9 @@ def render_cli(
     highlights: Annotated[bool, typer.Option("--highlights/--no-highlights", help="Expand clipped highlights of 8/16-bit inputs before the blur and roll them off after.", rich_help_panel="Highlights")] = True,
     highlight_threshold: Annotated[float, typer.Option("--highlight-threshold", help="Linear value where highlight expansion starts.", rich_help_panel="Highlights")] = tone.DEFAULT_HIGHLIGHT_THRESHOLD,
     highlight_gain: Annotated[float, typer.Option("--highlight-gain", help="Linear brightness given to a clipped pixel.", rich_help_panel="Highlights")] = tone.DEFAULT_HIGHLIGHT_GAIN,
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.", rich_help_panel="Device")] = "auto",
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="Bit-identical GPU output from run to run (fixed-point accumulation).", rich_help_panel="Device")] = False,
+    tile_size: Annotated[int | None, typer.Option("--tile-size", help="Render in overlapping tiles of this many px (default on CUDA: as large as memory allows).", rich_help_panel="Device")] = None,
 ) -> None:
     """Render the depth of field a real lens gives, from an image and its depth map.
 
@@ -73,7 +75,7 @@ def render_cli(
         io.check_output_path(path, [image, depth])
     if len({p.resolve() for p in (output, *side_outputs)}) != 1 + len(side_outputs):
         raise InputError(f"{output}: the output, --coc-map and --hole-matte must be different files")
-    check_choices(bit_depth, device, focus_distance, focus_at)
+    check_choices(bit_depth, device, focus_distance, focus_at, tile_size)
     sensor_mm = sensor_width_mm(sensor)
     lens_look = resolve_aperture(aperture, profile, look, sa_sign=sa_sign)
     focal_length, f_number = lens_numbers(focal_length, f_number, look)
@@ -93,13 +95,11 @@ def render_cli(
     lens = Lens(focal_length_mm=focal_length, f_number=f_number, focus_distance_m=focus_m, sensor_width_mm=sensor_mm)
     clipped = highlights and picture.transfer == "srgb"
 
-    from ..render import render_full
-
-    with LazyProgress("rendering layers", stderr=err_console) as progress:
-        result = render_full(
-            picture.color, depth_m, lens, aperture=lens_look, alpha=picture.alpha, clipped_highlights=clipped,
-            highlight_threshold=highlight_threshold, highlight_gain=highlight_gain,
-            hole_matte=hole_matte is not None, device=device, progress=progress.update,
+    with LazyProgress("rendering", stderr=err_console) as progress:
+        result = render_picture(
+            picture, depth_m, lens, lens_look, clipped=clipped, threshold=highlight_threshold, gain=highlight_gain,
+            hole_matte=hole_matte is not None, device=device, deterministic=deterministic, tile_size=tile_size,
+            progress=progress.update,
         )
     write_outputs(result, picture, output, bit_depth, coc_map, hole_matte)
 
@@ -108,7 +108,7 @@ def render_cli(
         "focal_length_mm": focal_length, "f_number": f_number, "focus_distance_m": focus_m,
         "focus": focus_report, "sensor": sensor, "sensor_width_mm": sensor_mm, "look": look, "aperture": lens_look.spec, "profile": lens_look.profile.spec,
         "depth_calibration": depth_result.report, "highlights": {"expanded": clipped, "threshold": highlight_threshold, "gain": highlight_gain},
-        "bit_depth": bit_depth, "device": device, "layers": result.layers,
+        "bit_depth": bit_depth, "device": device, "deterministic": deterministic, "tile_size": tile_size, "layers": result.layers,
         "max_abs_coc_px": float(result.coc_px.abs().max()), "coc_map": coc_map, "hole_matte": hole_matte,
     }
     elapsed = time.perf_counter() - started
@@ -120,8 +120,34 @@ def render_cli(
     )
 
 
-def check_choices(bit_depth: int | None, device: str, focus_distance: float | None, focus_at: str | None) -> None:
+def render_picture(picture, depth_m, lens, aperture, *, clipped, threshold, gain, hole_matte, device, deterministic, tile_size, progress):
+    """render_full, or render_tiled on CUDA / with --tile-size, so a picture too large for the GPU's
+    memory is rendered in tiles instead of failing."""
+    from ..render import render_full, resolve_device
+    from ..tiling import render_tiled
+
+    options = dict(
+        aperture=aperture, alpha=picture.alpha, clipped_highlights=clipped, highlight_threshold=threshold,
+        highlight_gain=gain, hole_matte=hole_matte, device=device, progress=progress,
+    )
+    on_cuda = resolve_device(device, picture.color).type == "cuda"
+    chromatic = aperture.channel_focus_scale(focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m)
+    if (tile_size is None and not on_cuda) or chromatic is not None:
+        return render_full(picture.color, depth_m, lens, deterministic=deterministic, **options)
+    if deterministic and on_cuda:
+        from ..scatter_triton import deterministic_mode
+
+        with deterministic_mode():
+            return render_tiled(picture.color, depth_m, lens, tile_px=tile_size, **options)
+    return render_tiled(picture.color, depth_m, lens, tile_px=tile_size, **options)
+
+
+def check_choices(
+    bit_depth: int | None, device: str, focus_distance: float | None, focus_at: str | None, tile_size: int | None
+) -> None:
     """Validate option combinations before any file is read or written."""
+    if tile_size is not None and tile_size < 64:
+        raise InputError(f"--tile-size: expected at least 64 px, got {tile_size}")
     if bit_depth not in (None, 8, 16):
         raise InputError(f"--bit-depth: expected 8 or 16, got {bit_depth}")
     if device not in ("auto", "cpu", "cuda"):

@@ -1,0 +1,382 @@
+"""GPU benchmark of the full render (issue 4): prints a markdown table.
+
+Scenes (linear fp32 colour already on the GPU, smooth random colours with sparse clipped points,
+highlight expansion on):
+
+* ``ramp``: signed CoC rising linearly from -64 px at the top row (radius 32, in front of focus)
+  through 0 at the middle row to +64 px at the bottom row (radius 32, behind focus).
+* ``uniform``: every pixel c = +64 px (radius 32, behind focus).
+* ``cat-eye``: the 4K ramp with ``cat-eye:strength=0.6``.
+
+Each is timed with CUDA events around ``render_full`` (layering, fill, highlights, scatter,
+compositing), median of ``--runs`` runs after two warm-ups. Two pipelines are timed:
+
+* ``current``: ``bokehsim.composite.composite_layers`` as it is, with the Triton list scatter;
+* ``fused``: what ``render_full`` uses on CUDA, the fused scatter + integrate + composite kernels
+  (``LayerCompositor``).
+
+Usage: ``python benchmarks/gpu.py [--quick] [--runs 10] [--out table.md]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import functools
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import importlib  # noqa: E402
+
+render_module = importlib.import_module("bokehsim.render")  # the package re-exports a function named render
+
+from bokehsim import composite as composite_module  # noqa: E402
+from bokehsim import scatter_triton  # noqa: E402
+
+from bokehsim.lens import Lens  # noqa: E402
+
+LENS = dict(focal_length_mm=85.0, f_number=1.4, focus_distance_m=2.0, sensor_width_mm=36.0)
+DEVICE = "cuda"
+#: |c| (px) at the top and bottom rows of the ramp, and everywhere in the uniform scene.
+COC_MAX = 64.0
+TARGETS_MS = {"4K ramp": 10.0, "4K uniform": 25.0, "1080p ramp": 3.0}
+
+
+def coc_at_infinity_px(width: int) -> float:
+    """C_inf = A f / (1000 S1 - f) / p: the CoC (px) of a point at infinity (CONVENTIONS)."""
+    f, n, s1, ws = LENS["focal_length_mm"], LENS["f_number"], LENS["focus_distance_m"], LENS["sensor_width_mm"]
+    return (f / n) * f / (1000.0 * s1 - f) / (ws / width)
+
+
+def depth_for_coc(coc_px: torch.Tensor, width: int) -> torch.Tensor:
+    """z-depth (m) that gives signed CoC ``coc_px``: c = C_inf (1 - S1 / S2)."""
+    c_inf = coc_at_infinity_px(width)
+    return LENS["focus_distance_m"] / (1.0 - coc_px.double() / c_inf)
+
+
+def make_scene(height: int, width: int, kind: str, *, seed: int = 0, device=None):
+    """(image (3, H, W), depth (H, W)) on ``device``: smooth colours, sparse bright points."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, max(2, height // 64), max(2, width // 64), generator=gen)
+    image = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)[0]
+    image = image.clamp(0.02, 0.9)
+    points = torch.rand(height, width, generator=gen) < 2e-4
+    image[:, points] = 1.0  # clipped highlights: expanded before the blur
+    top = min(COC_MAX, 0.9 * coc_at_infinity_px(width))  # the smoke run's tiny frames need a smaller c
+    if kind == "ramp":
+        rows = torch.arange(height, dtype=torch.float64)
+        mid = (height - 1) / 2.0
+        coc = (top * (rows - mid) / mid)[:, None].expand(height, width)
+    elif kind == "uniform":
+        coc = torch.full((height, width), top, dtype=torch.float64)
+    else:
+        raise ValueError(kind)
+    depth = depth_for_coc(coc, width).float()
+    return image.to(device or DEVICE), depth.to(device or DEVICE)
+
+
+def composite_impl():
+    return composite_module.composite_layers
+
+
+@contextlib.contextmanager
+def pipeline(name: str):
+    """Select the compositor for the duration: "fused" (the fused GPU step) or "current" (the torch
+    compositing loop with the Triton list scatter); a "-det" suffix adds deterministic mode."""
+    saved_for = render_module.compositor_for
+    if not name.startswith("fused"):
+        render_module.compositor_for = lambda device, **kwargs: None
+    scatter_triton.set_deterministic(name.endswith("-det"))
+    try:
+        yield
+    finally:
+        render_module.compositor_for = saved_for
+        scatter_triton.set_deterministic(False)
+
+
+def render_once(image, depth, aperture):
+    lens = Lens(**LENS)
+    return render_module.render_full(image, depth, lens, aperture=aperture, clipped_highlights=True, device=DEVICE)
+
+
+class _Timer:
+    """CUDA events on the GPU; a host clock in the CPU smoke run."""
+
+    def __init__(self):
+        if DEVICE == "cuda":
+            self.begin, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def start(self):
+        if DEVICE == "cuda":
+            self.begin.record()
+        else:
+            self.t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        if DEVICE == "cuda":
+            self.end.record()
+            self.end.synchronize()
+            return self.begin.elapsed_time(self.end)
+        return (time.perf_counter() - self.t0) * 1e3
+
+
+def _sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_render(image, depth, aperture, runs: int, budget_s: float) -> tuple[float, list[float]]:
+    for _ in range(2):
+        render_once(image, depth, aperture)
+    _sync()
+    times = []
+    started = time.perf_counter()
+    for _ in range(runs):
+        timer = _Timer()
+        timer.start()
+        render_once(image, depth, aperture)
+        times.append(timer.stop())
+        if time.perf_counter() - started > budget_s and len(times) >= 3:
+            break
+    return statistics.median(times), times
+
+
+def peak_memory_gib(image, depth, aperture) -> tuple[float, float]:
+    if DEVICE != "cuda":
+        return 0.0, 0.0
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    render_once(image, depth, aperture)
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**30, torch.cuda.max_memory_allocated() / 2**30
+
+
+def phase_breakdown(image, depth, aperture) -> dict[str, float]:
+    """Wall time per phase of one fused render (synchronising around each phase: distorts a little)."""
+    totals: dict[str, float] = {}
+
+    def timed(name, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            _sync()
+            begin = time.perf_counter()
+            out = fn(*args, **kwargs)
+            _sync()
+            totals[name] = totals.get(name, 0.0) + (time.perf_counter() - begin) * 1e3
+            return out
+        return wrapper
+
+    saved = (composite_module._layer_pixels, scatter_triton.LayerCompositor.add_layer, composite_module.layer_stats)
+    composite_module._layer_pixels = timed("layer selection + fill (composite._layer_pixels)", saved[0])
+    scatter_triton.LayerCompositor.add_layer = timed("fused scatter + integrate + composite", saved[1])
+    composite_module.layer_stats = timed("layer statistics (one sync)", saved[2])
+    try:
+        with pipeline("fused"):
+            _sync()
+            begin = time.perf_counter()
+            render_once(image, depth, aperture)
+            _sync()
+            totals["total (synchronised)"] = (time.perf_counter() - begin) * 1e3
+    finally:
+        composite_module._layer_pixels, scatter_triton.LayerCompositor.add_layer, composite_module.layer_stats = saved
+    return totals
+
+
+ALL_VARIANTS = [("vector+merge", "vector", True), ("vector, no merge", "vector", False),
+                ("scalar+merge", "scalar", True), ("scalar, no merge", "scalar", False),
+                ("deterministic+merge", None, True)]
+
+
+def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS) -> dict[str, float]:
+    """Median time of the fused layer steps alone (inputs prepared once), per emission variant."""
+    lens = Lens(**LENS)
+    coc = lens.coc_px(depth, image.shape[-1])
+    ap = render_module.parse_aperture(aperture)
+    pad = math.ceil(float(coc.abs().max()) / 2) + 1
+    padded = F.pad(image[None], (pad,) * 4, mode="replicate")[0]
+    padded_coc = F.pad(coc[None, None], (pad,) * 4, mode="replicate")[0, 0]
+    table = ap.table(in_front=False)
+    layers = []
+
+    class Recorder(scatter_triton.LayerCompositor):
+        def add_layer(self, values, layer_coc, pixels, table=None):
+            layers.append((values.clone(), layer_coc.clone(), pixels.clone(), table))
+            super().add_layer(values, layer_coc, pixels, table)
+
+    composite_impl()(padded, padded_coc, table, compositor=Recorder)
+    _, height, width = padded.shape
+    results = {}
+    for name, mode, merge in variants:
+        scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS = mode, merge
+        try:
+            def step():
+                comp = scatter_triton.LayerCompositor(3, height, width, table, device=DEVICE,
+                                                      deterministic=name.startswith("deterministic"))
+                for values, layer_coc, pixels, tab in layers:
+                    comp.add_layer(values, layer_coc, pixels, tab)
+                return comp.finish()
+            step()
+            _sync()
+            times = []
+            for _ in range(runs):
+                timer = _Timer()
+                timer.start()
+                step()
+                times.append(timer.stop())
+            results[name] = statistics.median(times)
+        except Exception as error:  # noqa: BLE001 - report and go on
+            results[name] = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+        finally:
+            scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS = None, True
+    results["layers"] = len(layers)
+    results["scattered pixels (sum over layers)"] = int(sum(int(p.sum()) for _, _, p, _ in layers))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--quick", action="store_true",
+                        help="the headline entries only (fused pipeline everywhere, current at 4K ramp)")
+    parser.add_argument("--budget", type=float, default=8.0, help="seconds of timed runs per entry at most")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table (markdown) here")
+    parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes on the CPU under TRITON_INTERPRET=1: checks the script, times nothing useful")
+    args = parser.parse_args()
+    global DEVICE, COC_MAX
+    scale = 1
+    if args.smoke:
+        DEVICE, scale, COC_MAX = "cpu", int(os.environ.get("SMOKE_SCALE", "90")), 6.0
+    elif not torch.cuda.is_available():
+        print("no CUDA device: nothing to benchmark")
+        return 0
+    import triton
+
+    device_name = torch.cuda.get_device_name() if DEVICE == "cuda" else "CPU (smoke run, interpreter)"
+    header = [
+        f"GPU: {device_name}; date {datetime.date.today().isoformat()}; torch {torch.__version__}; "
+        f"triton {triton.__version__}; fp32; median of up to {args.runs} runs after 2 warm-ups (CUDA events)",
+        "",
+    ]
+    rows = ["| scene | pipeline | median ms | min ms | target | layers |", "| --- | --- | --- | --- | --- | --- |"]
+    notes: list[str] = []
+    numbers: dict = {"device": device_name}
+    cache: dict = {}
+
+    def write():
+        text = "\n".join(header + rows + [""] + notes)
+        if args.out:
+            args.out.write_text(text + "\n")
+        if args.json:
+            args.json.write_text(json.dumps(numbers, indent=1, default=str))
+        return text
+
+    def scene(height, width, kind):
+        key = (height // scale, width // scale, kind)
+        if key not in cache:
+            cache[key] = make_scene(*key)
+        return cache[key]
+
+    def timed_entry(label, height, width, kind, aperture, name):
+        image, depth = scene(height, width, kind)
+        try:
+            with pipeline(name):
+                median, times = time_render(image, depth, aperture, args.runs, args.budget)
+                layers = render_once(image, depth, aperture).layers
+        except Exception as error:  # noqa: BLE001 - a failing variant is a result too
+            reason = f"{type(error).__name__}: {str(error).splitlines()[0][:100]}"
+            rows.append(f"| {label} | {name} | failed: {reason} | | | |")
+        else:
+            target = TARGETS_MS.get(label, "")
+            rows.append(f"| {label} | {name} | {median:.2f} | {min(times):.2f} | {target} | {layers} |")
+            numbers[f"{label} / {name}"] = {"median_ms": median, "times_ms": times, "layers": layers}
+        print(rows[-1], flush=True)
+        write()
+
+    def guarded(what, fn):
+        try:
+            fn()
+        except Exception as error:  # noqa: BLE001
+            notes.append(f"- {what} failed: {type(error).__name__}: {str(error).splitlines()[0][:160]}")
+            print(notes[-1], flush=True)
+        write()
+
+    def memory(name):
+        image, depth = scene(2160, 3840, "ramp")
+        with pipeline(name):
+            extra, peak = peak_memory_gib(image, depth, "circle")
+        rows.append(f"| 4K ramp peak GPU memory | {name} | {peak:.2f} GiB (render's own {extra:.2f} GiB) | | 3 GiB | |")
+        numbers[f"peak memory / {name}"] = {"peak_gib": peak, "render_gib": extra}
+        print(rows[-1], flush=True)
+
+    def determinism():
+        image, depth = scene(2160, 3840, "ramp")
+        with pipeline("fused-det"):
+            first = render_once(image, depth, "circle").image
+            second = render_once(image, depth, "circle").image
+        same = bool(torch.equal(first, second))
+        with pipeline("fused"):
+            plain = render_once(image, depth, "circle").image
+        rows.append(f"| 4K ramp deterministic twice | fused-det | bit-identical: {same}; max diff to fp32 mode "
+                    f"{float((first - plain).abs().max()):.2e} | | | |")
+        numbers["deterministic identical"] = same
+        print(rows[-1], flush=True)
+
+    def breakdown():
+        image, depth = scene(2160, 3840, "ramp")
+        phases = phase_breakdown(image, depth, "circle")
+        numbers["breakdown 4K ramp"] = phases
+        notes.extend(["Phases of one fused 4K ramp render (ms, synchronised per phase):", ""])
+        notes.extend(f"- {name}: {value:.2f}" for name, value in phases.items())
+        notes.append("")
+        print("\n".join(notes[-len(phases) - 3:]), flush=True)
+
+    def variants(kind, chosen):
+        image, depth = scene(2160, 3840, kind)
+        result = kernel_only(image, depth, "circle", max(3, args.runs // 2), variants=chosen)
+        numbers[f"fused layer steps only, 4K {kind}"] = result
+        parts = [f"{k} = {v:.2f}" if isinstance(v, float) else f"{k} = {v}" for k, v in result.items()]
+        notes.append(f"- fused layer steps alone, 4K {kind} (ms): " + "; ".join(parts))
+        print(notes[-1], flush=True)
+
+    vector, vector_plain, scalar, scalar_plain, deterministic = ALL_VARIANTS
+    timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "fused")
+    timed_entry("4K uniform", 2160, 3840, "uniform", "circle", "fused")
+    timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "fused")
+    timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "current")
+    timed_entry("4K ramp cat-eye 0.6", 2160, 3840, "ramp", "cat-eye:strength=0.6", "fused")
+    guarded("peak memory", lambda: memory("fused"))
+    guarded("phase breakdown", breakdown)
+    timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "fused-det")
+    guarded("determinism", determinism)
+    guarded("kernel variants (ramp)", lambda: variants("ramp", [vector, scalar_plain] if args.quick else ALL_VARIANTS))
+    if not args.quick:
+        guarded("kernel variants (uniform)", lambda: variants("uniform", [vector, scalar_plain]))
+        timed_entry("4K uniform", 2160, 3840, "uniform", "circle", "current")
+        timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "current")
+        timed_entry("4K ramp cat-eye 0.6", 2160, 3840, "ramp", "cat-eye:strength=0.6", "current")
+        guarded("peak memory (current)", lambda: memory("current"))
+    if scatter_triton.VECTOR_FAILURE:
+        notes.append(f"- vector reductions fell back to scalar atomics: {scatter_triton.VECTOR_FAILURE}")
+    text = write()
+    print()
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One prepared check of the GPU path (issue 4), for a machine with an NVIDIA GPU.
+#
+#   bash benchmarks/gpu_check.sh            # env check, GPU tests, benchmark (about 3 minutes)
+#   TEST_FILTER=... BENCH_ARGS=--quick TEST_TIMEOUT=30 BENCH_TIMEOUT=50 bash benchmarks/gpu_check.sh  # short
+#   FULL=1 bash benchmarks/gpu_check.sh     # also the CPU/interpreter tests of the two GPU test files
+#
+# Writes under $OUT (default ./gpu_check_out): env.txt, pytest_gpu.log, bench.log, bench.md,
+# bench.json. Every step has its own time limit so the whole script ends in well under 5 minutes;
+# a step that fails or times out is reported and the next one still runs. Missing Python packages
+# are installed from wheels in .whl/ (carried along; see docs/gpu.md) when there are any: the GPU
+# machine has no network. Exit code: 0 if every step passed.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu_check_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+PY=${PY:-python3}
+status=0
+begin=$(date +%s)
+step() { echo; echo "=== $1 ($(( $(date +%s) - begin )) s)"; }
+
+if ls .whl/*.whl >/dev/null 2>&1; then
+  step "install carried wheels (.whl/) into /tmp/site"
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site:${PYTHONPATH:-} || echo "wheel install failed (tests that read EXR/PNG will not collect)"
+fi
+step "environment"
+{
+  date -u
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 || echo "nvidia-smi failed"
+  "$PY" --version
+  "$PY" - <<'EOF'
+import importlib
+for name in ("torch", "triton", "numpy", "pytest", "imageio", "tifffile", "typer", "rich", "OpenEXR", "png", "PIL"):
+    try:
+        module = importlib.import_module(name)
+        print(f"{name:10s} {getattr(module, '__version__', 'present')}")
+    except Exception as error:  # noqa: BLE001
+        print(f"{name:10s} MISSING ({type(error).__name__})")
+import torch
+print("cuda available:", torch.cuda.is_available(), "| torch cuda:", torch.version.cuda,
+      "| device:", torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+      "| capability:", torch.cuda.get_device_capability() if torch.cuda.is_available() else None)
+EOF
+} 2>&1 | tee "$OUT/env.txt"
+
+export PYTHONPATH=$PWD:${PYTHONPATH:-}
+
+set -o pipefail
+step "GPU tests: the whole suite, -m gpu${TEST_FILTER:+ (-k $TEST_FILTER)}"
+timeout ${TEST_TIMEOUT:-110} "$PY" -m pytest -v --tb=short -m gpu -p no:cacheprovider --continue-on-collection-errors \
+  --durations=8 ${TEST_FILTER:+-k "$TEST_FILTER"} ${TEST_PATHS:-tests/} 2>&1 | tee "$OUT/pytest_gpu.log" \
+  || { echo "GPU tests FAILED or timed out"; status=1; }
+
+step "benchmark (benchmarks/gpu.py ${BENCH_ARGS:-})"
+timeout ${BENCH_TIMEOUT:-110} "$PY" benchmarks/gpu.py --runs ${RUNS:-10} --budget ${BUDGET:-3} ${BENCH_ARGS:-} \
+  --out "$OUT/bench.md" --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log" \
+  || { echo "benchmark FAILED or timed out"; status=1; }
+
+if [ "${FULL:-0}" = "1" ]; then
+  step "all tests of the GPU test files (interpreter included)"
+  timeout 300 "$PY" -m pytest -q -p no:cacheprovider tests/test_scatter_triton.py tests/test_tiling.py 2>&1 \
+    | tee "$OUT/pytest_files.log" || status=1
+fi
+
+step "done, status $status"
+[ -f "$OUT/bench.md" ] && cat "$OUT/bench.md"
+exit $status
