@@ -252,7 +252,8 @@ def test_gpu_scatter_matches_reference_at_awkward_sizes(kind, mode):
 @needs_cuda
 @pytest.mark.parametrize("fused", [False, True])
 def test_gpu_full_render_matches_cpu(fused, monkeypatch):
-    """render_full on cpu vs cuda (Triton scatter; with ``fused`` also the fused compositor)."""
+    """render_full on cpu vs cuda: the fused compositor (the CUDA default), or without it only the
+    Triton list scatter under the torch compositing loop."""
     from bokehsim import Lens, render_full
 
     render_module = importlib.import_module("bokehsim.render")
@@ -266,8 +267,8 @@ def test_gpu_full_render_matches_cpu(fused, monkeypatch):
     lens = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=12)
     kwargs = dict(aperture="cat-eye:strength=0.6", clipped_highlights=True, hole_matte=True)
     want = render_full(image, depth, lens, device="cpu", **kwargs)
-    if fused:  # only the GPU render goes through the fused compositor
-        monkeypatch.setattr(render_module, "composite_layers", functools.partial(fused_composite))
+    if not fused:
+        monkeypatch.setattr(render_module, "compositor_for", lambda device, **kw: None)
     got = render_full(image, depth, lens, device="cuda", **kwargs)
     value_range = float(want.image.max() - want.image.min())
     assert float((got.image.cpu() - want.image).abs().max()) <= ATOL["render"] * value_range
@@ -283,8 +284,8 @@ def test_gpu_point_light_is_a_disc_of_the_thin_lens_size(fused, monkeypatch):
     from bokehsim import Lens, render_full
 
     render_module = importlib.import_module("bokehsim.render")
-    if fused:
-        monkeypatch.setattr(render_module, "composite_layers", functools.partial(fused_composite))
+    if not fused:
+        monkeypatch.setattr(render_module, "compositor_for", lambda device, **kw: None)
     lens = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0)
     width = 160
     image = torch.zeros(3, 120, width)
@@ -318,7 +319,12 @@ def test_gpu_deterministic_mode_is_bit_identical():
 @pytest.mark.gpu
 @needs_cuda
 def test_gpu_fused_composite_matches_reference_loop():
-    """The fused compositor on the GPU against the reference loop on the CPU, 120 x 160."""
+    """The fused compositor on the GPU against the reference loop on the CPU, 120 x 160.
+
+    The frame is not padded here (render_full pads it), so the outermost pixels have almost no
+    coverage and the final renormalisation magnifies summation-order differences there: compare
+    the pixels at least 2 px inside the frame.
+    """
     from bokehsim.aperture import cat_eye_offsets, circle_table
     from bokehsim.composite import composite_layers
 
@@ -327,8 +333,9 @@ def test_gpu_fused_composite_matches_reference_loop():
     tables = (circle_table(), two_run_table())
     want = composite_layers(channels, coc, tables, vignette_offset=offsets, hole_matte=True)
     got = fused_composite(channels.cuda(), coc.cuda(), tables, vignette_offset=offsets.cuda(), hole_matte=True)
-    assert relative_error(got.image.cpu(), want.image) <= 10 * ATOL["composite"]
-    assert relative_error(got.hole_matte.cpu(), want.hole_matte) <= 10 * ATOL["composite"]
+    inside = (slice(2, -2), slice(2, -2))
+    assert relative_error(got.image.cpu()[(slice(None), *inside)], want.image[(slice(None), *inside)]) <= 10 * ATOL["composite"]
+    assert relative_error(got.hole_matte.cpu()[inside], want.hole_matte[inside]) <= 10 * ATOL["composite"]
 
 
 if __name__ == "__main__":
