@@ -125,31 +125,56 @@ def render_full(
     """
     check_render_inputs(image, depth_m)
     device = resolve_device(device, image)
-    image = image.to(device=device, dtype=torch.float32)
-    depth_m = depth_m.to(device=device, dtype=torch.float32)
-    aperture = parse_aperture(aperture) if isinstance(aperture, str) or aperture is None else aperture
-    coc = lens.coc_px(depth_m, image.shape[-1])
-
-    color = image
-    if clipped_highlights:
-        color = tone.expand_highlights(color, threshold=highlight_threshold, gain=highlight_gain)
-    channels = color if alpha is None else torch.cat([color * alpha, alpha])  # premultiplied
     scatter_fn = scatter_for(device)
     if deterministic and scatter_fn is not scatter_torch:
         scatter_fn = functools.partial(scatter_fn, deterministic=True)
-    compositor = compositor_for(device, deterministic=deterministic)
+    render_planes = functools.partial(
+        render_channels, scatter_fn=scatter_fn, progress=progress,
+        compositor=compositor_for(device, deterministic=deterministic),
+    )
+    return render_picture(
+        render_planes, image.to(device=device, dtype=torch.float32), depth_m.to(device=device, dtype=torch.float32),
+        lens, aperture=aperture, alpha=alpha, clipped_highlights=clipped_highlights,
+        highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, hole_matte=hole_matte,
+    )
+
+
+def render_picture(
+    render_planes: Callable[..., tuple[torch.Tensor, torch.Tensor | None, int]],
+    image: torch.Tensor,
+    depth_m: torch.Tensor,
+    lens: Lens,
+    *,
+    aperture: Aperture | str | None,
+    alpha: torch.Tensor | None,
+    clipped_highlights: bool,
+    highlight_threshold: float,
+    highlight_gain: float,
+    hole_matte: bool,
+) -> RenderOutput:
+    """The steps around the layered scatter, shared by :func:`render_full` and tiled rendering.
+
+    CoC from the lens, highlight expansion, premultiplied alpha, one pass per colour for axial
+    chromatic aberration, then alpha un-premultiplied and the highlight shoulder.
+    ``render_planes(channels, coc_px, aperture, hole_matte=...) -> (channels, matte, layers)`` does
+    the layered scatter itself (:func:`render_channels`, or its tiled twin).
+    """
+    aperture = parse_aperture(aperture) if isinstance(aperture, str) or aperture is None else aperture
+    coc = lens.coc_px(depth_m, image.shape[-1])
+    color = image
+    if clipped_highlights:
+        color = tone.expand_highlights(color, threshold=highlight_threshold, gain=highlight_gain)
+    if alpha is not None:
+        alpha = alpha.to(image.device)
+    channels = color if alpha is None else torch.cat([color * alpha, alpha])  # premultiplied
     focus_scale = aperture.channel_focus_scale(
         focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m
     ) if image.shape[0] == 3 else None
     if focus_scale is None:
-        rendered, matte, layers = render_channels(
-            channels, coc, aperture, hole_matte=hole_matte, scatter_fn=scatter_fn, progress=progress,
-            compositor=compositor,
-        )
+        rendered, matte, layers = render_planes(channels, coc, aperture, hole_matte=hole_matte)
     else:
         rendered, matte, layers = _render_axial_ca(
-            channels, depth_m, lens, aperture, focus_scale, hole_matte=hole_matte, scatter_fn=scatter_fn,
-            compositor=compositor,
+            render_planes, channels, depth_m, lens, aperture, focus_scale, hole_matte=hole_matte
         )
     color = rendered[: image.shape[0]]
     if alpha is not None:
@@ -166,8 +191,8 @@ def render_full(
 
 
 def _render_axial_ca(
-    channels: torch.Tensor, depth_m: torch.Tensor, lens: Lens, aperture: Aperture,
-    focus_scale: tuple[float, float, float], *, hole_matte: bool, scatter_fn, compositor=None,
+    render_planes, channels: torch.Tensor, depth_m: torch.Tensor, lens: Lens, aperture: Aperture,
+    focus_scale: tuple[float, float, float], *, hole_matte: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """Axial chromatic aberration: R, G and B are each in focus at their own distance, so each is
     rendered with its own CoC map. An alpha channel (4th) and the hole matte follow green."""
@@ -175,9 +200,9 @@ def _render_axial_ca(
     for index, scale in enumerate(focus_scale):
         shifted = replace(lens, focus_distance_m=lens.focus_distance_m * scale)
         keep = [index] + ([3] if channels.shape[0] == 4 and index == 1 else [])
-        plane, plane_matte, plane_layers = render_channels(
+        plane, plane_matte, plane_layers = render_planes(
             channels[keep], shifted.coc_px(depth_m, channels.shape[-1]), aperture,
-            hole_matte=hole_matte and index == 1, scatter_fn=scatter_fn, compositor=compositor,
+            hole_matte=hole_matte and index == 1,
         )
         planes.append(plane)
         if index == 1:

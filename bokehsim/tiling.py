@@ -29,15 +29,16 @@ Out of memory: a tile that does not fit is split in four and retried, down to
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
 from . import tone
-from .aperture import Aperture, parse_aperture
+from .aperture import Aperture
 from .composite import FILL_CELL_PX, layer_boundaries
 from .errors import InputError
 from .lens import Lens
@@ -273,42 +274,12 @@ def render_tiled(
     render_module = importlib.import_module("bokehsim.render")
     render_module.check_render_inputs(image, depth_m)
     device = render_module.resolve_device(device, image)
-    image = image.to(dtype=torch.float32)
-    depth_m = depth_m.to(device=image.device, dtype=torch.float32)
-    aperture = parse_aperture(aperture) if isinstance(aperture, str) or aperture is None else aperture
-    coc = lens.coc_px(depth_m, image.shape[-1])
-
-    color = image
-    if clipped_highlights:
-        color = tone.expand_highlights(color, threshold=highlight_threshold, gain=highlight_gain)
-    channels = color if alpha is None else torch.cat([color * alpha.to(image.device), alpha.to(image.device)])
-    kwargs = dict(device=device, tile_px=tile_px, composite_fn=composite_fn, progress=progress)
-    focus_scale = aperture.channel_focus_scale(
-        focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m
-    ) if image.shape[0] == 3 else None
-    if focus_scale is None:
-        rendered, matte, layers = render_channels_tiled(channels, coc, aperture, hole_matte=hole_matte, **kwargs)
-    else:  # axial chromatic aberration: each colour with its own CoC map (as render._render_axial_ca)
-        planes, matte, layers = [], None, 0
-        for index, scale in enumerate(focus_scale):
-            shifted = replace(lens, focus_distance_m=lens.focus_distance_m * scale)
-            keep = [index] + ([3] if channels.shape[0] == 4 and index == 1 else [])
-            plane, plane_matte, plane_layers = render_channels_tiled(
-                channels[keep], shifted.coc_px(depth_m, channels.shape[-1]), aperture,
-                hole_matte=hole_matte and index == 1, **kwargs,
-            )
-            planes.append(plane)
-            if index == 1:
-                matte, layers = plane_matte, plane_layers
-        red, green, blue = planes
-        rendered = torch.cat([red, green[:1], blue, green[1:]])
-    color = rendered[: image.shape[0]]
-    if alpha is not None:
-        out_alpha = rendered[-1:].clamp(0.0, 1.0)
-        color = color / out_alpha.clamp_min(1e-6) * (out_alpha > 1e-6)
-        rendered = torch.cat([color, out_alpha])
-    else:
-        rendered = color
-    if clipped_highlights:
-        rendered[: image.shape[0]] = tone.compress_highlights(rendered[: image.shape[0]], threshold=highlight_threshold)
-    return render_module.RenderOutput(image=rendered, coc_px=coc, hole_matte=matte, layers=layers)
+    render_planes = functools.partial(
+        render_channels_tiled, device=device, tile_px=tile_px, composite_fn=composite_fn, progress=progress
+    )
+    # The picture stays where it is (host memory when it does not fit the device); tiles travel.
+    return render_module.render_picture(
+        render_planes, image.to(dtype=torch.float32), depth_m.to(device=image.device, dtype=torch.float32),
+        lens, aperture=aperture, alpha=alpha, clipped_highlights=clipped_highlights,
+        highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, hole_matte=hole_matte,
+    )
