@@ -29,6 +29,7 @@ import importlib.metadata
 import json
 import math
 import os
+import tomllib
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -750,3 +751,14 @@ def _one_line(exc: Exception) -> str:
     lines = str(text).strip().splitlines()
     text = lines[0] if lines else type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict:
+    """A TOML file as a dict; any problem is one InputError line naming the file (``what``: "look file" ...)."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InputError(f"{path}: cannot read {what} ({error.strerror or error})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a valid TOML file ({str(error).splitlines()[0]})") from None

@@ -27,12 +27,12 @@ from __future__ import annotations
 import math
 import site
 import sys
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .aperture import Aperture, Profile, make_aperture, make_profile, parse_aperture, parse_profile
 from .errors import InputError
+from .io import read_toml
 
 #: Top-level keys of a look file.
 LOOK_KEYS = ("description", "focal_length_mm", "f_number", "aperture", "profile")
@@ -119,12 +119,7 @@ def read_look(path: str | Path) -> Look:
             one-line message starts with the path.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputError(f"{path}: cannot read look file ({error.strerror or error})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not a valid TOML file ({str(error).splitlines()[0]})") from None
+    data = read_toml(path, "look file")
     unknown = [key for key in data if key not in LOOK_KEYS]
     if unknown:
         raise InputError(f"{path}: unknown key {unknown[0]!r}; a look file takes {', '.join(LOOK_KEYS)}")

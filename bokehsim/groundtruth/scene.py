@@ -11,12 +11,12 @@ Every problem is one :class:`~bokehsim.errors.InputError` line naming the file a
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..io import read_toml
 from ..lens import SENSORS_MM, Lens
 from .looks import Look, parse_look
 
@@ -215,12 +215,7 @@ def load_scene(path: str | Path) -> Scene:
             undefined material or texture. One line naming the file and the key.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputError(f"{path}: cannot read scene file ({error.strerror or error})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not valid TOML ({str(error).splitlines()[0]})") from None
+    data = read_toml(path, "scene file")
     root = _Table(path, data, "")
     title = root.string("title", path.stem)
     description = root.string("description", "")
