@@ -129,12 +129,12 @@ def composite_layers(
             differ (spherical aberration); every layer lies on one side of the focus plane.
         vignette_offset: ``(2, H, W)`` optical-vignetting displacement in kernel radii, or None.
         hole_matte: also return the matte of invented background.
-        scatter_fn: the scatter implementation (torch reference or the Triton kernel).
+        scatter_fn: the scatter implementation (torch reference, compiled CPU kernel or Triton).
         progress: called with (layers done, layers total).
         compositor: a fused scatter-and-composite step used instead of ``scatter_fn`` and the
             compositing below (on CUDA: ``scatter_triton.LayerCompositor``); it is built with the
             frame's size and tables, gets ``add_layer(values, layer_coc, pixels, table)`` for every
-            layer and returns ``(image, matte)`` from ``finish()``.
+            layer (full-frame tensors) and returns ``(image, matte)`` from ``finish()``.
         max_abs_coc_px, layer_radius_px: the whole picture's largest |c| and each layer's largest
             radius, when this call renders one tile of it (so every tile uses the same layers).
 
@@ -147,7 +147,7 @@ def composite_layers(
     largest = float(coc_px.abs().max()) if max_abs_coc_px is None else max_abs_coc_px
     boundaries = layer_boundaries(largest, device=device)
     layer = torch.bucketize(coc_px, boundaries)  # 0 = nearest
-    present, layer_radius = layer_stats(coc_px, layer, len(boundaries) + 1)
+    present, layer_radius, boxes = layer_stats(coc_px, layer, len(boundaries) + 1)
     if layer_radius_px is not None:
         layer_radius = list(layer_radius_px)
     lower = [-math.inf] + boundaries.tolist()
@@ -156,40 +156,41 @@ def composite_layers(
     transmittance = torch.ones(height, width, device=device, dtype=dtype)
     accumulated = torch.zeros(num_channels, height, width, device=device, dtype=dtype)
     matte = torch.zeros(height, width, device=device, dtype=dtype) if hole_matte else None
-    offsets = None if vignette_offset is None else vignette_offset.reshape(2, -1).t()
     fused = None
     if compositor is not None:
-        fused = compositor(
+        fused = _FullFrameLayers(compositor(
             num_channels, height, width, behind_table, vignette_offset=vignette_offset, hole_matte=hole_matte,
             device=device,
-        )
+        ), num_channels, height, width, device, dtype)
 
     for done, k in enumerate(present):
         radius = layer_radius[k]
         # Hidden pixels from the adjacent nearer layer continue the same surface (a depth ramp).
         continuous_from = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
+        nearer = present[:done]
+        window = _layer_window(boxes[k], [layer_radius[j] for j in nearer], radius,
+                               layer_radius[k - 1] if k - 1 in nearer else 0.0, height, width)
         values, layer_coc, pixels = _layer_pixels(
-            channels, coc_px, layer, k, (lower[k], upper[k]), continuous_from,
-            radius if done else None,
+            channels[:, window[0], window[1]], coc_px[window], layer[window], k, (lower[k], upper[k]),
+            continuous_from, radius if done else None,
         )
         table = front_table if upper[k] <= 0 else behind_table
         if fused is not None:
-            fused.add_layer(values, layer_coc, pixels, table)
-            if progress:
-                progress(done + 1, len(present))
-            continue
-        index = torch.nonzero(pixels.reshape(-1)).flatten()
-        kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
-        buffer = scatter_fn(
-            values[index, :kept], index // width, index % width, layer_coc[index], height, width, table,
-            None if offsets is None else offsets[index],
-        )
-        coverage = buffer[num_channels]
-        scale = transmittance / coverage.clamp_min(1.0)  # a layer's own overlap never exceeds opaque
-        accumulated += buffer[:num_channels] * scale
-        if matte is not None:
-            matte += buffer[num_channels + 1] * scale
-        transmittance = transmittance * (1.0 - coverage.clamp(0.0, 1.0))
+            fused.add_layer(window, values, layer_coc, pixels, table)
+        else:
+            win_h, win_w = pixels.shape
+            index = torch.nonzero(pixels.reshape(-1)).flatten()
+            kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
+            offsets = None if vignette_offset is None else vignette_offset[:, window[0], window[1]].reshape(2, -1).t()[index]
+            buffer = scatter_fn(
+                values[index, :kept], index // win_w, index % win_w, layer_coc[index], win_h, win_w, table, offsets,
+            )
+            coverage = buffer[num_channels]
+            scale = transmittance[window] / coverage.clamp_min(1.0)  # a layer's own overlap never exceeds opaque
+            accumulated[:, window[0], window[1]] += buffer[:num_channels] * scale
+            if matte is not None:
+                matte[window] += buffer[num_channels + 1] * scale
+            transmittance[window] *= 1.0 - coverage.clamp(0.0, 1.0)
         if progress:
             progress(done + 1, len(present))
 
@@ -205,27 +206,91 @@ def composite_layers(
     return CompositeResult(image=image, hole_matte=matte, layers=len(present))
 
 
-def layer_stats(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int) -> tuple[list[int], list[float]]:
-    """The layers present (ascending) and each layer's largest kernel radius (px), with one host sync.
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
+Window = tuple[slice, slice]
 
-    Equal to ``torch.unique(layer).tolist()`` and ``float(coc_px[layer == k].abs().max()) / 2``.
+
+def _layer_window(box: Box, nearer_radii: Sequence[float], radius: float, adjacent_radius: float,
+                  height: int, width: int) -> Window:
+    """The part of the frame layer k touches: its pixels' box grown by what can reach it.
+
+    Hidden pixels of nearer layers are taken within ``r_p + r_k + 2`` (+ the fill's fade) of the
+    layer's own pixels (see :func:`_layer_pixels`), and every scattered kernel spreads by its radius:
+    at most ``r_k``, or the adjacent nearer layer's radius for hidden pixels continuing its surface.
+    The window starts on whole fill cells, so the coarse distance map is the same as on the frame.
     """
-    flat = layer.reshape(-1)
-    counts = largest = None
+    spread = math.ceil(max(radius, adjacent_radius)) + 1
+    hidden_reach = math.ceil(max(nearer_radii) + radius + 2.0 + 2 * FILL_CELL_PX) if nearer_radii else 0
+    margin = hidden_reach + spread
+    y0, y1, x0, x1 = box
+    y0 = max(0, y0 - margin) // FILL_CELL_PX * FILL_CELL_PX
+    x0 = max(0, x0 - margin) // FILL_CELL_PX * FILL_CELL_PX
+    return slice(y0, min(height, y1 + margin)), slice(x0, min(width, x1 + margin))
+
+
+class _FullFrameLayers:
+    """Feeds a fused compositor, which takes full-frame layers, with layers computed on windows.
+
+    The full-frame staging tensors are allocated once; each layer writes its window into them and
+    clears its pixel mask afterwards, so the per-layer work stays proportional to the window.
+    """
+
+    def __init__(self, fused, num_channels: int, height: int, width: int, device, dtype) -> None:
+        self.fused = fused
+        self.values = torch.zeros(height, width, num_channels + 2, device=device, dtype=dtype)
+        self.coc = torch.zeros(height, width, device=device, dtype=dtype)
+        self.pixels = torch.zeros(height, width, device=device, dtype=torch.bool)
+
+    def add_layer(self, window: Window, values, layer_coc, pixels, table) -> None:
+        self.values[window] = values.reshape(*pixels.shape, -1)
+        self.coc[window] = layer_coc.reshape(pixels.shape)
+        self.pixels[window] = pixels
+        self.fused.add_layer(self.values.view(-1, self.values.shape[-1]), self.coc, self.pixels, table)
+        self.pixels[window] = False
+
+    def finish(self):
+        return self.fused.finish()
+
+
+def layer_stats(
+    coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int
+) -> tuple[list[int], list[float], dict[int, Box]]:
+    """The layers present (ascending), each layer's largest kernel radius (px) and each present
+    layer's bounding box ``(y0, y1, x0, x1)``, with one host sync.
+
+    The radii equal ``float(coc_px[layer == k].abs().max()) / 2``.
+    """
+    height, width = layer.shape
+    device = coc_px.device
+    rows = torch.zeros(num_layers, height, device=device, dtype=torch.bool)
+    cols = torch.zeros(num_layers, width, device=device, dtype=torch.bool)
+    rows[layer, torch.arange(height, device=device)[:, None]] = True
+    cols[layer, torch.arange(width, device=device)[None, :]] = True
+    largest = None
     if coc_px.is_cuda and num_layers <= 128:
         try:
             from .scatter_triton import layer_stats as gpu_layer_stats
         except ImportError:
             gpu_layer_stats = None
         if gpu_layer_stats is not None:  # one pass instead of a contended scatter_reduce
-            counts, largest = gpu_layer_stats(coc_px, flat, num_layers)
-    if counts is None:
-        counts = torch.bincount(flat, minlength=num_layers)
-        largest = torch.zeros(num_layers, device=coc_px.device, dtype=torch.float32)
-        largest.scatter_reduce_(0, flat, coc_px.reshape(-1).abs().to(torch.float32), "amax", include_self=True)
-    counts_host, largest_host = torch.stack([counts.to(torch.float32), largest]).tolist()
-    present = [k for k in range(num_layers) if counts_host[k] > 0]
-    return present, [value / 2 for value in largest_host]
+            largest = gpu_layer_stats(coc_px, layer.reshape(-1), num_layers)[1]
+    if largest is None:
+        largest = torch.zeros(num_layers, device=device, dtype=torch.float32)
+        largest.scatter_reduce_(0, layer.reshape(-1), coc_px.reshape(-1).abs().to(torch.float32), "amax")
+    first_row, last_row = _first_and_last(rows)
+    first_col, last_col = _first_and_last(cols)
+    stats = torch.stack([rows.any(dim=1).float(), largest, first_row, last_row, first_col, last_col]).tolist()
+    present = [k for k in range(num_layers) if stats[0][k] > 0]
+    boxes = {k: (int(stats[2][k]), int(stats[3][k]) + 1, int(stats[4][k]), int(stats[5][k]) + 1) for k in present}
+    return present, [value / 2 for value in stats[1]], boxes
+
+
+def _first_and_last(flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index of the first and the last True along dim 1 of a ``(L, n)`` bool tensor, as floats."""
+    n = flags.shape[1]
+    first = flags.to(torch.uint8).argmax(dim=1)
+    last = n - 1 - flags.flip(1).to(torch.uint8).argmax(dim=1)
+    return first.float(), last.float()
 
 
 def _layer_pixels(
