@@ -49,14 +49,18 @@ def resolve_device(device: str | torch.device | None, like: torch.Tensor) -> tor
 
 
 def scatter_for(device: torch.device) -> Callable[..., torch.Tensor]:
-    """The scatter implementation for a device: the Triton kernel on CUDA, else the torch reference."""
-    if device.type == "cuda":
-        try:
-            from .scatter_triton import scatter as scatter_gpu
-        except ImportError:  # Triton not installed: the reference runs on the GPU too, only slower
+    """The scatter implementation for a device: the Triton kernel on CUDA, the numba-compiled kernel
+    on the CPU, and the torch reference where those are not installed (same results, slower)."""
+    try:
+        if device.type == "cuda":
+            from .scatter_triton import scatter as fast_scatter
+        elif device.type == "cpu":
+            from .scatter_cpu import scatter as fast_scatter
+        else:
             return scatter_torch
-        return scatter_gpu
-    return scatter_torch
+    except ImportError:
+        return scatter_torch
+    return fast_scatter
 
 
 def compositor_for(device: torch.device, *, deterministic: bool = False) -> Callable[..., object] | None:
@@ -76,7 +80,7 @@ def render_channels(
     aperture: Aperture,
     *,
     hole_matte: bool = False,
-    scatter_fn: Callable[..., torch.Tensor] = scatter_torch,
+    scatter_fn: Callable[..., torch.Tensor] | None = None,
     progress: Callable[[int, int], None] | None = None,
     compositor: Callable[..., object] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
@@ -84,7 +88,8 @@ def render_channels(
 
     The frame is padded by the largest kernel radius with its edge pixels repeated, as if the scene
     went on past the border, so border pixels receive blur from outside the frame like in a camera
-    and are not darker (and no farther layer leaks through there).
+    and are not darker (and no farther layer leaks through there). ``scatter_fn`` None picks the
+    device's scatter (:func:`scatter_for`).
     """
     _, height, width = channels.shape
     pad = math.ceil(float(coc_px.abs().max()) / 2) + 1 if coc_px.numel() else 0
@@ -96,7 +101,7 @@ def render_channels(
     tables = (aperture.table(in_front=False), aperture.table(in_front=True))
     result = composite_layers(
         padded, padded_coc, tables, vignette_offset=offsets, hole_matte=hole_matte,
-        scatter_fn=scatter_fn, progress=progress, compositor=compositor,
+        scatter_fn=scatter_fn or scatter_for(channels.device), progress=progress, compositor=compositor,
     )
     crop = (slice(pad, pad + height), slice(pad, pad + width))
     matte = None if result.hole_matte is None else result.hole_matte[crop]
@@ -126,7 +131,7 @@ def render_full(
     check_render_inputs(image, depth_m)
     device = resolve_device(device, image)
     scatter_fn = scatter_for(device)
-    if deterministic and scatter_fn is not scatter_torch:
+    if deterministic and device.type == "cuda" and scatter_fn is not scatter_torch:
         scatter_fn = functools.partial(scatter_fn, deterministic=True)
     render_planes = functools.partial(
         render_channels, scatter_fn=scatter_fn, progress=progress,

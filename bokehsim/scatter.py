@@ -48,6 +48,20 @@ def _strip_integrals(table: SpanTable, y0: torch.Tensor, y1: torch.Tensor) -> to
     return at[1] - at[0]
 
 
+def ellipse_quadratic_form(ellipse: tuple[float, float, float]) -> tuple[float, float, float]:
+    """``(q11, q12, q22)`` of the ellipse ``(a, b, angle_deg)``: the points u with u^T Q u <= 1.
+
+    Computed in float32, so every scatter implementation clips with the same numbers.
+    """
+    a, b, angle_deg = ellipse
+    theta = torch.deg2rad(torch.tensor(angle_deg, dtype=torch.float32))
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    q11 = cos * cos / a**2 + sin * sin / b**2
+    q22 = sin * sin / a**2 + cos * cos / b**2
+    q12 = cos * sin * (1.0 / a**2 - 1.0 / b**2)
+    return float(q11), float(q12), float(q22)
+
+
 def _vignetting_chord(
     table: SpanTable, offset: torch.Tensor, y_norm: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,13 +74,7 @@ def _vignetting_chord(
     Returns:
         left, right ``(n,)`` in units of the radius; right < left when the row misses the ellipse.
     """
-    a, b, angle_deg = table.ellipse
-    theta = torch.deg2rad(torch.tensor(angle_deg, dtype=y_norm.dtype, device=y_norm.device))
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    # Quadratic form of the ellipse rotated by theta: u^T Q u <= 1.
-    q11 = cos * cos / a**2 + sin * sin / b**2
-    q22 = sin * sin / a**2 + cos * cos / b**2
-    q12 = cos * sin * (1.0 / a**2 - 1.0 / b**2)
+    q11, q12, q22 = ellipse_quadratic_form(table.ellipse)
     v = y_norm - offset[:, 1]
     discriminant = (q12 * q12 - q11 * q22) * v * v + q11
     half = torch.sqrt(discriminant.clamp_min(0.0)) / q11

@@ -38,7 +38,7 @@ import triton
 import triton.language as tl
 
 from .aperture import SpanTable
-from .scatter import MIN_RADIUS_PX
+from .scatter import MIN_RADIUS_PX, ellipse_quadratic_form
 
 #: Fixed-point scale of deterministic mode: entries are rounded to multiples of 2^-32.
 FIXED_POINT_SCALE = 2.0**32
@@ -429,14 +429,8 @@ def _launch(kernel, grid, *args, **meta):
 
 
 def _ellipse_form(table: _Table) -> tuple[float, float, float]:
-    """q11, q12, q22 of the circumscribed ellipse, computed like the reference (fp32)."""
-    a, b, angle_deg = table.ellipse
-    theta = torch.deg2rad(torch.tensor(angle_deg, dtype=torch.float32))
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    q11 = cos * cos / a**2 + sin * sin / b**2
-    q22 = sin * sin / a**2 + cos * cos / b**2
-    q12 = cos * sin * (1.0 / a**2 - 1.0 / b**2)
-    return float(q11), float(q12), float(q22)
+    """q11, q12, q22 of the circumscribed ellipse, the same numbers as the reference."""
+    return ellipse_quadratic_form(table.ellipse)
 
 
 def _table_integrals(table: SpanTable) -> tuple[torch.Tensor, torch.Tensor]:

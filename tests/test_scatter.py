@@ -1,33 +1,46 @@
-"""Single point lights through the scatter: size, shape, energy, anti-aliasing, flip, vignetting."""
+"""Single point lights through the scatter: size, shape, energy, anti-aliasing, flip, vignetting.
+
+Every test runs on both CPU implementations: the torch reference and the numba-compiled kernel.
+"""
 
 import math
 
 import pytest
 import torch
 
+from bokehsim import scatter_cpu
 from bokehsim.aperture import circle_table, table_from_inside
-from bokehsim.scatter import scatter
+from bokehsim.scatter import scatter as scatter_reference
 
 SIZE = 81
 CENTRE = SIZE // 2
 
 
-def point_kernel(coc, table=None, offset=None, size=SIZE):
-    """The image of one pixel of value 1 with signed CoC ``coc``, float64 for exact sums."""
-    table = table or circle_table()
-    values = torch.ones(1, 1, dtype=torch.float64)
-    ys = torch.tensor([size // 2])
-    off = None if offset is None else torch.tensor([offset], dtype=torch.float64)
-    return scatter(values, ys, ys.clone(), torch.tensor([float(coc)]), size, size, table, off)[0]
+@pytest.fixture(params=["reference", "compiled"])
+def scatter(request):
+    return scatter_reference if request.param == "reference" else scatter_cpu.scatter
+
+
+@pytest.fixture
+def point_kernel(scatter):
+    def kernel(coc, table=None, offset=None, size=SIZE):
+        """The image of one pixel of value 1 with signed CoC ``coc``, float64 for exact sums."""
+        table = table or circle_table()
+        values = torch.ones(1, 1, dtype=torch.float64)
+        ys = torch.tensor([size // 2])
+        off = None if offset is None else torch.tensor([offset], dtype=torch.float64)
+        return scatter(values, ys, ys.clone(), torch.tensor([float(coc)]), size, size, table, off)[0]
+
+    return kernel
 
 
 @pytest.mark.parametrize("coc", [1.2, 3.3, 7.0, 10.0, 25.5, -17.3, 60.0])
-def test_point_light_keeps_its_energy(coc):
+def test_point_light_keeps_its_energy(coc, point_kernel):
     assert float(point_kernel(coc).sum()) == pytest.approx(1.0, abs=1e-3 * 1e-2)
 
 
 @pytest.mark.parametrize("coc", [3.3, 7.0, 10.0, 25.5, -17.3, 60.0])
-def test_point_light_disc_has_the_coc_diameter(coc):
+def test_point_light_disc_has_the_coc_diameter(coc, point_kernel):
     kernel = point_kernel(coc)
     flat = kernel.max()
     # Area-equivalent diameter of the normalised disc, and its width along the middle row.
@@ -43,12 +56,12 @@ def test_point_light_disc_has_the_coc_diameter(coc):
     assert float(inside.max() - inside.min()) < 1e-9 * float(flat)
 
 
-def test_sub_half_pixel_radius_leaves_the_pixel_as_it_is():
+def test_sub_half_pixel_radius_leaves_the_pixel_as_it_is(point_kernel):
     kernel = point_kernel(0.99)
     assert float(kernel[CENTRE, CENTRE]) == 1.0 and float(kernel.sum()) == 1.0
 
 
-def test_blur_grows_continuously_with_the_coc():
+def test_blur_grows_continuously_with_the_coc(point_kernel):
     """No quantised radii: the second moment rises strictly with every 0.05 px step of c."""
     yy, xx = torch.meshgrid(torch.arange(SIZE) - CENTRE, torch.arange(SIZE) - CENTRE, indexing="ij")
     r2 = (xx**2 + yy**2).double()
@@ -58,7 +71,7 @@ def test_blur_grows_continuously_with_the_coc():
     assert moments[-1] == pytest.approx((5.95 / 2) ** 2 / 2 + 1 / 6, rel=0.03)
 
 
-def test_uniform_layer_is_a_partition_of_unity():
+def test_uniform_layer_is_a_partition_of_unity(scatter):
     """Every pixel of a flat field scattering the same kernel sums back to a flat field."""
     height, width = 40, 50
     ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
@@ -67,14 +80,14 @@ def test_uniform_layer_is_a_partition_of_unity():
     assert torch.allclose(out[6:-6, 6:-6], torch.ones(1, dtype=torch.float64), atol=1e-6)
 
 
-def test_kernel_in_front_of_focus_is_rotated_180_degrees():
+def test_kernel_in_front_of_focus_is_rotated_180_degrees(point_kernel):
     half_disc = table_from_inside(lambda x, y: (x * x + y * y <= 1) & (y < 0.2 * x))
     behind, front = point_kernel(21.0, half_disc), point_kernel(-21.0, half_disc)
     assert torch.allclose(front, behind.flip(0, 1), atol=1e-9)
     assert float((front - behind).abs().sum()) > 0.5  # the shapes really differ
 
 
-def test_cat_eye_kernel_is_the_lens_intersection():
+def test_cat_eye_kernel_is_the_lens_intersection(point_kernel):
     """Aperture disc intersected with a same-size disc displaced by one radius (CONVENTIONS)."""
     coc = 40.0
     r = coc / 2
@@ -92,11 +105,11 @@ def test_cat_eye_kernel_is_the_lens_intersection():
     assert float((kernel.sum(0) * xs).sum()) == pytest.approx(d / 2, abs=0.3)
 
 
-def test_zero_vignetting_offset_is_the_plain_circle():
+def test_zero_vignetting_offset_is_the_plain_circle(point_kernel):
     assert torch.allclose(point_kernel(23.0, offset=(0.0, 0.0)), point_kernel(23.0), atol=1e-7)  # float32 table
 
 
-def test_kernel_leaving_the_frame_is_cut_not_piled_up():
+def test_kernel_leaving_the_frame_is_cut_not_piled_up(point_kernel, scatter):
     values = torch.ones(1, 1, dtype=torch.float64)
     out = scatter(values, torch.tensor([2]), torch.tensor([2]), torch.tensor([20.0]), 30, 30, circle_table())[0]
     full = point_kernel(20.0, size=61)

@@ -1,0 +1,190 @@
+"""The scatter compiled for the CPU (numba): the reference's row runs, laid down one output row at a time.
+
+The arithmetic is that of :mod:`bokehsim.scatter`, the torch reference, which stays the definition
+and the test oracle: for every pixel and every kernel row, the run is the strip average of the span
+table with fractional ends, laid into a difference buffer as one integrated step and one fractional
+correction per end. Only the order of the work is chosen for a CPU:
+
+* each output row belongs to one thread, which walks the source rows within reach, lays the runs
+  of their pixels into its own difference buffer and integrates it. No two threads write the same
+  memory, so there are no atomics, and the result is the same from run to run;
+* the buffer is float64 until the row is written, so long rows lose nothing to cancellation.
+
+numba compiles the functions on first use and caches the machine code next to this file (or in
+``NUMBA_CACHE_DIR``), so only the first render on a machine pays the compilation (a few seconds).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+
+from .aperture import SpanTable
+from .scatter import MIN_RADIUS_PX, ellipse_quadratic_form
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _integral_at(integral: np.ndarray, y: float, m: int) -> float:
+    """Running integral of run end m at normalised height y (linear between table rows)."""
+    rows = integral.shape[0] - 1
+    pos = (y + 1.0) * (rows * 0.5)
+    index = min(max(math.floor(pos), 0), rows - 1)
+    frac = pos - index
+    return integral[index, m] + frac * (integral[index + 1, m] - integral[index, m])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _run_ends(left_integral, right_integral, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22):
+    """Ends (px, relative to the pixel centre, kernel frame) of run m on kernel row ``dy_kernel``.
+
+    The strip-averaged run of ``scatter.row_runs``, clipped by the displaced vignetting ellipse.
+    """
+    y0 = min(max((dy_kernel - 0.5) / radius, -1.0), 1.0)
+    y1 = min(max((dy_kernel + 0.5) / radius, -1.0), 1.0)
+    inside_height = y1 - y0
+    safe_height = max(inside_height, 1e-12)
+    left_mean = (_integral_at(left_integral, y1, m) - _integral_at(left_integral, y0, m)) / safe_height
+    right_mean = (_integral_at(right_integral, y1, m) - _integral_at(right_integral, y0, m)) / safe_height
+    length = (right_mean - left_mean) * inside_height * radius
+    centre = 0.5 * (left_mean + right_mean)
+    left, right = centre - 0.5 * length, centre + 0.5 * length
+    if vignetted:
+        v = dy_kernel / radius - oy
+        discriminant = (q12 * q12 - q11 * q22) * v * v + q11
+        chord_centre = ox - q12 * v / q11
+        if discriminant < 0.0:
+            chord_left, chord_right = chord_centre + 1.0, chord_centre - 1.0
+        else:
+            half = math.sqrt(discriminant) / q11
+            chord_left, chord_right = chord_centre - half, chord_centre + half
+        left = max(left, chord_left)
+        right = max(min(right, chord_right), left)
+    return left * radius, right * radius
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _reach(radius: float) -> int:
+    """Rows above and below its own that a kernel reaches (``scatter.kernel_rows``)."""
+    return int(math.floor(radius + 0.5))
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _vignetted_norms(left_integral, right_integral, weight, radius, flip, offsets, q11, q12, q22):
+    """1 / (weighted kernel area, px^2) of kernels clipped by the vignetting ellipse, per pixel."""
+    norms = np.empty(radius.shape[0])
+    for i in numba.prange(radius.shape[0]):
+        area = 0.0
+        reach = _reach(radius[i])
+        for dy in range(-reach, reach + 1):
+            dy_kernel = -dy if flip[i] else dy
+            for m in range(weight.shape[0]):
+                left, right = _run_ends(left_integral, right_integral, m, radius[i], dy_kernel, True,
+                                        offsets[i, 0], offsets[i, 1], q11, q12, q22)
+                area += (right - left) * weight[m]
+        norms[i] = 1.0 / max(area, 1e-12)
+    return norms
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, left_integral, right_integral,
+                  weight, vignetted, offsets, q11, q12, q22, out, interleave):
+    """Every output row y gathers the runs that the pixels of rows y - reach .. y + reach lay on it.
+
+    Args:
+        values: ``(n, C)`` what each pixel scatters; pixels sorted by row, ``row_start`` ``(H + 1,)``
+            indexes the first pixel of each row.
+        xs, radius, flip, norms: ``(n,)`` column, kernel radius (px), in front of focus, 1 / area.
+        out: ``(C, H, W)`` written in full.
+        interleave: rows are dealt to ``interleave`` work items round-robin, so that a band of
+            large kernels (the top of a depth ramp) is shared by all threads.
+    """
+    channels, height, width = out.shape
+    for item in numba.prange(interleave):
+        steps = np.empty((channels, width + 1))
+        corrections = np.empty((channels, width + 1))
+        for y in range(item, height, interleave):
+            steps[:] = 0.0
+            corrections[:] = 0.0
+            for source_row in range(max(0, y - max_reach), min(height, y + max_reach + 1)):
+                dy = y - source_row
+                for i in range(row_start[source_row], row_start[source_row + 1]):
+                    x = xs[i]
+                    r = radius[i]
+                    if r < MIN_RADIUS_PX:  # left as it is
+                        if dy == 0:
+                            for c in range(channels):
+                                corrections[c, x] += values[i, c]
+                        continue
+                    if _reach(r) < abs(dy):
+                        continue
+                    dy_kernel = -dy if flip[i] else dy
+                    for m in range(weight.shape[0]):
+                        left, right = _run_ends(left_integral, right_integral, m, r, dy_kernel, vignetted,
+                                                offsets[i, 0], offsets[i, 1], q11, q12, q22)
+                        if flip[i]:
+                            left, right = -right, -left
+                        start, end = x + 0.5 + left, x + 0.5 + right
+                        start_floor, end_floor = math.floor(start), math.floor(end)
+                        # As in the reference: columns left of the frame pile into column 0 (no
+                        # correction there), columns right of it into the spare column W.
+                        first = min(max(start_floor, 0), width)
+                        last = min(max(end_floor, 0), width)
+                        start_correction = 0.0 if start < 0.0 else start_floor - start
+                        end_correction = 0.0 if end < 0.0 else end - end_floor
+                        scale = norms[i] * weight[m]
+                        for c in range(channels):
+                            value = values[i, c] * scale
+                            steps[c, first] += value
+                            steps[c, last] -= value
+                            corrections[c, first] += start_correction * value
+                            corrections[c, last] += end_correction * value
+            for c in range(channels):
+                running = 0.0
+                for x in range(width):
+                    running += steps[c, x]
+                    out[c, y, x] = running + corrections[c, x]
+
+
+def scatter(
+    values: torch.Tensor,
+    ys: torch.Tensor,
+    xs: torch.Tensor,
+    coc_px: torch.Tensor,
+    height: int,
+    width: int,
+    table: SpanTable,
+    vignette_offset: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sum the kernels of a set of CPU pixels into an image; same contract as :func:`bokehsim.scatter.scatter`.
+
+    Returns:
+        ``(C, H, W)`` on the CPU, float64 for float64 values, else float32.
+    """
+    order = torch.argsort(ys, stable=True)  # rows ascending; a no-op order for raster-ordered pixels
+    ys_sorted = ys[order].numpy()
+    dtype = torch.float64 if values.dtype == torch.float64 else torch.float32
+    values_np = values[order].to(dtype).contiguous().numpy()
+    xs_np = xs[order].to(torch.int64).contiguous().numpy()
+    radius = (coc_px[order].abs().to(dtype) * 0.5).to(torch.float64).numpy()  # as the reference rounds it
+    flip = (coc_px[order] < 0).numpy()
+    left_integral = table.left_integral.to(torch.float64).contiguous().numpy()
+    right_integral = table.right_integral.to(torch.float64).contiguous().numpy()
+    weight = table.weight.to(torch.float64).contiguous().numpy()
+    q11, q12, q22 = ellipse_quadratic_form(table.ellipse)
+    vignetted = vignette_offset is not None
+    if vignetted:
+        offsets = vignette_offset[order].to(torch.float64).contiguous().numpy()
+        norms = _vignetted_norms(left_integral, right_integral, weight, radius, flip, offsets, q11, q12, q22)
+    else:
+        offsets = np.zeros((len(radius), 2))
+        norms = 1.0 / (table.area * np.maximum(radius, 1e-6) ** 2)
+    row_start = np.searchsorted(ys_sorted, np.arange(height + 1))
+    max_reach = int(math.floor(float(radius.max()) + 0.5)) if len(radius) else 0
+    out = np.empty((values_np.shape[1], height, width), dtype=values_np.dtype)
+    interleave = max(1, min(height, 8 * numba.get_num_threads()))
+    _scatter_rows(values_np, xs_np, radius, flip, norms, row_start, max_reach, left_integral, right_integral,
+                  weight, vignetted, offsets, q11, q12, q22, out, interleave)
+    return torch.from_numpy(out)
