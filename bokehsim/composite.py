@@ -36,6 +36,10 @@ LAYER_RATIO = math.sqrt(2.0)
 FOCUS_LAYER_COC_PX = 1.0
 #: Coarse grid (px) on which the reach of hidden-background fill is computed.
 FILL_CELL_PX = 4
+#: Invented background fades out over this many px past its reach, so it never ends in a hard edge.
+FILL_FADE_PX = 2.0 * FILL_CELL_PX
+#: Added to a hidden pixel's reach r_p + r_k: the anti-aliased kernel edges and the coarse distance.
+HIDDEN_MARGIN_PX = 2.0
 
 Scatter = Callable[..., torch.Tensor]
 
@@ -168,11 +172,13 @@ def composite_layers(
         # Hidden pixels from the adjacent nearer layer continue the same surface (a depth ramp).
         continuous_from = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
         nearer = present[:done]
-        window = _layer_window(boxes[k], [layer_radius[j] for j in nearer], radius,
-                               layer_radius[k - 1] if k - 1 in nearer else 0.0, height, width)
+        # Farthest a hidden pixel can matter from the layer's own pixels (see _layer_pixels).
+        hidden_reach = max(layer_radius[j] for j in nearer) + radius + HIDDEN_MARGIN_PX if nearer else None
+        spread = max(radius, layer_radius[k - 1] if k - 1 in nearer else 0.0)
+        window = _layer_window(boxes[k], hidden_reach, spread, height, width)
         values, layer_coc, pixels = _layer_pixels(
             channels[:, window[0], window[1]], coc_px[window], layer[window], k, (lower[k], upper[k]),
-            continuous_from, radius if done else None,
+            continuous_from, radius, hidden_reach,
         )
         table = front_table if upper[k] <= 0 else behind_table
         if fused is not None:
@@ -210,18 +216,16 @@ Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
 Window = tuple[slice, slice]
 
 
-def _layer_window(box: Box, nearer_radii: Sequence[float], radius: float, adjacent_radius: float,
-                  height: int, width: int) -> Window:
+def _layer_window(box: Box, hidden_reach_px: float | None, spread_px: float, height: int, width: int) -> Window:
     """The part of the frame layer k touches: its pixels' box grown by what can reach it.
 
-    Hidden pixels of nearer layers are taken within ``r_p + r_k + 2`` (+ the fill's fade) of the
-    layer's own pixels (see :func:`_layer_pixels`), and every scattered kernel spreads by its radius:
-    at most ``r_k``, or the adjacent nearer layer's radius for hidden pixels continuing its surface.
-    The window starts on whole fill cells, so the coarse distance map is the same as on the frame.
+    Hidden pixels are taken up to ``hidden_reach_px`` (+ the fill's fade) from the layer's own pixels,
+    and every scattered kernel spreads by at most ``spread_px``. The window starts on whole fill
+    cells, so the coarse distance map is the same as on the whole frame.
     """
-    spread = math.ceil(max(radius, adjacent_radius)) + 1
-    hidden_reach = math.ceil(max(nearer_radii) + radius + 2.0 + 2 * FILL_CELL_PX) if nearer_radii else 0
-    margin = hidden_reach + spread
+    margin = math.ceil(spread_px) + 1
+    if hidden_reach_px is not None:
+        margin += math.ceil(hidden_reach_px + FILL_FADE_PX)
     y0, y1, x0, x1 = box
     y0 = max(0, y0 - margin) // FILL_CELL_PX * FILL_CELL_PX
     x0 = max(0, x0 - margin) // FILL_CELL_PX * FILL_CELL_PX
@@ -295,13 +299,14 @@ def _first_and_last(flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _layer_pixels(
     channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor, k: int,
-    coc_range: tuple[float, float], continuous_from: float, radius_px: float | None,
+    coc_range: tuple[float, float], continuous_from: float, radius_px: float, hidden_reach_px: float | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What layer k scatters: its own pixels plus, behind nearer layers, its hidden background.
 
     A hidden pixel p (one of a nearer layer) matters if it lies within ``r_p + r_k`` of layer k's own
     pixels: the nearer layer is see-through up to its radius r_p from its silhouette, and layer k's
-    kernels spread by their radius r_k (``radius_px``, the layer's largest). Hidden pixels whose CoC
+    kernels spread by their radius r_k (``radius_px``, the layer's largest); ``hidden_reach_px``
+    bounds ``r_p + r_k`` over the nearer layers (None: there are none). Hidden pixels whose CoC
     is at least ``continuous_from`` (those of the adjacent nearer layer) continue the same surface
     (a ramp crossing the layer boundary) and are used as they are. The others are invented by
     push-pull from the layer's own pixels, opaque within that reach and fading to 0 over a few more
@@ -315,21 +320,19 @@ def _layer_pixels(
     own = layer == k
     ones = torch.ones_like(coc_px)
     values = torch.cat([channels, ones[None], torch.zeros_like(coc_px)[None]])
-    if radius_px is None:  # the nearest layer hides nothing
+    if hidden_reach_px is None:  # the nearest layer hides nothing
         return values.reshape(num_channels + 2, -1).t(), coc_px.reshape(-1), own
     hidden = layer < k
-    fade_px = 2.0 * FILL_CELL_PX
-    reach = coc_px.abs() * 0.5 + radius_px + 2.0  # per hidden pixel
-    max_reach = float(reach[hidden].max()) if bool(hidden.any()) else 0.0
-    distance = distance_to(own, max_reach + fade_px)
-    band = hidden & (distance < reach + fade_px)
+    reach = coc_px.abs() * 0.5 + radius_px + HIDDEN_MARGIN_PX  # per hidden pixel
+    distance = distance_to(own, hidden_reach_px + FILL_FADE_PX)
+    band = hidden & (distance < reach + FILL_FADE_PX)
     continuous = band & (coc_px >= continuous_from)
     invented = band & ~continuous
     layer_coc = coc_px
     if bool(invented.any()):
         low, high = coc_range
         filled = push_pull(torch.cat([channels, coc_px[None]]), own.to(channels.dtype))
-        fade = ((reach + fade_px - distance) / fade_px).clamp(0.0, 1.0) * invented
+        fade = ((reach + FILL_FADE_PX - distance) / FILL_FADE_PX).clamp(0.0, 1.0) * invented
         values = torch.where(invented, torch.cat([filled[:num_channels], ones[None], ones[None]]) * fade, values)
         layer_coc = torch.where(invented, filled[num_channels].clamp(max(low, -1e9), min(high, 1e9)), coc_px)
     return values.reshape(num_channels + 2, -1).t(), layer_coc.reshape(-1), own | continuous | invented

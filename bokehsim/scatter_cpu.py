@@ -27,32 +27,40 @@ from .scatter import MIN_RADIUS_PX, ellipse_quadratic_form
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _integral_at(integral: np.ndarray, y: float, m: int) -> float:
-    """Running integral of run end m at normalised height y (linear between table rows)."""
-    rows = integral.shape[0] - 1
+def _row_position(y: float, rows: int) -> tuple[int, float]:
+    """Table row and fraction of normalised height y in [-1, 1] (integrals are linear in between)."""
     pos = (y + 1.0) * (rows * 0.5)
-    index = min(max(math.floor(pos), 0), rows - 1)
-    frac = pos - index
-    return integral[index, m] + frac * (integral[index + 1, m] - integral[index, m])
+    index = min(int(pos), rows - 1)  # pos >= 0, so int() is floor()
+    return index, pos - index
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _run_ends(left_integral, right_integral, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22):
+def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22):
     """Ends (px, relative to the pixel centre, kernel frame) of run m on kernel row ``dy_kernel``.
 
     The strip-averaged run of ``scatter.row_runs``, clipped by the displaced vignetting ellipse.
+    ``integrals`` is the table's ``(T + 1, 2M)`` left and right running integrals side by side, so
+    both ends are read at the same two table positions.
     """
-    y0 = min(max((dy_kernel - 0.5) / radius, -1.0), 1.0)
-    y1 = min(max((dy_kernel + 0.5) / radius, -1.0), 1.0)
-    inside_height = y1 - y0
-    safe_height = max(inside_height, 1e-12)
-    left_mean = (_integral_at(left_integral, y1, m) - _integral_at(left_integral, y0, m)) / safe_height
-    right_mean = (_integral_at(right_integral, y1, m) - _integral_at(right_integral, y0, m)) / safe_height
-    length = (right_mean - left_mean) * inside_height * radius
-    centre = 0.5 * (left_mean + right_mean)
-    left, right = centre - 0.5 * length, centre + 0.5 * length
+    runs = integrals.shape[1] // 2
+    rows = integrals.shape[0] - 1
+    inverse_radius = 1.0 / radius
+    y0 = min(max((dy_kernel - 0.5) * inverse_radius, -1.0), 1.0)
+    y1 = min(max((dy_kernel + 0.5) * inverse_radius, -1.0), 1.0)
+    i0, f0 = _row_position(y0, rows)
+    i1, f1 = _row_position(y1, rows)
+    left_area = (integrals[i1, m] + f1 * (integrals[i1 + 1, m] - integrals[i1, m])
+                 - integrals[i0, m] - f0 * (integrals[i0 + 1, m] - integrals[i0, m]))
+    n = runs + m
+    right_area = (integrals[i1, n] + f1 * (integrals[i1 + 1, n] - integrals[i1, n])
+                  - integrals[i0, n] - f0 * (integrals[i0 + 1, n] - integrals[i0, n]))
+    # Mean ends over the strip's part inside the shape's box; the run's length is the strip's area
+    # in the shape divided by the strip's full height (1 px = 1/r).
+    centre = 0.5 * (left_area + right_area) / max(y1 - y0, 1e-12)
+    half_length = 0.5 * (right_area - left_area) * radius
+    left, right = centre - half_length, centre + half_length
     if vignetted:
-        v = dy_kernel / radius - oy
+        v = dy_kernel * inverse_radius - oy
         discriminant = (q12 * q12 - q11 * q22) * v * v + q11
         chord_centre = ox - q12 * v / q11
         if discriminant < 0.0:
@@ -72,7 +80,7 @@ def _reach(radius: float) -> int:
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _vignetted_norms(left_integral, right_integral, weight, radius, flip, offsets, q11, q12, q22):
+def _vignetted_norms(integrals, weight, radius, flip, offsets, q11, q12, q22):
     """1 / (weighted kernel area, px^2) of kernels clipped by the vignetting ellipse, per pixel."""
     norms = np.empty(radius.shape[0])
     for i in numba.prange(radius.shape[0]):
@@ -81,7 +89,7 @@ def _vignetted_norms(left_integral, right_integral, weight, radius, flip, offset
         for dy in range(-reach, reach + 1):
             dy_kernel = -dy if flip[i] else dy
             for m in range(weight.shape[0]):
-                left, right = _run_ends(left_integral, right_integral, m, radius[i], dy_kernel, True,
+                left, right = _run_ends(integrals, m, radius[i], dy_kernel, True,
                                         offsets[i, 0], offsets[i, 1], q11, q12, q22)
                 area += (right - left) * weight[m]
         norms[i] = 1.0 / max(area, 1e-12)
@@ -89,8 +97,8 @@ def _vignetted_norms(left_integral, right_integral, weight, radius, flip, offset
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, left_integral, right_integral,
-                  weight, vignetted, offsets, q11, q12, q22, out, interleave):
+def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integrals, weight, vignetted, offsets,
+                  q11, q12, q22, out, interleave):
     """Every output row y gathers the runs that the pixels of rows y - reach .. y + reach lay on it.
 
     Args:
@@ -102,14 +110,18 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, left_in
             large kernels (the top of a depth ramp) is shared by all threads.
     """
     channels, height, width = out.shape
+    runs = weight.shape[0]
     for item in numba.prange(interleave):
         steps = np.empty((channels, width + 1))
         corrections = np.empty((channels, width + 1))
+        run_left, run_right = np.empty(runs), np.empty(runs)
         for y in range(item, height, interleave):
             steps[:] = 0.0
             corrections[:] = 0.0
             for source_row in range(max(0, y - max_reach), min(height, y + max_reach + 1)):
                 dy = y - source_row
+                # Neighbours on a row often share their CoC (a depth plane): their runs are reused.
+                cached_radius, cached_flip = -1.0, False
                 for i in range(row_start[source_row], row_start[source_row + 1]):
                     x = xs[i]
                     r = radius[i]
@@ -120,13 +132,15 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, left_in
                         continue
                     if _reach(r) < abs(dy):
                         continue
-                    dy_kernel = -dy if flip[i] else dy
-                    for m in range(weight.shape[0]):
-                        left, right = _run_ends(left_integral, right_integral, m, r, dy_kernel, vignetted,
-                                                offsets[i, 0], offsets[i, 1], q11, q12, q22)
-                        if flip[i]:
-                            left, right = -right, -left
-                        start, end = x + 0.5 + left, x + 0.5 + right
+                    if vignetted or r != cached_radius or flip[i] != cached_flip:
+                        dy_kernel = -dy if flip[i] else dy
+                        for m in range(runs):
+                            left, right = _run_ends(integrals, m, r, dy_kernel, vignetted,
+                                                    offsets[i, 0], offsets[i, 1], q11, q12, q22)
+                            run_left[m], run_right[m] = (-right, -left) if flip[i] else (left, right)
+                        cached_radius, cached_flip = r, flip[i]
+                    for m in range(runs):
+                        start, end = x + 0.5 + run_left[m], x + 0.5 + run_right[m]
                         start_floor, end_floor = math.floor(start), math.floor(end)
                         # As in the reference: columns left of the frame pile into column 0 (no
                         # correction there), columns right of it into the spare column W.
@@ -163,28 +177,29 @@ def scatter(
     Returns:
         ``(C, H, W)`` on the CPU, float64 for float64 values, else float32.
     """
-    order = torch.argsort(ys, stable=True)  # rows ascending; a no-op order for raster-ordered pixels
-    ys_sorted = ys[order].numpy()
+    if ys.numel() > 1 and not bool((ys[1:] >= ys[:-1]).all()):  # composite gives raster order already
+        order = torch.argsort(ys, stable=True)
+        values, ys, xs, coc_px = values[order], ys[order], xs[order], coc_px[order]
+        vignette_offset = None if vignette_offset is None else vignette_offset[order]
     dtype = torch.float64 if values.dtype == torch.float64 else torch.float32
-    values_np = values[order].to(dtype).contiguous().numpy()
-    xs_np = xs[order].to(torch.int64).contiguous().numpy()
-    radius = (coc_px[order].abs().to(dtype) * 0.5).to(torch.float64).numpy()  # as the reference rounds it
-    flip = (coc_px[order] < 0).numpy()
-    left_integral = table.left_integral.to(torch.float64).contiguous().numpy()
-    right_integral = table.right_integral.to(torch.float64).contiguous().numpy()
+    values_np = values.to(dtype).contiguous().numpy()
+    xs_np = xs.to(torch.int64).contiguous().numpy()
+    radius = (coc_px.abs().to(dtype) * 0.5).to(torch.float64).numpy()  # rounded as the reference rounds it
+    flip = (coc_px < 0).numpy()
+    integrals = table.integrals.to(torch.float64).contiguous().numpy()
     weight = table.weight.to(torch.float64).contiguous().numpy()
     q11, q12, q22 = ellipse_quadratic_form(table.ellipse)
     vignetted = vignette_offset is not None
     if vignetted:
-        offsets = vignette_offset[order].to(torch.float64).contiguous().numpy()
-        norms = _vignetted_norms(left_integral, right_integral, weight, radius, flip, offsets, q11, q12, q22)
+        offsets = vignette_offset.to(torch.float64).contiguous().numpy()
+        norms = _vignetted_norms(integrals, weight, radius, flip, offsets, q11, q12, q22)
     else:
         offsets = np.zeros((len(radius), 2))
         norms = 1.0 / (table.area * np.maximum(radius, 1e-6) ** 2)
-    row_start = np.searchsorted(ys_sorted, np.arange(height + 1))
+    row_start = np.searchsorted(ys.numpy(), np.arange(height + 1))
     max_reach = int(math.floor(float(radius.max()) + 0.5)) if len(radius) else 0
     out = np.empty((values_np.shape[1], height, width), dtype=values_np.dtype)
     interleave = max(1, min(height, 8 * numba.get_num_threads()))
-    _scatter_rows(values_np, xs_np, radius, flip, norms, row_start, max_reach, left_integral, right_integral,
-                  weight, vignetted, offsets, q11, q12, q22, out, interleave)
+    _scatter_rows(values_np, xs_np, radius, flip, norms, row_start, max_reach, integrals, weight, vignetted,
+                  offsets, q11, q12, q22, out, interleave)
     return torch.from_numpy(out)

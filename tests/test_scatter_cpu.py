@@ -20,20 +20,25 @@ APERTURES = {
 }
 
 
-def random_pixels(count: int, seed: int):
-    """Unsorted pixels with duplicates, sharp and blurred, in front and behind, some kernels leaving the frame."""
+def random_pixels(count: int, seed: int, levels: int | None = None):
+    """Unsorted pixels with duplicates, sharp and blurred, in front and behind, some kernels leaving
+    the frame; with ``levels``, the CoC takes only that many values (neighbours that share a CoC
+    reuse their runs in the compiled kernel)."""
     generator = torch.Generator().manual_seed(seed)
     ys = torch.randint(0, HEIGHT, (count,), generator=generator)
     xs = torch.randint(0, WIDTH, (count,), generator=generator)
     coc = torch.rand(count, generator=generator) * 40.0 - 20.0
+    if levels:
+        coc = torch.linspace(-20.0, 20.0, levels)[torch.randint(0, levels, (count,), generator=generator)]
     values = torch.rand(count, 4, generator=generator)
     return values, ys, xs, coc
 
 
+@pytest.mark.parametrize("levels", [None, 3])
 @pytest.mark.parametrize("name", APERTURES)
-def test_compiled_scatter_matches_the_reference(name):
+def test_compiled_scatter_matches_the_reference(name, levels):
     table = APERTURES[name]().table(in_front=False)
-    values, ys, xs, coc = random_pixels(500, seed=1)
+    values, ys, xs, coc = random_pixels(500, seed=1, levels=levels)
     want = scatter_reference(values, ys, xs, coc, HEIGHT, WIDTH, table)
     got = scatter_cpu.scatter(values, ys, xs, coc, HEIGHT, WIDTH, table)
     assert got.dtype == torch.float32 and got.shape == want.shape
