@@ -224,8 +224,8 @@ def _layer_window(box: Box, hidden_reach_px: float | None, spread_px: float, hei
     cells, so the coarse distance map is the same as on the whole frame.
     """
     margin = math.ceil(spread_px) + 1
-    if hidden_reach_px is not None:
-        margin += math.ceil(hidden_reach_px + FILL_FADE_PX)
+    if hidden_reach_px is not None:  # (+ a cell: the coarse distance map may be a cell short)
+        margin += math.ceil(hidden_reach_px + FILL_FADE_PX) + FILL_CELL_PX
     y0, y1, x0, x1 = box
     y0 = max(0, y0 - margin) // FILL_CELL_PX * FILL_CELL_PX
     x0 = max(0, x0 - margin) // FILL_CELL_PX * FILL_CELL_PX

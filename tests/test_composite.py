@@ -96,3 +96,28 @@ def test_push_pull_keeps_known_pixels_and_fills_holes_between_them():
     hole = filled[0, 8:24, 12:20]
     assert float(hole.min()) >= 1.0 and float(hole.max()) <= 3.0
     assert float(hole[:, 0].mean()) < float(hole[:, -1].mean())  # closer to the nearer side
+
+
+def test_layer_windows_lose_nothing_against_whole_frame_layers(monkeypatch):
+    """Every layer works inside its window; with whole-frame windows the render is the same
+    (outside invented background, where push-pull reads its window; the matte itself is the same)."""
+    from bokehsim import composite
+
+    generator = torch.Generator().manual_seed(5)
+    channels = torch.rand(3, 72, 96, generator=generator, dtype=torch.float64)
+    coc = torch.full((72, 96), 14.0, dtype=torch.float64)  # far background
+    coc[:, 60:] = 6.0  # a nearer wall on the right
+    coc[20:50, 30:55] = 0.2  # in-focus subject
+    yy, xx = torch.meshgrid(torch.arange(72), torch.arange(96), indexing="ij")
+    coc[(yy - 12) ** 2 + (xx - 80) ** 2 < 100] = -22.0  # defocused foreground blob over the wall
+    aperture = parse_aperture("circle")
+    windowed, windowed_matte, _ = render_channels(channels, coc, aperture, hole_matte=True)
+    def whole_frame(box, reach, spread, height, width):
+        return slice(0, height), slice(0, width)
+
+    monkeypatch.setattr(composite, "_layer_window", whole_frame)
+    whole, whole_matte, _ = render_channels(channels, coc, aperture, hole_matte=True)
+    assert float(whole_matte.max()) > 0.2  # background really was invented
+    assert float((windowed_matte - whole_matte).abs().max()) < 1e-9
+    known = whole_matte < 1e-9
+    assert float((windowed - whole)[:, known].abs().max()) < 1e-9
