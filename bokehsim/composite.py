@@ -34,6 +34,9 @@ from .scatter import scatter
 LAYER_RATIO = math.sqrt(2.0)
 #: |c| (px) of the focus layer's boundaries: everything sharper than this is one opaque layer.
 FOCUS_LAYER_COC_PX = 1.0
+#: Hidden pixels whose CoC is within this many px of a layer's range continue its surface: their
+#: blur differs by at most a pixel of radius, too little to show an occlusion edge.
+CONTINUOUS_COC_PX = 2.0
 #: Coarse grid (px) on which the reach of hidden-background fill is computed.
 FILL_CELL_PX = 4
 #: Invented background fades out over this many px past its reach, so it never ends in a hard edge.
@@ -169,8 +172,10 @@ def composite_layers(
 
     for done, k in enumerate(present):
         radius = layer_radius[k]
-        # Hidden pixels from the adjacent nearer layer continue the same surface (a depth ramp).
-        continuous_from = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
+        # Hidden pixels from the adjacent nearer layer, or within CONTINUOUS_COC_PX of this layer
+        # (near focus layers are thinner than that), continue the same surface (a depth ramp).
+        adjacent = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else -math.inf
+        continuous_from = min(adjacent, lower[k] - CONTINUOUS_COC_PX)
         nearer = present[:done]
         # Farthest a hidden pixel can matter from the layer's own pixels (see _layer_pixels).
         hidden_reach = max(layer_radius[j] for j in nearer) + radius + HIDDEN_MARGIN_PX if nearer else None
