@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -59,6 +60,10 @@ def scatter_for(device: torch.device) -> Callable[..., torch.Tensor]:
         else:
             return scatter_torch
     except ImportError:
+        return scatter_torch
+    except RuntimeError as error:  # e.g. numba finds no writable place for its compiled code
+        warnings.warn(f"bokehsim: the compiled scatter is unavailable ({error}); using the slower torch reference",
+                      RuntimeWarning, stacklevel=2)
         return scatter_torch
     return fast_scatter
 

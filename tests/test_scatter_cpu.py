@@ -68,3 +68,28 @@ def test_layered_render_is_the_same_with_either_scatter_and_repeatable():
     assert float((got - want).abs().max()) < 1e-5
     assert float((got_matte - want_matte).abs().max()) < 1e-5
     assert torch.equal(got, again)
+
+
+def test_cpu_renders_fall_back_to_the_reference_when_the_compiled_kernel_cannot_load(monkeypatch):
+    """numba missing (ImportError) or unable to cache its code (RuntimeError at import): the
+    reference runs, with a warning in the second case, never a traceback."""
+    import builtins
+    import importlib
+
+    render = importlib.import_module("bokehsim.render")  # the package re-exports a function of that name
+    real_import = builtins.__import__
+
+    def failing(error):
+        def fake_import(name, *args, **kwargs):
+            if name.endswith("scatter_cpu"):
+                raise error
+            return real_import(name, *args, **kwargs)
+        return fake_import
+
+    monkeypatch.setattr(builtins, "__import__", failing(ImportError("no numba")))
+    assert render.scatter_for(torch.device("cpu")) is scatter_reference
+    monkeypatch.setattr(builtins, "__import__", failing(RuntimeError("cannot cache function")))
+    with pytest.warns(RuntimeWarning, match="cannot cache function"):
+        assert render.scatter_for(torch.device("cpu")) is scatter_reference
+    monkeypatch.undo()
+    assert render.scatter_for(torch.device("cpu")) is scatter_cpu.scatter
