@@ -199,6 +199,8 @@ def scatter(
     row_start = np.searchsorted(ys.numpy(), np.arange(height + 1))
     max_reach = int(math.floor(float(radius.max()) + 0.5)) if len(radius) else 0
     out = np.empty((values_np.shape[1], height, width), dtype=values_np.dtype)
+    # As many threads as torch may use, so torch.set_num_threads limits bokehsim's CPU use as a whole.
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     interleave = max(1, min(height, 8 * numba.get_num_threads()))
     _scatter_rows(values_np, xs_np, radius, flip, norms, row_start, max_reach, integrals, weight, vignetted,
                   offsets, q11, q12, q22, out, interleave)
