@@ -101,7 +101,9 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         ``(C, H, W)``: equal to ``values`` where weight is 1, smooth extrapolation elsewhere.
     """
     weight = weight.to(values.dtype)
-    if weight.shape[0] <= 1 and weight.shape[1] <= 1 or float(weight.min()) >= 1.0:
+    # No early exit once every pixel is known: it would cost a host synchronisation per level on a
+    # GPU, and a fully known level passes through the pull unchanged anyway.
+    if weight.shape[0] <= 1 and weight.shape[1] <= 1:
         return values
     # Push: average the known values down a pyramid (weights saturate at 1).
     coarse_values = F.avg_pool2d((values * weight)[None], 2, ceil_mode=True)[0]
