@@ -179,8 +179,11 @@ def composite_layers(
         adjacent = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else -math.inf
         continuous_from = min(adjacent, lower[k] - CONTINUOUS_COC_PX)
         nearer = present[:done]
-        # Farthest a hidden pixel can matter from the layer's own pixels (see _layer_pixels).
-        hidden_reach = max(layer_radius[j] for j in nearer) + radius + HIDDEN_MARGIN_PX if nearer else None
+        # Farthest a hidden pixel can matter from the layer's own pixels (see _layer_pixels), over
+        # the nearer layers that come that close to this one.
+        reachable = [layer_radius[j] for j in nearer if _box_gap(boxes[j], boxes[k]) <= layer_radius[j] + radius
+                     + HIDDEN_MARGIN_PX + FILL_FADE_PX + FILL_CELL_PX]
+        hidden_reach = max(reachable) + radius + HIDDEN_MARGIN_PX if reachable else None
         spread = max(radius, layer_radius[k - 1] if k - 1 in nearer else 0.0)
         window = _layer_window(boxes[k], hidden_reach, spread, height, width)
         values, layer_coc, pixels = _layer_pixels(
@@ -237,6 +240,11 @@ def _layer_window(box: Box, hidden_reach_px: float | None, spread_px: float, hei
     y0 = max(0, y0 - margin) // FILL_CELL_PX * FILL_CELL_PX
     x0 = max(0, x0 - margin) // FILL_CELL_PX * FILL_CELL_PX
     return slice(y0, min(height, y1 + margin)), slice(x0, min(width, x1 + margin))
+
+
+def _box_gap(a: Box, b: Box) -> int:
+    """Chessboard distance (px) between the nearest pixels of two boxes; 0 when they overlap."""
+    return max(a[0] - b[1] + 1, b[0] - a[1] + 1, a[2] - b[3] + 1, b[2] - a[3] + 1, 0)
 
 
 class _FullFrameLayers:

@@ -64,9 +64,9 @@ def test_a_depth_ramp_crossing_layer_boundaries_stays_smooth_and_invents_next_to
     assert float((image - 0.5).abs().max()) < 1e-6
     # Hidden pixels within 2 px of CoC continue the surface, so near focus, where layers are thinner
     # than that, next to nothing is invented; farther out a little of the layer two steps away shows
-    # through the fade, under 0.3 % of any pixel.
+    # through the fade, under 0.5 % of any pixel.
     assert float(matte[50:70].max()) < 1e-4  # (it was 7e-3 when only the adjacent layer counted)
-    assert float(matte.max()) < 3e-3
+    assert float(matte.max()) < 5e-3
 
 
 def test_energy_of_a_textured_plane_is_conserved():
