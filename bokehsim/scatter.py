@@ -3,8 +3,9 @@
 For one output row ``dy`` a kernel of radius r covers a horizontal *run* [x_left, x_right] (one per
 run index of the shape's span table). Adding +w at the run's start and -w one past its end into a
 difference buffer, then integrating along each row (a cumulative sum), lays down the whole run at
-O(1) cost. A kernel therefore costs O(r) instead of O(r^2); this is the algorithm the GPU kernel
-uses as well (``bokehsim/scatter_triton.py``).
+O(1) cost. A kernel therefore costs O(r) instead of O(r^2); the compiled CPU kernel
+(``bokehsim/scatter_cpu.py``) and the GPU kernel (``bokehsim/scatter_triton.py``) run the same
+algorithm.
 
 Anti-aliasing: the run ends are fractional; each end is split between the two pixels it falls
 between, which is the exact box-filtered coverage along x. Along y, the run of an output row is the
@@ -12,7 +13,8 @@ average of the shape over the row's one-pixel strip, read from the table's runni
 row that is half inside the kernel gets half the area. Both are exact for area, so every kernel sums
 to exactly 1 (up to float rounding) at any radius.
 
-This module is the reference implementation in plain torch (CPU or any device).
+This module is the reference implementation in plain torch (CPU or any device): the definition the
+other two are tested against, and the fallback where they cannot run.
 """
 
 from __future__ import annotations
