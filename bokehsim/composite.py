@@ -79,14 +79,16 @@ def distance_to(mask: torch.Tensor, max_px: float, cell_px: int = FILL_CELL_PX) 
     interpolated bilinearly so that fades driven by it have no steps. Beyond ``max_px`` it is inf.
     """
     height, width = mask.shape
+    rings = math.ceil(max_px / cell_px) + 1
     reached = F.max_pool2d(mask[None, None].float(), cell_px, cell_px, ceil_mode=True)
-    distance = torch.where(reached > 0, 0.0, math.inf)
-    for ring in range(1, math.ceil(max_px / cell_px) + 2):
-        grown = F.max_pool2d(reached, 3, 1, 1)
-        distance = torch.where((grown > 0) & (reached == 0), float(ring * cell_px), distance)
-        reached = grown
-    finite = torch.where(torch.isinf(distance), 1e6, distance)
-    full = F.interpolate(finite, scale_factor=cell_px, mode="bilinear", align_corners=False)[0, 0, :height, :width]
+    # A cell first reached at ring d is counted by rings d .. R, so its distance is R + 1 - count
+    # (two operations per ring, no per-ring selection).
+    count = reached.clone()
+    for _ in range(rings):
+        reached = F.max_pool2d(reached, 3, 1, 1)
+        count += reached
+    distance = torch.where(count > 0, (rings + 1 - count) * cell_px, 1e6)
+    full = F.interpolate(distance, scale_factor=cell_px, mode="bilinear", align_corners=False)[0, 0, :height, :width]
     return torch.where(full >= 1e5, math.inf, full)
 
 
