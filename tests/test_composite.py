@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bokehsim.aperture import parse_aperture
-from bokehsim.composite import layer_boundaries, push_pull
+from bokehsim.composite import distance_to, layer_boundaries, push_pull
 from bokehsim.render import render_channels
 
 HEIGHT, WIDTH, EDGE = 48, 200, 100
@@ -123,3 +123,17 @@ def test_layer_windows_lose_nothing_against_whole_frame_layers(monkeypatch):
     assert float((windowed_matte - whole_matte).abs().max()) < 1e-9
     known = whole_matte < 1e-9
     assert float((windowed - whole)[:, known].abs().max()) < 1e-9
+
+
+def test_distance_to_a_mask_is_within_a_cell_of_the_chessboard_distance_and_stops_at_its_range():
+    mask = torch.zeros(64, 96, dtype=torch.bool)
+    mask[30:34, 40:44] = True  # one whole 4-px cell
+    distance = distance_to(mask, max_px=24.0)
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(96), indexing="ij")
+    chessboard = torch.maximum((yy - 31.5).abs() - 1.5, (xx - 41.5).abs() - 1.5).clamp_min(0)
+    near = chessboard <= 20
+    assert float((distance[near] - chessboard[near]).abs().max()) <= 4.0
+    assert float(distance[mask].max()) <= 2.0  # bilinear between cells: half a cell at most
+    assert bool(torch.isinf(distance[chessboard > 36]).all())  # beyond the range (+ a cell): unknown
+    row = distance[31, 44:70]
+    assert bool((row[1:] >= row[:-1]).all())  # grows away from the mask without steps back
