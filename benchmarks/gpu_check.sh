@@ -32,7 +32,7 @@ step "environment"
   "$PY" --version
   "$PY" - <<'EOF'
 import importlib
-for name in ("torch", "triton", "numpy", "pytest", "imageio", "tifffile", "typer", "rich", "OpenEXR", "png", "PIL"):
+for name in ("torch", "triton", "numba", "numpy", "pytest", "imageio", "tifffile", "typer", "rich", "OpenEXR", "png", "PIL"):
     try:
         module = importlib.import_module(name)
         print(f"{name:10s} {getattr(module, '__version__', 'present')}")
