@@ -178,7 +178,7 @@ def composite_layers(
         radius = layer_radius[k]
         # Hidden pixels from the adjacent nearer layer, or within CONTINUOUS_COC_PX of this layer
         # (near focus layers are thinner than that), continue the same surface (a depth ramp).
-        adjacent = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else -math.inf
+        adjacent = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
         continuous_from = min(adjacent, lower[k] - CONTINUOUS_COC_PX)
         nearer = present[:done]
         # Farthest a hidden pixel can matter from the layer's own pixels (see _layer_pixels), over
@@ -186,7 +186,9 @@ def composite_layers(
         reachable = [layer_radius[j] for j in nearer if _box_gap(boxes[j], boxes[k]) <= layer_radius[j] + radius
                      + HIDDEN_MARGIN_PX + FILL_FADE_PX + FILL_CELL_PX]
         hidden_reach = max(reachable) + radius + HIDDEN_MARGIN_PX if reachable else None
-        spread = max(radius, layer_radius[k - 1] if k - 1 in nearer else 0.0)
+        # Kernels spread by the layer's radius, or by a continuing hidden pixel's (|c| up to the
+        # larger end of [continuous_from, lower[k]]).
+        spread = max(radius, abs(continuous_from) / 2, abs(lower[k]) / 2) if nearer else radius
         window = _layer_window(boxes[k], hidden_reach, spread, height, width)
         values, layer_coc, pixels = _layer_pixels(
             channels[:, window[0], window[1]], coc_px[window], layer[window], k, (lower[k], upper[k]),

@@ -137,3 +137,27 @@ def test_distance_to_a_mask_is_within_a_cell_of_the_chessboard_distance_and_stop
     assert bool(torch.isinf(distance[chessboard > 36]).all())  # beyond the range (+ a cell): unknown
     row = distance[31, 44:70]
     assert bool((row[1:] >= row[:-1]).all())  # grows away from the mask without steps back
+
+
+def test_layer_windows_lose_nothing_in_a_ramp_through_focus(monkeypatch):
+    """Near focus, hidden pixels of layers two or three steps away continue the surface and carry
+    larger kernels than the layer's own: the windows must still hold them."""
+    from bokehsim import composite
+
+    generator = torch.Generator().manual_seed(6)
+    channels = torch.rand(3, 80, 48, generator=generator, dtype=torch.float64)
+    coc = torch.linspace(-9.0, 9.0, 80, dtype=torch.float64)[:, None].expand(80, 48).contiguous()
+    aperture = parse_aperture("circle")
+    windowed, windowed_matte, _ = render_channels(channels, coc, aperture, hole_matte=True)
+
+    def whole_frame(box, reach, spread, height, width):
+        return slice(0, height), slice(0, width)
+
+    monkeypatch.setattr(composite, "_layer_window", whole_frame)
+    whole, whole_matte, _ = render_channels(channels, coc, aperture, hole_matte=True)
+    # Invented pixels take their CoC from push-pull, which reads its window: only the matte's
+    # pixels (0.1 % of invented share at most here) may differ.
+    assert float(whole_matte.max()) < 3e-3 and float((windowed_matte - whole_matte).abs().max()) < 1e-4
+    known = (whole_matte < 1e-12) & (windowed_matte < 1e-12)
+    assert int(known.sum()) > 0.6 * known.numel()
+    assert float((windowed - whole)[:, known].abs().max()) < 1e-9
