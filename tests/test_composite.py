@@ -100,11 +100,20 @@ def test_push_pull_keeps_known_pixels_and_fills_holes_between_them():
     assert float(hole[:, 0].mean()) < float(hole[:, -1].mean())  # closer to the nearer side
 
 
+def windowed_and_whole_frame(monkeypatch, channels, coc):
+    """Renders (image, matte) with layer windows, then with every layer on the whole frame."""
+    from bokehsim import composite
+
+    aperture = parse_aperture("circle")
+    windowed = render_channels(channels, coc, aperture, hole_matte=True)[:2]
+    monkeypatch.setattr(composite, "_layer_window", lambda box, reach, spread, height, width: (
+        slice(0, height), slice(0, width)))
+    return windowed, render_channels(channels, coc, aperture, hole_matte=True)[:2]
+
+
 def test_layer_windows_lose_nothing_against_whole_frame_layers(monkeypatch):
     """Every layer works inside its window; with whole-frame windows the render is the same
     (outside invented background, where push-pull reads its window; the matte itself is the same)."""
-    from bokehsim import composite
-
     generator = torch.Generator().manual_seed(5)
     channels = torch.rand(3, 72, 96, generator=generator, dtype=torch.float64)
     coc = torch.full((72, 96), 14.0, dtype=torch.float64)  # far background
@@ -112,13 +121,7 @@ def test_layer_windows_lose_nothing_against_whole_frame_layers(monkeypatch):
     coc[20:50, 30:55] = 0.2  # in-focus subject
     yy, xx = torch.meshgrid(torch.arange(72), torch.arange(96), indexing="ij")
     coc[(yy - 12) ** 2 + (xx - 80) ** 2 < 100] = -22.0  # defocused foreground blob over the wall
-    aperture = parse_aperture("circle")
-    windowed, windowed_matte, _ = render_channels(channels, coc, aperture, hole_matte=True)
-    def whole_frame(box, reach, spread, height, width):
-        return slice(0, height), slice(0, width)
-
-    monkeypatch.setattr(composite, "_layer_window", whole_frame)
-    whole, whole_matte, _ = render_channels(channels, coc, aperture, hole_matte=True)
+    (windowed, windowed_matte), (whole, whole_matte) = windowed_and_whole_frame(monkeypatch, channels, coc)
     assert float(whole_matte.max()) > 0.2  # background really was invented
     assert float((windowed_matte - whole_matte).abs().max()) < 1e-9
     known = whole_matte < 1e-9
@@ -142,19 +145,10 @@ def test_distance_to_a_mask_is_within_a_cell_of_the_chessboard_distance_and_stop
 def test_layer_windows_lose_nothing_in_a_ramp_through_focus(monkeypatch):
     """Near focus, hidden pixels of layers two or three steps away continue the surface and carry
     larger kernels than the layer's own: the windows must still hold them."""
-    from bokehsim import composite
-
     generator = torch.Generator().manual_seed(6)
     channels = torch.rand(3, 80, 48, generator=generator, dtype=torch.float64)
     coc = torch.linspace(-9.0, 9.0, 80, dtype=torch.float64)[:, None].expand(80, 48).contiguous()
-    aperture = parse_aperture("circle")
-    windowed, windowed_matte, _ = render_channels(channels, coc, aperture, hole_matte=True)
-
-    def whole_frame(box, reach, spread, height, width):
-        return slice(0, height), slice(0, width)
-
-    monkeypatch.setattr(composite, "_layer_window", whole_frame)
-    whole, whole_matte, _ = render_channels(channels, coc, aperture, hole_matte=True)
+    (windowed, windowed_matte), (whole, whole_matte) = windowed_and_whole_frame(monkeypatch, channels, coc)
     # Invented pixels take their CoC from push-pull, which reads its window: only the matte's
     # pixels (0.1 % of invented share at most here) may differ.
     assert float(whole_matte.max()) < 3e-3 and float((windowed_matte - whole_matte).abs().max()) < 1e-4
