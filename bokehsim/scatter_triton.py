@@ -428,11 +428,6 @@ def _launch(kernel, grid, *args, **meta):
         return kernel[grid](*args, **dict(meta, MODE=_MODE_SCALAR))
 
 
-def _ellipse_form(table: _Table) -> tuple[float, float, float]:
-    """q11, q12, q22 of the circumscribed ellipse, the same numbers as the reference."""
-    return ellipse_quadratic_form(table.ellipse)
-
-
 def _table_integrals(table: SpanTable) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``(T + 1, M)`` running integrals of x_left and x_right of a span table."""
     if hasattr(table, "left_integral"):
@@ -557,7 +552,7 @@ def scatter(
     ys_c, xs_c = ys.contiguous(), xs.contiguous()
     offsets = None if vignette_offset is None else vignette_offset.to(torch.float32).contiguous()
     order = _band_order(coc)
-    q11, q12, q22 = _ellipse_form(table)
+    q11, q12, q22 = ellipse_quadratic_form(table.ellipse)
     runs = table.runs
     rows = table.rows
     mode = _emission_mode(device, deterministic)
@@ -858,7 +853,7 @@ class LayerCompositor:
         key = id(table)
         if key not in self._tables or self._tables[key][0] is not table:
             prepared = _check_table(table, self.device)
-            self._tables[key] = (table, prepared, _ellipse_form(prepared))
+            self._tables[key] = (table, prepared, ellipse_quadratic_form(prepared.ellipse))
         return self._tables[key][1], self._tables[key][2]
 
     def add_layer(self, values: torch.Tensor, layer_coc: torch.Tensor, pixels: torch.Tensor,
