@@ -179,10 +179,12 @@ def phase_breakdown(image, depth, aperture) -> dict[str, float]:
             return out
         return wrapper
 
-    saved = (composite_module._layer_pixels, scatter_triton.LayerCompositor.add_layer, composite_module.layer_stats)
-    composite_module._layer_pixels = timed("layer selection + fill (composite._layer_pixels)", saved[0])
-    scatter_triton.LayerCompositor.add_layer = timed("fused scatter + integrate + composite", saved[1])
-    composite_module.layer_stats = timed("layer statistics (one sync)", saved[2])
+    phases = [(composite_module, "plan_layers", "layer plan (one sync)"),
+              (composite_module, "fill_maps", "fill maps of all layers (composite.fill_maps)"),
+              (scatter_triton.LayerCompositor, "add_layer", "fused select + scatter + integrate + composite")]
+    saved = [getattr(owner, name) for owner, name, _ in phases]
+    for (owner, name, label), fn in zip(phases, saved):
+        setattr(owner, name, timed(label, fn))
     try:
         with pipeline("fused"):
             _sync()
@@ -191,7 +193,8 @@ def phase_breakdown(image, depth, aperture) -> dict[str, float]:
             _sync()
             totals["total (synchronised)"] = (time.perf_counter() - begin) * 1e3
     finally:
-        composite_module._layer_pixels, scatter_triton.LayerCompositor.add_layer, composite_module.layer_stats = saved
+        for (owner, name, _), fn in zip(phases, saved):
+            setattr(owner, name, fn)
     return totals
 
 
@@ -209,24 +212,26 @@ def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS) -> dic
     padded = F.pad(image[None], (pad,) * 4, mode="replicate")[0]
     padded_coc = F.pad(coc[None, None], (pad,) * 4, mode="replicate")[0, 0]
     table = ap.table(in_front=False)
-    layers = []
+    layers, frame = [], {}
 
     class Recorder(scatter_triton.LayerCompositor):
-        def add_layer(self, values, layer_coc, pixels, table=None):
-            layers.append((values.clone(), layer_coc.clone(), pixels.clone(), table))
-            super().add_layer(values, layer_coc, pixels, table)
+        def __init__(self, *args, **kwargs):
+            frame.update(args=args, kwargs=kwargs)
+            super().__init__(*args, **kwargs)
+
+        def add_layer(self, spec, fill, table=None):
+            layers.append((spec, None if fill is None else tuple(t.clone() for t in fill), table))
+            super().add_layer(spec, fill, table)
 
     composite_impl()(padded, padded_coc, table, compositor=Recorder)
-    _, height, width = padded.shape
     results = {}
     for name, mode, merge in variants:
         scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS = mode, merge
         try:
-            def step():
-                comp = scatter_triton.LayerCompositor(3, height, width, table, device=DEVICE,
-                                                      deterministic=name.startswith("deterministic"))
-                for values, layer_coc, pixels, tab in layers:
-                    comp.add_layer(values, layer_coc, pixels, tab)
+            def step(deterministic=name.startswith("deterministic")):
+                comp = scatter_triton.LayerCompositor(*frame["args"], **dict(frame["kwargs"], deterministic=deterministic))
+                for spec, fill, tab in layers:
+                    comp.add_layer(spec, fill, tab)
                 return comp.finish()
             step()
             _sync()
@@ -242,7 +247,9 @@ def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS) -> dic
         finally:
             scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS = None, True
     results["layers"] = len(layers)
-    results["scattered pixels (sum over layers)"] = int(sum(int(p.sum()) for _, _, p, _ in layers))
+    results["window pixels (sum over layers)"] = sum(
+        (spec.window[0].stop - spec.window[0].start) * (spec.window[1].stop - spec.window[1].start)
+        for spec, _, _ in layers)
     return results
 
 

@@ -16,6 +16,13 @@ layer is scattered on its own and composited over the layers behind it. Why laye
 Layer boundaries are geometric in |c| (ratio sqrt(2), the focus layer spanning |c| < 1 px): kernels
 within a layer differ in size by at most that ratio, and the blur size itself is never quantised
 (every pixel keeps its own CoC).
+
+The work is split so that nothing per layer needs a host synchronisation or more than a few passes:
+one :func:`plan_layers` (one sync) fixes every layer's range, radius, reach and window; one
+:func:`fill_maps` computes the fill of *all* layers at once on a coarse grid of ``FILL_CELL_PX``
+cells (per layer: the mean of its own pixels in each cell, push-pulled into the holes, and the
+distance to its nearest own cell); then each layer only selects its pixels (:func:`layer_pixels`)
+and is scattered and composited. On CUDA the selection runs inside the fused Triton layer kernel.
 """
 
 from __future__ import annotations
@@ -37,14 +44,18 @@ FOCUS_LAYER_COC_PX = 1.0
 #: Hidden pixels whose CoC is within this many px of a layer's range continue its surface: their
 #: blur differs by at most a pixel of radius, too little to show an occlusion edge.
 CONTINUOUS_COC_PX = 2.0
-#: Coarse grid (px) on which the reach of hidden-background fill is computed.
+#: Coarse grid (px) on which the hidden-background fill and its reach are computed.
 FILL_CELL_PX = 4
 #: Invented background fades out over this many px past its reach, so it never ends in a hard edge.
 FILL_FADE_PX = 2.0 * FILL_CELL_PX
 #: Added to a hidden pixel's reach r_p + r_k: the anti-aliased kernel edges and the coarse distance.
 HIDDEN_MARGIN_PX = 2.0
+#: Distance (px) standing for "farther than any reach" (finite, so that interpolating it stays finite).
+FAR_PX = 1e6
 
 Scatter = Callable[..., torch.Tensor]
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
+Window = tuple[slice, slice]
 
 
 @dataclass
@@ -63,6 +74,49 @@ class CompositeResult:
     layers: int
 
 
+@dataclass(frozen=True)
+class LayerSpec:
+    """One depth layer, as planned before any of them is rendered.
+
+    Attributes:
+        index: k, the layer's index (0 = nearest); its own pixels are those with ``layer == k``.
+        coc_range: ``(low, high]`` of its own pixels' signed CoC (px; infinite at the ends).
+        radius_px: the largest kernel radius r_k of its own pixels.
+        continuous_from: hidden pixels with a CoC at least this continue the layer's surface.
+        hidden_reach_px: farthest (px) a hidden pixel can matter from the layer's own pixels, or None
+            when no nearer layer comes close (then the layer scatters only its own pixels).
+        window: the part of the frame the layer touches (its selection, fill and kernels).
+        in_front: the layer lies in front of the focus plane (it uses the front span table).
+    """
+
+    index: int
+    coc_range: tuple[float, float]
+    radius_px: float
+    continuous_from: float
+    hidden_reach_px: float | None
+    window: Window
+    in_front: bool
+
+
+@dataclass
+class FillMaps:
+    """The hidden-background fill of every layer that has one, on the grid of ``FILL_CELL_PX`` cells.
+
+    Attributes:
+        distance: ``(S, h, w)`` px from each cell to the layer's nearest own cell (``FAR_PX`` beyond).
+        values: ``(S, C + 1, h, w)`` the layer's channels and CoC, push-pulled into the holes.
+        slot: layer index -> position along S.
+    """
+
+    distance: torch.Tensor
+    values: torch.Tensor
+    slot: dict[int, int]
+
+    def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(distance (h, w), values (C + 1, h, w))`` of one layer."""
+        return self.distance[self.slot[index]], self.values[self.slot[index]]
+
+
 def layer_boundaries(max_abs_coc_px: float, *, device=None) -> torch.Tensor:
     """Signed CoC values (px) separating the depth layers, ascending (nearest layer first)."""
     edges = [FOCUS_LAYER_COC_PX]
@@ -70,52 +124,6 @@ def layer_boundaries(max_abs_coc_px: float, *, device=None) -> torch.Tensor:
         edges.append(edges[-1] * LAYER_RATIO)
     positive = torch.tensor(edges, dtype=torch.float32, device=device)
     return torch.cat([-positive.flip(0), positive])
-
-
-def distance_to(mask: torch.Tensor, max_px: float, cell_px: int = FILL_CELL_PX) -> torch.Tensor:
-    """Approximate distance (px) from every pixel to ``mask``, exact up to about one cell.
-
-    Grown ring by ring on a grid of ``cell_px``-pixel cells (a chessboard distance), then
-    interpolated bilinearly so that fades driven by it have no steps. Beyond ``max_px`` it is inf.
-    """
-    height, width = mask.shape
-    rings = math.ceil(max_px / cell_px) + 1
-    reached = F.max_pool2d(mask[None, None].float(), cell_px, cell_px, ceil_mode=True)
-    # A cell first reached at ring d is counted by rings d .. R, so its distance is R + 1 - count
-    # (two operations per ring, no per-ring selection).
-    count = reached.clone()
-    for _ in range(rings):
-        reached = F.max_pool2d(reached, 3, 1, 1)
-        count += reached
-    distance = torch.where(count > 0, (rings + 1 - count) * cell_px, 1e6)
-    full = F.interpolate(distance, scale_factor=cell_px, mode="bilinear", align_corners=False)[0, 0, :height, :width]
-    return torch.where(full >= 1e5, math.inf, full)
-
-
-def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Fill ``values`` where ``weight`` is 0 by push-pull interpolation (Gortler et al. 1996).
-
-    Args:
-        values: ``(C, H, W)``.
-        weight: ``(H, W)`` in [0, 1]; 1 = known.
-
-    Returns:
-        ``(C, H, W)``: equal to ``values`` where weight is 1, smooth extrapolation elsewhere.
-    """
-    weight = weight.to(values.dtype)
-    # No early exit once every pixel is known: it would cost a host synchronisation per level on a
-    # GPU, and a fully known level passes through the pull unchanged anyway.
-    if weight.shape[0] <= 1 and weight.shape[1] <= 1:
-        return values
-    # Push: average the known values down a pyramid (weights saturate at 1).
-    coarse_values = F.avg_pool2d((values * weight)[None], 2, ceil_mode=True)[0]
-    coarse_weight = F.avg_pool2d(weight[None, None], 2, ceil_mode=True)[0, 0]
-    normalised = coarse_values / coarse_weight.clamp_min(1e-12)
-    filled = push_pull(normalised, (coarse_weight * 4).clamp(max=1.0))
-    # Pull: known pixels keep their value; unknown ones take the coarser level's.
-    upsampled = F.interpolate(filled[None], scale_factor=2, mode="bilinear", align_corners=False)[0]
-    upsampled = upsampled[:, : values.shape[1], : values.shape[2]]
-    return values * weight + upsampled * (1.0 - weight)
 
 
 def composite_layers(
@@ -142,10 +150,11 @@ def composite_layers(
         hole_matte: also return the matte of invented background.
         scatter_fn: the scatter implementation (torch reference, compiled CPU kernel or Triton).
         progress: called with (layers done, layers total).
-        compositor: a fused scatter-and-composite step used instead of ``scatter_fn`` and the
-            compositing below (on CUDA: ``scatter_triton.LayerCompositor``); it is built with the
-            frame's size and tables, gets ``add_layer(values, layer_coc, pixels, table)`` for every
-            layer (full-frame tensors) and returns ``(image, matte)`` from ``finish()``.
+        compositor: a fused select-scatter-composite step used instead of :func:`layer_pixels`,
+            ``scatter_fn`` and the compositing below (on CUDA: ``scatter_triton.LayerCompositor``).
+            It is built as ``compositor(channels, coc_px, layer, behind_table, vignette_offset=...,
+            hole_matte=...)``, gets ``add_layer(spec, fill, table)`` for every layer (``fill`` from
+            :meth:`FillMaps.layer`, or None) and returns ``(image, matte)`` from ``finish()``.
         max_abs_coc_px, layer_radius_px: the whole picture's largest |c| and each layer's largest
             radius, when this call renders one tile of it (so every tile uses the same layers).
 
@@ -158,121 +167,112 @@ def composite_layers(
     largest = float(coc_px.abs().max()) if max_abs_coc_px is None else max_abs_coc_px
     boundaries = layer_boundaries(largest, device=device)
     layer = torch.bucketize(coc_px, boundaries)  # 0 = nearest
-    present, layer_radius, boxes = layer_stats(coc_px, layer, len(boundaries) + 1)
-    if layer_radius_px is not None:
-        layer_radius = list(layer_radius_px)
-    lower = [-math.inf] + boundaries.tolist()
-    upper = boundaries.tolist() + [math.inf]
+    specs = plan_layers(coc_px, layer, boundaries, layer_radius_px)
+    fill = fill_maps(channels, coc_px, layer, specs)
 
+    fused = None
+    if compositor is not None:
+        fused = compositor(channels, coc_px, layer, behind_table, vignette_offset=vignette_offset,
+                           hole_matte=hole_matte)
     transmittance = torch.ones(height, width, device=device, dtype=dtype)
     accumulated = torch.zeros(num_channels, height, width, device=device, dtype=dtype)
     matte = torch.zeros(height, width, device=device, dtype=dtype) if hole_matte else None
-    fused = None
-    if compositor is not None:
-        fused = _FullFrameLayers(compositor(
-            num_channels, height, width, behind_table, vignette_offset=vignette_offset, hole_matte=hole_matte,
-            device=device,
-        ), num_channels, height, width, device, dtype)
-
-    for done, k in enumerate(present):
-        radius = layer_radius[k]
-        # Hidden pixels from the adjacent nearer layer, or within CONTINUOUS_COC_PX of this layer
-        # (near focus layers are thinner than that), continue the same surface (a depth ramp).
-        adjacent = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
-        continuous_from = min(adjacent, lower[k] - CONTINUOUS_COC_PX)
-        nearer = present[:done]
-        # Farthest a hidden pixel can matter from the layer's own pixels (see _layer_pixels), over
-        # the nearer layers that come that close to this one.
-        reachable = [layer_radius[j] for j in nearer if _box_gap(boxes[j], boxes[k]) <= layer_radius[j] + radius
-                     + HIDDEN_MARGIN_PX + FILL_FADE_PX + FILL_CELL_PX]
-        hidden_reach = max(reachable) + radius + HIDDEN_MARGIN_PX if reachable else None
-        # Kernels spread by the layer's radius, or by a continuing hidden pixel's (|c| up to the
-        # larger end of [continuous_from, lower[k]]).
-        spread = max(radius, abs(continuous_from) / 2, abs(lower[k]) / 2) if nearer else radius
-        window = _layer_window(boxes[k], hidden_reach, spread, height, width)
-        values, layer_coc, pixels = _layer_pixels(
-            channels[:, window[0], window[1]], coc_px[window], layer[window], k, (lower[k], upper[k]),
-            continuous_from, radius, hidden_reach,
-        )
-        table = front_table if upper[k] <= 0 else behind_table
+    for done, spec in enumerate(specs):
+        table = front_table if spec.in_front else behind_table
+        layer_fill = None if spec.hidden_reach_px is None else fill.layer(spec.index)
         if fused is not None:
-            fused.add_layer(window, values, layer_coc, pixels, table)
+            fused.add_layer(spec, layer_fill, table)
         else:
+            rows, cols = window = spec.window
+            values, layer_coc, pixels = layer_pixels(channels[:, rows, cols], coc_px[window], layer[window], spec,
+                                                     layer_fill)
             win_h, win_w = pixels.shape
             index = torch.nonzero(pixels.reshape(-1)).flatten()
             kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
-            offsets = None if vignette_offset is None else vignette_offset[:, window[0], window[1]].reshape(2, -1).t()[index]
+            offsets = None if vignette_offset is None else vignette_offset[:, rows, cols].reshape(2, -1).t()[index]
             buffer = scatter_fn(
                 values[index, :kept], index // win_w, index % win_w, layer_coc[index], win_h, win_w, table, offsets,
             )
             coverage = buffer[num_channels]
             scale = transmittance[window] / coverage.clamp_min(1.0)  # a layer's own overlap never exceeds opaque
-            accumulated[:, window[0], window[1]] += buffer[:num_channels] * scale
+            accumulated[:, rows, cols] += buffer[:num_channels] * scale
             if matte is not None:
                 matte[window] += buffer[num_channels + 1] * scale
             transmittance[window] *= 1.0 - coverage.clamp(0.0, 1.0)
         if progress:
-            progress(done + 1, len(present))
+            progress(done + 1, len(specs))
 
     if fused is not None:
         image, matte = fused.finish()
-        return CompositeResult(image=image, hole_matte=matte, layers=len(present))
+        return CompositeResult(image=image, hole_matte=matte, layers=len(specs))
     # Where no layer reached full coverage (the frame border, where kernels from outside the frame
     # are missing), renormalise instead of darkening.
     covered = (1.0 - transmittance).clamp_min(1e-6)
     image = accumulated / covered
     if matte is not None:
         matte = (matte / covered).clamp(0.0, 1.0)
-    return CompositeResult(image=image, hole_matte=matte, layers=len(present))
+    return CompositeResult(image=image, hole_matte=matte, layers=len(specs))
 
 
-Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
-Window = tuple[slice, slice]
+# --------------------------------------------------------------------------------------------------
+# The plan: every layer's range, radius, reach and window, with one host sync
+# --------------------------------------------------------------------------------------------------
+
+
+def plan_layers(
+    coc_px: torch.Tensor, layer: torch.Tensor, boundaries: torch.Tensor,
+    layer_radius_px: Sequence[float] | None = None,
+) -> list[LayerSpec]:
+    """The present layers, nearest first, each with what its rendering needs to know in advance.
+
+    ``layer_radius_px`` overrides the measured radii (tiles use the whole picture's).
+    """
+    height, width = coc_px.shape
+    present, radii, boxes = layer_stats(coc_px, layer, len(boundaries) + 1)
+    if layer_radius_px is not None:
+        radii = list(layer_radius_px)
+    lower = [-math.inf] + boundaries.tolist()
+    upper = boundaries.tolist() + [math.inf]
+    specs = []
+    for done, k in enumerate(present):
+        radius = radii[k]
+        # Hidden pixels from the adjacent nearer layer, or within CONTINUOUS_COC_PX of this layer
+        # (near focus layers are thinner than that), continue the same surface (a depth ramp).
+        adjacent = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
+        continuous_from = min(adjacent, lower[k] - CONTINUOUS_COC_PX)
+        nearer = present[:done]
+        # Farthest a hidden pixel can matter from the layer's own pixels (see layer_pixels), over
+        # the nearer layers that come that close to this one.
+        reachable = [radii[j] for j in nearer if _box_gap(boxes[j], boxes[k]) <= radii[j] + radius
+                     + HIDDEN_MARGIN_PX + FILL_FADE_PX + FILL_CELL_PX]
+        hidden_reach = max(reachable) + radius + HIDDEN_MARGIN_PX if reachable else None
+        # Kernels spread by the layer's radius, or by a continuing hidden pixel's (|c| up to the
+        # larger end of [continuous_from, lower[k]]).
+        spread = max(radius, abs(continuous_from) / 2, abs(lower[k]) / 2) if nearer else radius
+        specs.append(LayerSpec(
+            index=k, coc_range=(lower[k], upper[k]), radius_px=radius, continuous_from=continuous_from,
+            hidden_reach_px=hidden_reach, window=_layer_window(boxes[k], hidden_reach, spread, height, width),
+            in_front=upper[k] <= 0,
+        ))
+    return specs
 
 
 def _layer_window(box: Box, hidden_reach_px: float | None, spread_px: float, height: int, width: int) -> Window:
     """The part of the frame layer k touches: its pixels' box grown by what can reach it.
 
     Hidden pixels are taken up to ``hidden_reach_px`` (+ the fill's fade) from the layer's own pixels,
-    and every scattered kernel spreads by at most ``spread_px``. The window starts on whole fill
-    cells, so the coarse distance map is the same as on the whole frame.
+    and every scattered kernel spreads by at most ``spread_px``.
     """
     margin = math.ceil(spread_px) + 1
     if hidden_reach_px is not None:  # (+ a cell: the coarse distance map may be a cell short)
         margin += math.ceil(hidden_reach_px + FILL_FADE_PX) + FILL_CELL_PX
     y0, y1, x0, x1 = box
-    y0 = max(0, y0 - margin) // FILL_CELL_PX * FILL_CELL_PX
-    x0 = max(0, x0 - margin) // FILL_CELL_PX * FILL_CELL_PX
-    return slice(y0, min(height, y1 + margin)), slice(x0, min(width, x1 + margin))
+    return slice(max(0, y0 - margin), min(height, y1 + margin)), slice(max(0, x0 - margin), min(width, x1 + margin))
 
 
 def _box_gap(a: Box, b: Box) -> int:
     """Chessboard distance (px) between the nearest pixels of two boxes; 0 when they overlap."""
     return max(a[0] - b[1] + 1, b[0] - a[1] + 1, a[2] - b[3] + 1, b[2] - a[3] + 1, 0)
-
-
-class _FullFrameLayers:
-    """Feeds a fused compositor, which takes full-frame layers, with layers computed on windows.
-
-    The full-frame staging tensors are allocated once; each layer writes its window into them and
-    clears its pixel mask afterwards, so the per-layer work stays proportional to the window.
-    """
-
-    def __init__(self, fused, num_channels: int, height: int, width: int, device, dtype) -> None:
-        self.fused = fused
-        self.values = torch.zeros(height, width, num_channels + 2, device=device, dtype=dtype)
-        self.coc = torch.zeros(height, width, device=device, dtype=dtype)
-        self.pixels = torch.zeros(height, width, device=device, dtype=torch.bool)
-
-    def add_layer(self, window: Window, values, layer_coc, pixels, table) -> None:
-        self.values[window] = values.reshape(*pixels.shape, -1)
-        self.coc[window] = layer_coc.reshape(pixels.shape)
-        self.pixels[window] = pixels
-        self.fused.add_layer(self.values.view(-1, self.values.shape[-1]), self.coc, self.pixels, table)
-        self.pixels[window] = False
-
-    def finish(self):
-        return self.fused.finish()
 
 
 def layer_stats(
@@ -316,42 +316,203 @@ def _first_and_last(flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return first.float(), last.float()
 
 
-def _layer_pixels(
-    channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor, k: int,
-    coc_range: tuple[float, float], continuous_from: float, radius_px: float, hidden_reach_px: float | None,
+# --------------------------------------------------------------------------------------------------
+# The fill of all layers at once, on the coarse grid
+# --------------------------------------------------------------------------------------------------
+
+
+def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
+              specs: Sequence[LayerSpec]) -> FillMaps | None:
+    """What every layer with a hidden background fills it from, in a fixed number of passes.
+
+    A cell's value for layer k is the mean of k's own pixels in it (channels and CoC); cells without
+    any are filled by push-pull from the others, for all layers together (layers as a batch). The
+    distance to k's nearest own cell bounds how far hidden pixels can take part.
+    """
+    filled = [spec for spec in specs if spec.hidden_reach_px is not None]
+    if not filled:
+        return None
+    # Every layer present has a spec, so the largest index is known without a sync; the layers
+    # without a fill go to a spare slot that cell_sums drops.
+    slot_of_layer = torch.full((max(spec.index for spec in specs) + 1,), len(filled), device=layer.device)
+    slot_of_layer[[spec.index for spec in filled]] = torch.arange(len(filled), device=layer.device)
+    sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot_of_layer[layer], len(filled))
+    count = sums[:, -1]
+    known = count > 0
+    means = sums[:, :-1] / count.clamp_min(1.0)[:, None]
+    rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
+    return FillMaps(distance=cell_distance(known, rings), values=push_pull(means, known),
+                    slot={spec.index: slot for slot, spec in enumerate(filled)})
+
+
+def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Tensor:
+    """Sums of ``(C, H, W)`` values over each ``FILL_CELL_PX`` cell, per slot, plus a pixel count.
+
+    Args:
+        values: ``(C, H, W)``.
+        slot: ``(H, W)`` integer slot of every pixel; pixels with a slot outside [0, slots) are left out.
+        slots: S.
+
+    Returns:
+        ``(S, C + 1, h, w)`` with ``h, w = ceil(H / FILL_CELL_PX), ceil(W / FILL_CELL_PX)``; channel C
+        counts the pixels.
+    """
+    num_channels, height, width = values.shape
+    if values.is_cuda:
+        try:
+            from .scatter_triton import cell_sums as gpu_cell_sums
+        except ImportError:
+            gpu_cell_sums = None
+        if gpu_cell_sums is not None:  # a fixed summation order: bit-reproducible, unlike atomics
+            return gpu_cell_sums(values, slot, slots, FILL_CELL_PX)
+    cells_h, cells_w = -(-height // FILL_CELL_PX), -(-width // FILL_CELL_PX)
+    ys = torch.arange(height, device=values.device)[:, None] // FILL_CELL_PX
+    xs = torch.arange(width, device=values.device)[None, :] // FILL_CELL_PX
+    slot = torch.where((slot >= 0) & (slot < slots), slot, slots)  # the rest -> a spare slot, dropped below
+    index = (slot * cells_h + ys) * cells_w + xs
+    rows = torch.cat([values, torch.ones_like(values[:1])]).reshape(num_channels + 1, -1).t()
+    sums = torch.zeros((slots + 1) * cells_h * cells_w, num_channels + 1, device=values.device, dtype=values.dtype)
+    sums.index_add_(0, index.reshape(-1), rows)
+    return sums.reshape(slots + 1, cells_h, cells_w, num_channels + 1)[:slots].permute(0, 3, 1, 2)
+
+
+def cell_distance(known: torch.Tensor, rings: int) -> torch.Tensor:
+    """Distance (px) from every cell to the nearest known cell, up to ``rings`` cells (``FAR_PX`` beyond).
+
+    Args:
+        known: ``(S, h, w)`` bool.
+
+    Grown ring by ring (a chessboard distance, all S maps at once): a cell first reached at ring d
+    is counted by rings d .. R, so its distance is R + 1 - count.
+    """
+    reached = known[:, None].half() if known.is_cuda else known.to(torch.uint8)
+    count = reached.float()
+    for _ in range(rings):
+        reached = _dilate(reached)
+        count += reached
+    return torch.where(count > 0, (rings + 1 - count) * FILL_CELL_PX, FAR_PX).reshape(known.shape)
+
+
+def _dilate(flags: torch.Tensor) -> torch.Tensor:
+    """3x3 dilation of 0/1 maps: ``(S, 1, h, w)`` float16 on CUDA, ``(S, h, w)`` uint8 elsewhere."""
+    if flags.is_cuda:  # one launch
+        return F.max_pool2d(flags, 3, 1, 1)
+    # On the CPU, ORs of shifted slices are some 20x faster than a max-pool.
+    wide = flags.clone()
+    wide[:, :, 1:] |= flags[:, :, :-1]
+    wide[:, :, :-1] |= flags[:, :, 1:]
+    grown = wide.clone()
+    grown[:, 1:] |= wide[:, :-1]
+    grown[:, :-1] |= wide[:, 1:]
+    return grown
+
+
+def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Fill ``values`` where ``weight`` is 0 by push-pull interpolation (Gortler et al. 1996).
+
+    Args:
+        values: ``(..., C, H, W)``.
+        weight: ``(..., H, W)`` in [0, 1]; 1 = known. Leading dimensions are independent maps.
+
+    Returns:
+        ``(..., C, H, W)``: equal to ``values`` where weight is 1, smooth extrapolation elsewhere.
+    """
+    *lead, num_channels, height, width = values.shape
+    flat_values = values.reshape(-1, num_channels, height, width)
+    flat_weight = weight.reshape(-1, 1, height, width).to(values.dtype)
+    return _push_pull(flat_values, flat_weight).reshape(*lead, num_channels, height, width)
+
+
+def _push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """push_pull on ``(N, C, H, W)`` values and ``(N, 1, H, W)`` weights."""
+    # No early exit once every pixel is known: it would cost a host synchronisation per level on a
+    # GPU, and a fully known level passes through the pull unchanged anyway.
+    if values.shape[-2] <= 1 and values.shape[-1] <= 1:
+        return values
+    # Push: average the known values down a pyramid (weights saturate at 1).
+    coarse_values = F.avg_pool2d(values * weight, 2, ceil_mode=True)
+    coarse_weight = F.avg_pool2d(weight, 2, ceil_mode=True)
+    normalised = coarse_values / coarse_weight.clamp_min(1e-12)
+    filled = _push_pull(normalised, (coarse_weight * 4).clamp(max=1.0))
+    # Pull: known pixels keep their value; unknown ones take the coarser level's.
+    upsampled = F.interpolate(filled, scale_factor=2, mode="bilinear", align_corners=False)
+    upsampled = upsampled[..., : values.shape[-2], : values.shape[-1]]
+    return torch.lerp(upsampled, values, weight)
+
+
+def sample_cells(cells: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """A cell map ``(..., h, w)`` interpolated bilinearly at pixels ``(ys, xs)``: ``(..., n)``.
+
+    The value ``F.interpolate(cells, scale_factor=FILL_CELL_PX, mode="bilinear",
+    align_corners=False)`` has at those pixels, computed only there (the Triton layer kernel
+    evaluates the same four taps in the same order).
+    """
+    *_, cells_h, cells_w = cells.shape
+    top, bottom, fy = _taps(ys, cells_h, cells.dtype)
+    left, right, fx = _taps(xs, cells_w, cells.dtype)
+    flat = cells.flatten(-2)
+    upper = flat[..., top * cells_w + left] * (1 - fx) + flat[..., top * cells_w + right] * fx
+    lower = flat[..., bottom * cells_w + left] * (1 - fx) + flat[..., bottom * cells_w + right] * fx
+    return upper * (1 - fy) + lower * fy
+
+
+def _taps(pixel: torch.Tensor, cells: int, dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The two cells each pixel interpolates between, and the weight of the second."""
+    position = ((pixel.to(dtype) + 0.5) / FILL_CELL_PX - 0.5).clamp_min(0.0)
+    first = position.floor().long().clamp(max=cells - 1)
+    return first, (first + 1).clamp(max=cells - 1), position - first
+
+
+# --------------------------------------------------------------------------------------------------
+# One layer's pixels
+# --------------------------------------------------------------------------------------------------
+
+
+def layer_pixels(
+    channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor, spec: LayerSpec,
+    fill: tuple[torch.Tensor, torch.Tensor] | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """What layer k scatters: its own pixels plus, behind nearer layers, its hidden background.
+    """What a layer scatters in its window: its own pixels plus, behind nearer layers, its hidden
+    background. The fused Triton layer kernel computes the same per pixel.
 
     A hidden pixel p (one of a nearer layer) matters if it lies within ``r_p + r_k`` of layer k's own
     pixels: the nearer layer is see-through up to its radius r_p from its silhouette, and layer k's
-    kernels spread by their radius r_k (``radius_px``, the layer's largest); ``hidden_reach_px``
-    bounds ``r_p + r_k`` over the nearer layers (None: there are none). Hidden pixels whose CoC
-    is at least ``continuous_from`` (those of the adjacent nearer layer) continue the same surface
-    (a ramp crossing the layer boundary) and are used as they are. The others are invented by
-    push-pull from the layer's own pixels, opaque within that reach and fading to 0 over a few more
-    pixels, so the invention never ends in a hard edge.
+    kernels spread by their radius r_k (``spec.radius_px``, the layer's largest). Hidden pixels whose
+    CoC is at least ``spec.continuous_from`` continue the same surface (a ramp crossing the layer
+    boundary) and are used as they are. The others are invented from the fill maps, opaque within
+    that reach and fading to 0 over a few more pixels, so the invention never ends in a hard edge.
+
+    Args:
+        channels, coc_px, layer: ``(C, h, w)``, ``(h, w)``, ``(h, w)``: the frame cut to ``spec.window``.
+        spec: the layer.
+        fill: the layer's ``(distance, values)`` cell maps of the whole frame (:meth:`FillMaps.layer`),
+            or None when ``spec.hidden_reach_px`` is None.
 
     Returns:
-        values ``(H*W, C + 2)`` (premultiplied channels, coverage, invented coverage), the CoC to
-        scatter each pixel with ``(H*W,)``, and the ``(H, W)`` mask of pixels to scatter.
+        values ``(h*w, C + 2)`` (premultiplied channels, coverage, invented coverage), the CoC to
+        scatter each pixel with ``(h*w,)``, and the ``(h, w)`` mask of pixels to scatter.
     """
     num_channels = channels.shape[0]
-    own = layer == k
-    ones = torch.ones_like(coc_px)
-    values = torch.cat([channels, ones[None], torch.zeros_like(coc_px)[None]])
-    if hidden_reach_px is None:  # the nearest layer hides nothing
-        return values.reshape(num_channels + 2, -1).t(), coc_px.reshape(-1), own
-    hidden = layer < k
-    reach = coc_px.abs() * 0.5 + radius_px + HIDDEN_MARGIN_PX  # per hidden pixel
-    distance = distance_to(own, hidden_reach_px + FILL_FADE_PX)
-    band = hidden & (distance < reach + FILL_FADE_PX)
-    continuous = band & (coc_px >= continuous_from)
-    invented = band & ~continuous
-    layer_coc = coc_px
-    if bool(invented.any()):
-        low, high = coc_range
-        filled = push_pull(torch.cat([channels, coc_px[None]]), own.to(channels.dtype))
-        fade = ((reach + FILL_FADE_PX - distance) / FILL_FADE_PX).clamp(0.0, 1.0) * invented
-        values = torch.where(invented, torch.cat([filled[:num_channels], ones[None], ones[None]]) * fade, values)
-        layer_coc = torch.where(invented, filled[num_channels].clamp(max(low, -1e9), min(high, 1e9)), coc_px)
-    return values.reshape(num_channels + 2, -1).t(), layer_coc.reshape(-1), own | continuous | invented
+    height, width = coc_px.shape
+    own = layer == spec.index
+    values = torch.cat([channels, torch.ones_like(coc_px)[None], torch.zeros_like(coc_px)[None]]).reshape(
+        num_channels + 2, -1)
+    if spec.hidden_reach_px is None:  # nothing nearer comes close: no hidden background
+        return values.t(), coc_px.reshape(-1), own
+    layer_coc, pixels = coc_px.reshape(-1).clone(), own.reshape(-1).clone()
+    hidden = torch.nonzero((layer < spec.index).reshape(-1)).flatten()
+    ys, xs = hidden // width + spec.window[0].start, hidden % width + spec.window[1].start
+    coc = layer_coc[hidden]
+    distance = sample_cells(fill[0], ys, xs)
+    reach = coc.abs() * 0.5 + spec.radius_px + HIDDEN_MARGIN_PX  # per hidden pixel
+    band = distance < reach + FILL_FADE_PX
+    invented = band & (coc < spec.continuous_from)  # the rest of the band continues the surface
+    pixels[hidden[band]] = True
+    fade = ((reach + FILL_FADE_PX - distance)[invented] / FILL_FADE_PX).clamp(0.0, 1.0)
+    filled = sample_cells(fill[1], ys[invented], xs[invented]).to(values.dtype)
+    index = hidden[invented]
+    values[:num_channels, index] = filled[:num_channels] * fade
+    values[num_channels:, index] = fade
+    low, high = spec.coc_range
+    layer_coc[index] = filled[num_channels].clamp(max(low, -1e9), min(high, 1e9))
+    return values.t(), layer_coc, pixels.reshape(height, width)

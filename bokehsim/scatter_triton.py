@@ -20,11 +20,14 @@ the rows integrates. The GPU version differs only in how the work is laid out:
 * Deterministic mode accumulates in int64 fixed point (value * 2^32, rounded); integer addition is
   associative, so the result is bit-identical from run to run whatever order the atomics land in.
 
-:func:`scatter` has exactly the reference's signature and semantics. :func:`scatter_layers` and
-:func:`integrate_composite` are the fused layer step used by the GPU compositor
-(``bokehsim/composite_gpu_proto.py``): the layer's pixels are selected, filled and scattered in one
-kernel, straight from the image, and one second kernel integrates the rows and composites them front
-to back (coverage normalisation and transmittance update of :mod:`bokehsim.composite`).
+:func:`scatter` has exactly the reference's signature and semantics. :class:`LayerCompositor` is
+the fused layer step that :func:`bokehsim.composite.composite_layers` uses on CUDA: one kernel
+selects a layer's pixels over its window straight from the image (own pixels, hidden pixels that
+continue its surface, invented background read from the layer's fill cells; what
+``composite.layer_pixels`` computes) and scatters them, and a second kernel integrates the rows and
+composites them front to back (coverage normalisation and transmittance update). With
+:func:`layer_stats` and :func:`cell_sums` (the batched inputs of ``composite.fill_maps``) a render
+needs no host synchronisation per layer.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import triton
 import triton.language as tl
 
 from .aperture import SpanTable
+from .composite import FILL_CELL_PX, FILL_FADE_PX, HIDDEN_MARGIN_PX
 from .scatter import MIN_RADIUS_PX, ellipse_quadratic_form
 
 #: Fixed-point scale of deterministic mode: entries are rounded to multiples of 2^-32.
@@ -597,18 +601,71 @@ def scatter(
 
 
 @triton.jit
-def _dense_pixel(x, y, ok_lane, W, HW, val_ptr, val_sp, val_sc, coc_ptr, pix_ptr, off_ptr, off_sp, off_sc,
-                 area, C: tl.constexpr, CP: tl.constexpr, VIGNETTE: tl.constexpr):
-    """The layer's data at pixels (y, x) of the dense layer arrays (lanes where ``ok_lane``)."""
+def _cell_taps(p, cells, CELL: tl.constexpr):
+    """The two cells pixels ``p`` interpolate between along one axis, and the second's weight
+    (``bilinear, align_corners=False`` upsampling by CELL, as ``composite.sample_cells``)."""
+    pos = tl.maximum((p.to(tl.float32) + 0.5) / CELL - 0.5, 0.0)
+    first = tl.minimum(tl.floor(pos), cells - 1.0)
+    i0 = first.to(tl.int32)
+    return i0, tl.minimum(i0 + 1, cells - 1), pos - first
+
+
+@triton.jit
+def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, dist_ptr, fill_ptr, CH, CW,
+                 k, low, high, continuous_from, radius, margin, fade_px,
+                 off_ptr, off_sp, off_sc, area,
+                 C_IMG: tl.constexpr, CP: tl.constexpr, VIGNETTE: tl.constexpr, FILL: tl.constexpr,
+                 CELL: tl.constexpr):
+    """What layer k scatters at pixels (y, x): ``composite.layer_pixels``, per pixel.
+
+    Own pixels (``layer == k``) and, with FILL, the hidden pixels of nearer layers within reach of
+    k's own cells: those with a CoC >= ``continuous_from`` as they are, the others invented from the
+    layer's fill cells (colour and CoC interpolated, coverage fading out past the reach).
+    """
     pix = y.to(tl.int64) * W + x
-    part = ok_lane & (tl.load(pix_ptr + pix, mask=ok_lane, other=0) != 0)
+    lay = tl.load(layer_ptr + pix, mask=ok_lane, other=0).to(tl.int32)
+    coc = tl.load(coc_ptr + pix, mask=ok_lane, other=0.0)
+    part = ok_lane & (lay == k)
     ch = tl.arange(0, CP)
-    V = tl.load(val_ptr + pix[:, None] * val_sp + ch[None, :] * val_sc,
-                mask=part[:, None] & (ch < C)[None, :], other=0.0)
-    coc = tl.load(coc_ptr + pix, mask=part, other=0.0)
+    V = tl.where(ch[None, :] == C_IMG, 1.0, 0.0) + tl.zeros([pix.shape[0], CP], tl.float32)
+    if FILL:
+        hidden = ok_lane & (lay < k)
+        cy0, cy1, fy = _cell_taps(y, CH, CELL)
+        cx0, cx1, fx = _cell_taps(x, CW, CELL)
+        top = cy0.to(tl.int64) * CW
+        bottom = cy1.to(tl.int64) * CW
+        upper = (tl.load(dist_ptr + top + cx0, mask=hidden, other=0.0) * (1 - fx)
+                 + tl.load(dist_ptr + top + cx1, mask=hidden, other=0.0) * fx)
+        lower = (tl.load(dist_ptr + bottom + cx0, mask=hidden, other=0.0) * (1 - fx)
+                 + tl.load(dist_ptr + bottom + cx1, mask=hidden, other=0.0) * fx)
+        distance = upper * (1 - fy) + lower * fy
+        reach = tl.abs(coc) * 0.5 + radius + margin
+        band = hidden & (distance < reach + fade_px)
+        invented = band & (coc < continuous_from)
+        part = part | band
+        own_or_kept = part & (invented == 0)
+        V = tl.where(ch[None, :] < C_IMG,
+                     tl.load(img_ptr + ch[None, :] * HW + pix[:, None],
+                             mask=own_or_kept[:, None] & (ch < C_IMG)[None, :], other=0.0), V)
+        fade = tl.minimum(tl.maximum((reach + fade_px - distance) / fade_px, 0.0), 1.0)
+        plane = ch[None, :].to(tl.int64) * CH * CW
+        fmask = invented[:, None] & (ch <= C_IMG)[None, :]
+        f_upper = (tl.load(fill_ptr + plane + (top + cx0)[:, None], mask=fmask, other=0.0) * (1 - fx)[:, None]
+                   + tl.load(fill_ptr + plane + (top + cx1)[:, None], mask=fmask, other=0.0) * fx[:, None])
+        f_lower = (tl.load(fill_ptr + plane + (bottom + cx0)[:, None], mask=fmask, other=0.0) * (1 - fx)[:, None]
+                   + tl.load(fill_ptr + plane + (bottom + cx1)[:, None], mask=fmask, other=0.0) * fx[:, None])
+        filled = f_upper * (1 - fy)[:, None] + f_lower * fy[:, None]
+        made = tl.where(ch[None, :] < C_IMG, filled, tl.where(ch[None, :] <= C_IMG + 1, 1.0, 0.0)) * fade[:, None]
+        V = tl.where(invented[:, None], made, V)
+        fill_coc = tl.sum(tl.where(ch[None, :] == C_IMG, filled, 0.0), axis=1)
+        coc = tl.where(invented, tl.minimum(tl.maximum(fill_coc, low), high), coc)
+    else:
+        V = tl.where(ch[None, :] < C_IMG,
+                     tl.load(img_ptr + ch[None, :] * HW + pix[:, None],
+                             mask=part[:, None] & (ch < C_IMG)[None, :], other=0.0), V)
     r = tl.abs(coc) * 0.5
     sharp = r < 0.5
-    reach = tl.where(part, tl.where(sharp, 0, tl.floor(r + 0.5).to(tl.int32)), 0)
+    reach_px = tl.where(part, tl.where(sharp, 0, tl.floor(r + 0.5).to(tl.int32)), 0)
     r = tl.where(part & (sharp == 0), r, 1.0)
     flip = coc < 0.0
     xc = x.to(tl.float32) + 0.5
@@ -619,7 +676,7 @@ def _dense_pixel(x, y, ok_lane, W, HW, val_ptr, val_sp, val_sc, coc_ptr, pix_ptr
         ox = tl.zeros_like(r)
         oy = tl.zeros_like(r)
     norm = 1.0 / (area * r * r)
-    return part, V, xc, r, sharp, reach, flip, ox, oy, norm
+    return part, V, xc, r, sharp, reach_px, flip, ox, oy, norm
 
 
 @triton.jit
@@ -627,37 +684,43 @@ def _scatter_layer_kernel(
     arena_ptr,                     # (H, W + 2, CP) difference buffer of the layer (zero on entry)
     rowreach_ptr,                  # (H,) int32 out: largest kernel reach of the row's pixels (-1 none)
     topreach_ptr,                  # (1,) int32 out: largest reach of the layer
-    val_ptr, val_sp, val_sc,       # values (H*W, >= C) and its pixel / channel strides
-    coc_ptr,                       # (H*W,) signed CoC each pixel is scattered with, fp32
-    pix_ptr,                       # (H*W,) bool: the pixels the layer scatters
-    off_ptr, off_sp, off_sc,       # vignetting displacement (H*W, 2) and strides, or unused
+    img_ptr,                       # (C_IMG, H, W) fp32 premultiplied channels
+    coc_ptr,                       # (H, W) fp32 signed CoC
+    layer_ptr,                     # (H, W) integer layer index of every pixel (0 = nearest)
+    dist_ptr, fill_ptr,            # the layer's fill cells: (CH, CW) distance, (C_IMG + 1, CH, CW) values
+    off_ptr, off_sp, off_sc,       # vignetting displacement and its pixel / component strides, or unused
     lint_ptr, rint_ptr, w_ptr,     # span table
-    H, W, T, area, q11, q12, q22, scale,
+    H, W, CH, CW, y0, x0, x1,      # image and cell-grid size, the layer's window (rows from y0, columns [x0, x1))
+    k, low, high, continuous_from, radius, margin, fade_px,  # the layer (composite.LayerSpec)
+    T, area, q11, q12, q22, scale,
+    C_IMG: tl.constexpr,           # image channels
     C: tl.constexpr,               # channels scattered (colour + coverage [+ invented])
     CP: tl.constexpr,              # channel stride of the arena
-    M: tl.constexpr, VIGNETTE: tl.constexpr, MODE: tl.constexpr, MERGE: tl.constexpr,
+    M: tl.constexpr, VIGNETTE: tl.constexpr, FILL: tl.constexpr, CELL: tl.constexpr,
+    MODE: tl.constexpr, MERGE: tl.constexpr,
     BLOCK: tl.constexpr,           # pixels of one row segment
 ):
-    y = tl.program_id(0)
-    seg = tl.program_id(1)
+    y = y0 + tl.program_id(0)
     lane = tl.arange(0, BLOCK)
-    x = seg * BLOCK + lane
+    x = x0 + tl.program_id(1) * BLOCK + lane
     HW = H * W
-    in_img = x < W
+    in_win = x < x1
     yv = y + tl.zeros([BLOCK], tl.int32)
-    part, V, xc, r, sharp, reach, flip, ox, oy, norm = _dense_pixel(
-        x, yv, in_img, W, HW, val_ptr, val_sp, val_sc, coc_ptr, pix_ptr, off_ptr, off_sp, off_sc, area,
-        C, CP, VIGNETTE)
+    part, V, xc, r, sharp, reach, flip, ox, oy, norm = _layer_pixel(
+        x, yv, in_win, W, HW, img_ptr, coc_ptr, layer_ptr, dist_ptr, fill_ptr, CH, CW,
+        k, low, high, continuous_from, radius, margin, fade_px, off_ptr, off_sp, off_sc, area,
+        C_IMG, CP, VIGNETTE, FILL, CELL)
     if tl.max(part.to(tl.int32), axis=0) > 0:
         if VIGNETTE:
             area_px = _kernel_area(lint_ptr, rint_ptr, w_ptr, T, r, flip, xc, ox, oy, reach,
                                    q11, q12, q22, M, True, BLOCK)
             norm = 1.0 / tl.maximum(area_px, 1e-12)
         if MERGE:
-            pprev = in_img & (lane > 0)
-            P_part, P, pxc, pr, psharp, preach, pflip, pox, poy, pnorm = _dense_pixel(
-                x - 1, yv, pprev, W, HW, val_ptr, val_sp, val_sc, coc_ptr, pix_ptr, off_ptr, off_sp, off_sc,
-                area, C, CP, VIGNETTE)
+            pprev = in_win & (lane > 0)
+            P_part, P, pxc, pr, psharp, preach, pflip, pox, poy, pnorm = _layer_pixel(
+                x - 1, yv, pprev, W, HW, img_ptr, coc_ptr, layer_ptr, dist_ptr, fill_ptr, CH, CW,
+                k, low, high, continuous_from, radius, margin, fade_px, off_ptr, off_sp, off_sc, area,
+                C_IMG, CP, VIGNETTE, FILL, CELL)
             if VIGNETTE:
                 parea = _kernel_area(lint_ptr, rint_ptr, w_ptr, T, pr, pflip, pxc, pox, poy, preach,
                                      q11, q12, q22, M, True, BLOCK)
@@ -668,9 +731,9 @@ def _scatter_layer_kernel(
         top = tl.max(reach, axis=0)
         tl.atomic_max(rowreach_ptr + y, top, sem="relaxed")
         tl.atomic_max(topreach_ptr, top, sem="relaxed")
-        is_last = (lane == BLOCK - 1) | (x == W - 1)
-        for k in range(-top, top + 1):
-            kv = k + tl.zeros([BLOCK], tl.int32)
+        is_last = (lane == BLOCK - 1) | (x == x1 - 1)
+        for kr in range(-top, top + 1):
+            kv = kr + tl.zeros([BLOCK], tl.int32)
             kf = kv.to(tl.float32)
             row = yv + tl.where(flip, -kv, kv)
             ok = part & (tl.abs(kv) <= reach) & (row >= 0) & (row < H)
@@ -790,40 +853,97 @@ def layer_stats(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int) -> t
     return count[:num_layers], largest[:num_layers]
 
 
+@triton.jit
+def _cell_sums_kernel(
+    val_ptr,                       # (C, H, W) fp32
+    slot_ptr,                      # (H, W) integer slot of every pixel (outside [0, S): left out)
+    out_ptr,                       # (S, C + 1, CH, CW) fp32 out: sums per cell and slot, then counts
+    H, W, CH, CW, S,
+    C: tl.constexpr, CP: tl.constexpr,  # channels, and a power of two > C
+    CELL: tl.constexpr,            # cell size (px)
+    BC: tl.constexpr,              # cells per program (along a cell row)
+):
+    cy = tl.program_id(0)
+    cx = tl.program_id(1) * BC + tl.arange(0, BC)
+    j = tl.arange(0, CELL * CELL)
+    py = cy * CELL + j // CELL
+    px = cx[:, None] * CELL + (j % CELL)[None, :]
+    inside = (py[None, :] < H) & (px < W) & (cx[:, None] < CW)
+    pix = py[None, :].to(tl.int64) * W + px
+    slot = tl.load(slot_ptr + pix, mask=inside, other=-1).to(tl.int32)
+    ch = tl.arange(0, CP)
+    vals = tl.load(val_ptr + ch[None, None, :].to(tl.int64) * H * W + pix[:, :, None],
+                   mask=inside[:, :, None] & (ch < C)[None, None, :], other=0.0)
+    vals = tl.where(ch[None, None, :] == C, 1.0, vals)  # channel C counts the pixels
+    out = out_ptr + ((ch[None, :].to(tl.int64) * CH + cy) * CW + cx[:, None])
+    keep = (cx[:, None] < CW) & (ch <= C)[None, :]
+    for s in range(S):  # a fixed order of additions: the sums are the same on every run
+        sums = tl.sum(tl.where((slot == s)[:, :, None], vals, 0.0), axis=1)
+        tl.store(out + s * (C + 1) * CH * CW, sums, mask=keep)
+
+
+def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int, cell: int) -> torch.Tensor:
+    """``composite.cell_sums`` on the GPU: ``(S, C + 1, ceil(H / cell), ceil(W / cell))``, fp32."""
+    num_channels, height, width = values.shape
+    if slot.shape != (height, width):
+        raise ValueError(f"slot: expected shape ({height}, {width}), got {tuple(slot.shape)}")
+    cells_h, cells_w = triton.cdiv(height, cell), triton.cdiv(width, cell)
+    out = torch.empty(slots, num_channels + 1, cells_h, cells_w, device=values.device, dtype=torch.float32)
+    if slots == 0:
+        return out
+    block = 16
+    _cell_sums_kernel[(cells_h, triton.cdiv(cells_w, block))](
+        values.to(torch.float32).contiguous(), slot.contiguous(), out, height, width, cells_h, cells_w, slots,
+        C=num_channels, CP=triton.next_power_of_2(num_channels + 1), CELL=cell, BC=block,
+    )
+    return out
+
+
 class LayerCompositor:
-    """Front-to-back compositing of depth layers on the GPU, two kernels per layer.
+    """Front-to-back compositing of the depth layers of one frame on the GPU, two kernels per layer.
 
     Holds the state that :func:`bokehsim.composite.composite_layers` keeps in torch tensors
     (transmittance, accumulated colour, hole matte) plus one difference buffer ("arena") reused by
-    every layer. :meth:`add_layer` takes a layer exactly as the reference loop has it (dense values,
-    CoC and pixel mask) and does what ``scatter_fn(values[index], ...)`` and the five compositing
-    lines after it do, without gathering the pixels, without a full-size buffer per layer and without
-    a host synchronisation: the scatter kernel runs over the image rows, skipping row segments with no
-    pixel of the layer, and records each row's reach; the integration kernel integrates, composites
-    and clears only the rows some kernel reached.
+    every layer. :meth:`add_layer` does what ``composite.layer_pixels``, ``scatter_fn`` and the
+    compositing lines after them do, without selecting or gathering pixels in torch, without a
+    buffer per layer and without a host synchronisation: the scatter kernel runs over the layer's
+    window, decides per pixel whether (and with which values and CoC) the layer scatters it, and
+    records each row's reach; the integration kernel integrates, composites and clears only the rows
+    some kernel reached.
 
     Args:
-        num_channels: C, colour channels (premultiplied) to composite.
-        height, width: image size.
+        channels: ``(C, H, W)`` premultiplied channels of the frame.
+        coc_px: ``(H, W)`` signed CoC (px).
+        layer: ``(H, W)`` layer index of every pixel (0 = nearest).
         table: the aperture's span table (the default of :meth:`add_layer`).
         vignette_offset: ``(2, H, W)`` vignetting displacement in radii, or None.
-        hole_matte: also accumulate the matte of invented background (values channel C + 1).
-        device: a CUDA device (or CPU under ``TRITON_INTERPRET=1``).
+        hole_matte: also accumulate the matte of invented background.
         deterministic: int64 fixed-point accumulation; None follows :data:`DETERMINISTIC`.
+
+    All tensors on one CUDA device (or the CPU under ``TRITON_INTERPRET=1``).
     """
 
-    def __init__(self, num_channels: int, height: int, width: int, table: SpanTable, *,
+    def __init__(self, channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor, table: SpanTable, *,
                  vignette_offset: torch.Tensor | None = None, hole_matte: bool = False,
-                 device: torch.device | str = "cuda", deterministic: bool | None = None) -> None:
-        device = torch.device(device)
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
+                 deterministic: bool | None = None) -> None:
+        device = channels.device
         if device.type != "cuda" and not _interpreted():
-            raise ValueError(f"device: expected a CUDA device (or TRITON_INTERPRET=1), got {device}")
+            raise ValueError(f"channels: expected a CUDA tensor (or TRITON_INTERPRET=1), got device {device}")
+        if channels.ndim != 3:
+            raise ValueError(f"channels: expected shape (C, H, W), got {tuple(channels.shape)}")
+        num_channels, height, width = channels.shape
         if num_channels < 1 or num_channels + 2 > MAX_CHANNELS:
-            raise ValueError(f"num_channels: expected 1..{MAX_CHANNELS - 2}, got {num_channels}")
+            raise ValueError(f"channels: expected 1..{MAX_CHANNELS - 2} channels, got {num_channels}")
+        for name, t in (("coc_px", coc_px), ("layer", layer)):
+            if t.shape != (height, width):
+                raise ValueError(f"{name}: expected shape ({height}, {width}), got {tuple(t.shape)}")
+            if t.device != device:
+                raise ValueError(f"{name}: expected device {device}, got {t.device}")
         self.channels, self.height, self.width = int(num_channels), int(height), int(width)
         self.device = device
+        self.image = channels.to(torch.float32).contiguous()
+        self.coc = coc_px.to(torch.float32).contiguous()
+        self.layer = layer.to(torch.int16).contiguous()  # a few dozen layers; 2 bytes a pixel to read per layer
         self.hole_matte = bool(hole_matte)
         deterministic = DETERMINISTIC if deterministic is None else bool(deterministic)
         self._tables: dict[int, tuple[SpanTable, _Table, tuple[float, float, float]]] = {}
@@ -856,49 +976,49 @@ class LayerCompositor:
             self._tables[key] = (table, prepared, ellipse_quadratic_form(prepared.ellipse))
         return self._tables[key][1], self._tables[key][2]
 
-    def add_layer(self, values: torch.Tensor, layer_coc: torch.Tensor, pixels: torch.Tensor,
+    def add_layer(self, spec, fill: tuple[torch.Tensor, torch.Tensor] | None,
                   table: SpanTable | None = None) -> None:
-        """Scatter one layer and composite it under the layers added before.
+        """Select, scatter and composite one layer under the layers added before.
 
         Args:
-            values: ``(H*W, >= C + 1)`` float32 (any strides): premultiplied colour, coverage, and
-                (when the matte is asked for) invented coverage, per pixel of the image.
-            layer_coc: ``(H*W,)`` or ``(H, W)`` signed CoC (px) each pixel is scattered with.
-            pixels: ``(H*W,)`` or ``(H, W)`` bool, the pixels of this layer (own and hidden).
+            spec: the layer (:class:`bokehsim.composite.LayerSpec`).
+            fill: its fill cells ``(distance (h, w), values (C + 1, h, w))`` from
+                :meth:`bokehsim.composite.FillMaps.layer`, or None (no hidden background).
             table: the span table of this layer (front and behind may differ); None: the default.
         """
         height, width = self.height, self.width
-        count = height * width
-        if values.ndim != 2 or values.shape[0] != count or values.shape[1] < self.scattered:
-            raise ValueError(f"values: expected shape ({count}, >= {self.scattered}), got {tuple(values.shape)}")
-        if values.dtype != torch.float32:
-            raise TypeError(f"values: expected float32, got {values.dtype}")
-        if layer_coc.numel() != count or pixels.numel() != count:
-            raise ValueError(
-                f"layer_coc, pixels: expected {count} elements, got {layer_coc.numel()} and {pixels.numel()}")
-        if pixels.dtype != torch.bool:
-            raise TypeError(f"pixels: expected bool, got {pixels.dtype}")
-        for name, t in (("values", values), ("layer_coc", layer_coc), ("pixels", pixels)):
-            if t.device != self.device:
-                raise ValueError(f"{name}: expected device {self.device}, got {t.device}")
-        coc = layer_coc.reshape(-1).to(torch.float32).contiguous()
-        mask = pixels.reshape(-1).contiguous()
-        if self.offsets is None:
-            off, off_sp, off_sc = coc, 0, 0
+        rows, cols = spec.window
+        if spec.hidden_reach_px is None or fill is None:
+            dist = values = self.coc  # unused (FILL off)
+            cells_h = cells_w = 1
         else:
-            off, off_sp, off_sc = self.offsets, 1, count
+            dist, values = (t.to(device=self.device, dtype=torch.float32).contiguous() for t in fill)
+            cells_h, cells_w = dist.shape
+            if values.shape != (self.channels + 1, cells_h, cells_w):
+                raise ValueError(f"fill: expected values of shape ({self.channels + 1}, {cells_h}, {cells_w}), "
+                                 f"got {tuple(values.shape)}")
+        if self.offsets is None:
+            off, off_sp, off_sc = self.coc, 0, 0
+        else:
+            off, off_sp, off_sc = self.offsets, 1, height * width
         table, (q11, q12, q22) = self._prepared(self.table if table is None else table)
         cur, nxt = self.reach[self.parity], self.reach[1 - self.parity]
         if self.mode == _MODE_VECTOR and VECTOR_FAILURE:
             self.mode = _MODE_SCALAR
-        _launch(
-            _scatter_layer_kernel, (height, triton.cdiv(width, LAYER_BLOCK)),
-            self.arena, cur, cur[height:], values, values.stride(0), values.stride(1), coc, mask,
-            off, off_sp, off_sc, table.left_integral, table.right_integral, table.weight,
-            height, width, table.rows, table.area, q11, q12, q22, FIXED_POINT_SCALE,
-            C=self.scattered, CP=self.stride, M=table.runs, VIGNETTE=self.offsets is not None,
-            MODE=self.mode, MERGE=bool(MERGE_NEIGHBOURS), BLOCK=LAYER_BLOCK,
-        )
+        low, high = (min(max(bound, -1e9), 1e9) for bound in spec.coc_range)
+        win_h, win_w = rows.stop - rows.start, cols.stop - cols.start
+        if win_h > 0 and win_w > 0:
+            _launch(
+                _scatter_layer_kernel, (win_h, triton.cdiv(win_w, LAYER_BLOCK)),
+                self.arena, cur, cur[height:], self.image, self.coc, self.layer, dist, values,
+                off, off_sp, off_sc, table.left_integral, table.right_integral, table.weight,
+                height, width, cells_h, cells_w, rows.start, cols.start, cols.stop,
+                spec.index, low, high, max(spec.continuous_from, -1e9), spec.radius_px, HIDDEN_MARGIN_PX,
+                FILL_FADE_PX, table.rows, table.area, q11, q12, q22, FIXED_POINT_SCALE,
+                C_IMG=self.channels, C=self.scattered, CP=self.stride, M=table.runs,
+                VIGNETTE=self.offsets is not None, FILL=spec.hidden_reach_px is not None and fill is not None,
+                CELL=FILL_CELL_PX, MODE=self.mode, MERGE=bool(MERGE_NEIGHBOURS), BLOCK=LAYER_BLOCK,
+            )
         _integrate_composite_kernel[(height,)](
             self.arena, cur, cur[height:], nxt, nxt[height:], self.transmittance, self.accumulated,
             self.transmittance if self.matte is None else self.matte,

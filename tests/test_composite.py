@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bokehsim.aperture import parse_aperture
-from bokehsim.composite import distance_to, layer_boundaries, push_pull
+from bokehsim.composite import FAR_PX, cell_distance, cell_sums, layer_boundaries, push_pull, sample_cells
 from bokehsim.render import render_channels
 
 HEIGHT, WIDTH, EDGE = 48, 200, 100
@@ -112,8 +112,7 @@ def windowed_and_whole_frame(monkeypatch, channels, coc):
 
 
 def test_layer_windows_lose_nothing_against_whole_frame_layers(monkeypatch):
-    """Every layer works inside its window; with whole-frame windows the render is the same
-    (outside invented background, where push-pull reads its window; the matte itself is the same)."""
+    """Every layer works inside its window; with whole-frame windows the render is the same."""
     generator = torch.Generator().manual_seed(5)
     channels = torch.rand(3, 72, 96, generator=generator, dtype=torch.float64)
     coc = torch.full((72, 96), 14.0, dtype=torch.float64)  # far background
@@ -124,22 +123,46 @@ def test_layer_windows_lose_nothing_against_whole_frame_layers(monkeypatch):
     (windowed, windowed_matte), (whole, whole_matte) = windowed_and_whole_frame(monkeypatch, channels, coc)
     assert float(whole_matte.max()) > 0.2  # background really was invented
     assert float((windowed_matte - whole_matte).abs().max()) < 1e-9
-    known = whole_matte < 1e-9
-    assert float((windowed - whole)[:, known].abs().max()) < 1e-9
+    assert float((windowed - whole).abs().max()) < 1e-9
 
 
-def test_distance_to_a_mask_is_within_a_cell_of_the_chessboard_distance_and_stops_at_its_range():
-    mask = torch.zeros(64, 96, dtype=torch.bool)
-    mask[30:34, 40:44] = True  # one whole 4-px cell
-    distance = distance_to(mask, max_px=24.0)
+def test_cell_distance_is_within_a_cell_of_the_chessboard_distance_and_stops_at_its_range():
+    known = torch.zeros(2, 16, 24, dtype=torch.bool)
+    known[0, 7, 10] = True  # one cell: pixels 28..31 x 40..43
+    cells = cell_distance(known, rings=6)
+    assert bool((cells[1] == FAR_PX).all())  # nothing known: far everywhere
     yy, xx = torch.meshgrid(torch.arange(64), torch.arange(96), indexing="ij")
-    chessboard = torch.maximum((yy - 31.5).abs() - 1.5, (xx - 41.5).abs() - 1.5).clamp_min(0)
+    distance = sample_cells(cells[0], yy.flatten(), xx.flatten()).reshape(64, 96)
+    chessboard = torch.maximum((yy - 29.5).abs() - 1.5, (xx - 41.5).abs() - 1.5).clamp_min(0)
     near = chessboard <= 20
     assert float((distance[near] - chessboard[near]).abs().max()) <= 4.0
-    assert float(distance[mask].max()) <= 2.0  # bilinear between cells: half a cell at most
-    assert bool(torch.isinf(distance[chessboard > 36]).all())  # beyond the range (+ a cell): unknown
-    row = distance[31, 44:70]
+    assert float(distance[28:32, 40:44].max()) <= 2.5  # bilinear with the next cells: under a cell at the corners
+    assert bool((distance[chessboard > 32] > 1e5).all())  # beyond the range (+ a cell): unknown
+    row = distance[29, 44:70]
     assert bool((row[1:] >= row[:-1]).all())  # grows away from the mask without steps back
+
+
+def test_sampled_cells_equal_bilinear_interpolation_of_the_whole_map():
+    generator = torch.Generator().manual_seed(2)
+    cells = torch.rand(3, 5, 7, generator=generator, dtype=torch.float64)
+    whole = torch.nn.functional.interpolate(cells[None], scale_factor=4, mode="bilinear", align_corners=False)[0]
+    ys = torch.randint(0, 20, (50,), generator=generator)
+    xs = torch.randint(0, 28, (50,), generator=generator)
+    assert torch.allclose(sample_cells(cells, ys, xs), whole[:, ys, xs], atol=1e-12)
+
+
+def test_cell_sums_add_each_slots_pixels_per_cell_and_count_them():
+    values = torch.arange(2 * 6 * 9, dtype=torch.float64).reshape(2, 6, 9)
+    slot = torch.zeros(6, 9, dtype=torch.int64)
+    slot[:, 5:] = 1
+    slot[0, 0], slot[5, 8] = 7, -1  # outside [0, 2): left out
+    sums = cell_sums(values, slot, 2)
+    assert sums.shape == (2, 3, 2, 3)
+    assert float(sums[0, 2, 0, 0]) == 15 and float(sums[1, 2, 0, 1]) == 12  # counts (cell 0: one left out)
+    assert float(sums[0, 0, 0, 0]) == float(values[0, :4, :4].sum() - values[0, 0, 0])
+    assert float(sums[1, 1, 1, 2]) == float(values[1, 4, 8])  # (5, 8) left out
+    assert float(sums[1, 2, 1, 2]) == 1
+    assert float(sums[0, :, :, 2].abs().sum()) == 0  # slot 0 has no pixel in the last cell column
 
 
 def test_layer_windows_lose_nothing_in_a_ramp_through_focus(monkeypatch):
@@ -149,9 +172,6 @@ def test_layer_windows_lose_nothing_in_a_ramp_through_focus(monkeypatch):
     channels = torch.rand(3, 80, 48, generator=generator, dtype=torch.float64)
     coc = torch.linspace(-9.0, 9.0, 80, dtype=torch.float64)[:, None].expand(80, 48).contiguous()
     (windowed, windowed_matte), (whole, whole_matte) = windowed_and_whole_frame(monkeypatch, channels, coc)
-    # Invented pixels take their CoC from push-pull, which reads its window: only the matte's
-    # pixels (0.1 % of invented share at most here) may differ.
-    assert float(whole_matte.max()) < 3e-3 and float((windowed_matte - whole_matte).abs().max()) < 1e-4
-    known = (whole_matte < 1e-12) & (windowed_matte < 1e-12)
-    assert int(known.sum()) > 0.6 * known.numel()
-    assert float((windowed - whole)[:, known].abs().max()) < 1e-9
+    assert float(whole_matte.max()) < 3e-3
+    assert float((windowed_matte - whole_matte).abs().max()) < 1e-9
+    assert float((windowed - whole).abs().max()) < 1e-9

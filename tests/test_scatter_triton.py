@@ -96,7 +96,7 @@ def _interpreted_cases() -> dict[str, float]:
     """Run inside the TRITON_INTERPRET=1 subprocess: every case's relative error vs the reference."""
     import bokehsim.scatter_triton as st
     from bokehsim.aperture import cat_eye_offsets, circle_table
-    from bokehsim.composite import composite_layers
+    from bokehsim.composite import cell_sums, composite_layers
     from bokehsim.scatter import scatter as reference
 
     st.LIST_BLOCK, st.LAYER_BLOCK, st.INTEGRATE_CHUNK = 32, 16, 8  # small blocks: several block edges
@@ -134,6 +134,17 @@ def _interpreted_cases() -> dict[str, float]:
     with st.deterministic_mode():
         got = fused_composite(channels, coc, circle_table(), vignette_offset=offsets)
     results["composite/vignette/deterministic"] = relative_error(got.image, want.image)
+    channels = torch.rand(3, 36, 44, generator=torch.Generator().manual_seed(7))
+    coc = torch.full((36, 44), 5.0)  # background, in-focus subject, a small defocused foreground: the
+    coc[10:26, 8:20] = 0.3  # foreground's window is 11 x 14 px at the top right, the subject's
+    coc[2:8, 32:40] = -4.0  # leaves out the last columns
+    want = composite_layers(channels, coc, circle_table(), hole_matte=True)
+    got = fused_composite(channels, coc, circle_table(), hole_matte=True)
+    results["composite/windows"] = max(relative_error(got.image, want.image),
+                                       relative_error(got.hole_matte, want.hole_matte))
+    values = torch.rand(3, 13, 18, generator=torch.Generator().manual_seed(4))
+    slot = torch.randint(-1, 4, (13, 18), generator=torch.Generator().manual_seed(5))
+    results["cell_sums"] = relative_error(st.cell_sums(values, slot, 3, 4), cell_sums(values, slot, 3))
     return results
 
 
@@ -168,11 +179,16 @@ def test_interpreted_scatter_keeps_the_reference_layout():
     assert interpreted_results()["scatter/shape"] == 0.0
 
 
-@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic"])
+@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic", "windows"])
 def test_interpreted_fused_composite_matches_reference(case):
     """Layers, hidden fill, front/behind tables, matte, vignetting: fused step == reference loop."""
     assert interpreted_results()[f"composite/{case}"] <= ATOL["composite"]
     assert interpreted_results()["composite/layers"] == 0.0
+
+
+def test_interpreted_cell_sums_match_reference():
+    """Per-cell, per-slot sums and counts of the batched fill (a 13 x 18 frame: partial cells)."""
+    assert interpreted_results()["cell_sums"] <= ATOL["composite"]
 
 
 # --------------------------------------------------------------------------------------------------
