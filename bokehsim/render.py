@@ -97,7 +97,8 @@ def render_channels(
     device's scatter (:func:`scatter_for`).
     """
     _, height, width = channels.shape
-    pad = math.ceil(float(coc_px.abs().max()) / 2) + 1 if coc_px.numel() else 0
+    largest = float(coc_px.abs().max()) if coc_px.numel() else 0.0  # (padding repeats edge pixels: same max)
+    pad = math.ceil(largest / 2) + 1 if coc_px.numel() else 0
     offsets = aperture.vignette_offsets(height, width, device=channels.device)
     padded = F.pad(channels[None], (pad, pad, pad, pad), mode="replicate")[0]
     padded_coc = F.pad(coc_px[None, None], (pad, pad, pad, pad), mode="replicate")[0, 0]
@@ -107,6 +108,7 @@ def render_channels(
     result = composite_layers(
         padded, padded_coc, tables, vignette_offset=offsets, hole_matte=hole_matte,
         scatter_fn=scatter_fn or scatter_for(channels.device), progress=progress, compositor=compositor,
+        max_abs_coc_px=largest,
     )
     crop = (slice(pad, pad + height), slice(pad, pad + width))
     matte = None if result.hole_matte is None else result.hole_matte[crop]

@@ -284,6 +284,28 @@ def _emit_row(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, W, kf, scale, q11, q12, q2
 
 
 @triton.jit
+def _emit_kernels(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, H, W, scale, q11, q12, q22, top,
+                  ok, y, reach, r, flip, xc, sharp, norm, ox, oy, V,
+                  pok, py, preach, pr, pflip, pxc, psharp, pnorm, pox, poy, P, is_last,
+                  C: tl.constexpr, CP: tl.constexpr, M: tl.constexpr, VIGNETTE: tl.constexpr,
+                  MODE: tl.constexpr, MERGE: tl.constexpr, BLOCK: tl.constexpr):
+    """Every kernel row (up to ``top`` from the centre) of a block of pixels where ``ok``, and with
+    MERGE of their left neighbours (the ``p`` arguments) where ``pok``: the row loop of both
+    scatter kernels."""
+    for k in range(-top, top + 1):
+        kv = k + tl.zeros([BLOCK], tl.int32)
+        kf = kv.to(tl.float32)
+        row = y + tl.where(flip, -kv, kv)
+        on = ok & (tl.abs(kv) <= reach) & (row >= 0) & (row < H)
+        prow = py + tl.where(pflip, -kv, kv)
+        pon = pok & (tl.abs(kv) <= preach) & (prow >= 0) & (prow < H)
+        _emit_row(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, W, kf, scale, q11, q12, q22,
+                  on, row.to(tl.int64) * (W + 2), r, flip, xc, sharp, norm, ox, oy, V,
+                  pon, prow.to(tl.int64) * (W + 2), pr, pflip, pxc, psharp, pnorm, pox, poy, P, is_last,
+                  C, CP, M, VIGNETTE, MODE, MERGE, BLOCK)
+
+
+@triton.jit
 def _kernel_area(lint_ptr, rint_ptr, w_ptr, T, r, flip, xc, ox, oy, reach, q11, q12, q22,
                  M: tl.constexpr, VIGNETTE: tl.constexpr, BLOCK: tl.constexpr):
     """Weighted area (px^2) of each pixel's vignetted kernel: the sum of its clipped runs."""
@@ -371,20 +393,9 @@ def _scatter_list_kernel(
     else:
         pvalid = valid
         P, py, pxc, pr, psharp, preach, pflip, pox, poy, pnorm = V, y, xc, r, sharp, reach, flip, ox, oy, norm
-    is_last = lane == BLOCK - 1
-    top = tl.max(reach, axis=0)
-    for k in range(-top, top + 1):
-        kv = k + tl.zeros([BLOCK], tl.int32)
-        kf = kv.to(tl.float32)
-        row = y + tl.where(flip, -kv, kv)
-        ok = valid & (tl.abs(kv) <= reach) & (row >= 0) & (row < H)
-        rowbase = row.to(tl.int64) * (W + 2)
-        prow = py + tl.where(pflip, -kv, kv)
-        pok = pvalid & (tl.abs(kv) <= preach) & (prow >= 0) & (prow < H)
-        prowbase = prow.to(tl.int64) * (W + 2)
-        _emit_row(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, W, kf, scale, q11, q12, q22,
-                  ok, rowbase, r, flip, xc, sharp, norm, ox, oy, V,
-                  pok, prowbase, pr, pflip, pxc, psharp, pnorm, pox, poy, P, is_last,
+    _emit_kernels(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, H, W, scale, q11, q12, q22, tl.max(reach, axis=0),
+                  valid, y, reach, r, flip, xc, sharp, norm, ox, oy, V,
+                  pvalid, py, preach, pr, pflip, pxc, psharp, pnorm, pox, poy, P, lane == BLOCK - 1,
                   C, CP, M, VIGNETTE, MODE, MERGE, BLOCK)
 
 
@@ -731,20 +742,10 @@ def _scatter_layer_kernel(
         top = tl.max(reach, axis=0)
         tl.atomic_max(rowreach_ptr + y, top, sem="relaxed")
         tl.atomic_max(topreach_ptr, top, sem="relaxed")
-        is_last = (lane == BLOCK - 1) | (x == x1 - 1)
-        for kr in range(-top, top + 1):
-            kv = kr + tl.zeros([BLOCK], tl.int32)
-            kf = kv.to(tl.float32)
-            row = yv + tl.where(flip, -kv, kv)
-            ok = part & (tl.abs(kv) <= reach) & (row >= 0) & (row < H)
-            rowbase = row.to(tl.int64) * (W + 2)
-            prow = yv + tl.where(pflip, -kv, kv)
-            pok = P_part & (tl.abs(kv) <= preach) & (prow >= 0) & (prow < H)
-            prowbase = prow.to(tl.int64) * (W + 2)
-            _emit_row(arena_ptr, lint_ptr, rint_ptr, w_ptr, T, W, kf, scale, q11, q12, q22,
-                      ok, rowbase, r, flip, xc, sharp, norm, ox, oy, V,
-                      pok, prowbase, pr, pflip, pxc, psharp, pnorm, pox, poy, P, is_last,
-                      C, CP, M, VIGNETTE, MODE, MERGE, BLOCK)
+        _emit_kernels(arena_ptr, lint_ptr, rint_ptr, w_ptr, T, H, W, scale, q11, q12, q22, top,
+                      part, yv, reach, r, flip, xc, sharp, norm, ox, oy, V,
+                      P_part, yv, preach, pr, pflip, pxc, psharp, pnorm, pox, poy, P,
+                      (lane == BLOCK - 1) | (x == x1 - 1), C, CP, M, VIGNETTE, MODE, MERGE, BLOCK)
 
 
 @triton.jit
