@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from . import tone
 from .aperture import Aperture, parse_aperture
-from .composite import composite_layers
+from .composite import CompositeResult, composite_layers
 from .errors import InputError
 from .lens import Lens
 from .scatter import scatter as scatter_torch
@@ -105,14 +105,29 @@ def render_channels(
     if offsets is not None:
         offsets = F.pad(offsets[None], (pad, pad, pad, pad), mode="replicate")[0]
     tables = (aperture.table(in_front=False), aperture.table(in_front=True))
-    result = composite_layers(
-        padded, padded_coc, tables, vignette_offset=offsets, hole_matte=hole_matte,
-        scatter_fn=scatter_fn or scatter_for(channels.device), progress=progress, compositor=compositor,
-        max_abs_coc_px=largest,
+    result = composite_with_fallback(
+        padded, padded_coc, tables, vignette_offset=offsets, hole_matte=hole_matte, progress=progress,
+        scatter_fn=scatter_fn or scatter_for(channels.device), compositor=compositor, max_abs_coc_px=largest,
     )
     crop = (slice(pad, pad + height), slice(pad, pad + width))
     matte = None if result.hole_matte is None else result.hole_matte[crop]
     return result.image[(slice(None), *crop)], matte, result.layers
+
+
+def composite_with_fallback(*args, scatter_fn: Callable[..., torch.Tensor],
+                            compositor: Callable[..., object] | None = None, **kwargs) -> CompositeResult:
+    """:func:`~bokehsim.composite.composite_layers`; where a Triton kernel fails on this device (it
+    does not compile for this GPU or Triton version), the same render again with the torch reference
+    and a warning: slower, but never a crash. Nothing has been written when it fails."""
+    try:
+        return composite_layers(*args, scatter_fn=scatter_fn, compositor=compositor, **kwargs)
+    except Exception as error:
+        if not type(error).__module__.startswith("triton"):
+            raise
+        first_line = (str(error).strip().splitlines() or [""])[0][:160]
+        warnings.warn(f"bokehsim: the Triton kernels failed on this device ({type(error).__name__}: {first_line}); "
+                      "rendering with the slower torch reference", RuntimeWarning, stacklevel=2)
+        return composite_layers(*args, scatter_fn=scatter_torch, compositor=None, **kwargs)
 
 
 def render_full(

@@ -97,17 +97,17 @@ def plan_layers(coc_px: torch.Tensor) -> LayerPlan:
 
 
 def _default_composite(device: torch.device) -> Callable:
-    """``composite_layers``, through the fused Triton compositor on CUDA."""
-    from . import composite
+    """``composite_layers`` (falling back to the torch reference if a Triton kernel fails), through
+    the fused Triton compositor on CUDA."""
+    from .render import composite_with_fallback
 
-    implementation = composite.composite_layers
     if device.type == "cuda":
         try:
             from .scatter_triton import LayerCompositor
         except ImportError:
-            return implementation
-        return lambda *args, **kwargs: implementation(*args, compositor=LayerCompositor, **kwargs)
-    return implementation
+            return composite_with_fallback
+        return functools.partial(composite_with_fallback, compositor=LayerCompositor)
+    return composite_with_fallback
 
 
 def _tile_grid(height: int, width: int, tile_px: int) -> list[tuple[int, int, int, int]]:

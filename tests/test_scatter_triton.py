@@ -267,6 +267,7 @@ def test_gpu_scatter_matches_reference_at_awkward_sizes(kind, mode):
 @pytest.mark.gpu
 @needs_cuda
 @pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no silent fallback to torch
 def test_gpu_full_render_matches_cpu(fused, monkeypatch):
     """render_full on cpu vs cuda: the fused compositor (the CUDA default), or without it only the
     Triton list scatter under the torch compositing loop."""
@@ -295,6 +296,7 @@ def test_gpu_full_render_matches_cpu(fused, monkeypatch):
 @pytest.mark.gpu
 @needs_cuda
 @pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no silent fallback to torch
 def test_gpu_point_light_is_a_disc_of_the_thin_lens_size(fused, monkeypatch):
     """A single light on black at 6 m: energy kept to 0.1 %, disc diameter = |c| (lens.py)."""
     from bokehsim import Lens, render_full

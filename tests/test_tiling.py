@@ -115,6 +115,7 @@ def test_bad_input_is_refused_like_render_full():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no silent fallback to torch
 def test_gpu_tiles_equal_cpu_one_piece():
     image, depth = scene(120, 200)
     kwargs = dict(aperture="cat-eye:strength=0.6", clipped_highlights=True, hole_matte=True)
