@@ -1,0 +1,91 @@
+"""The Triton kernels compile to GPU machine code, on a machine without a GPU.
+
+The interpreter tests (``test_scatter_triton.py``) check what the kernels compute, but the
+interpreter runs them as numpy and accepts code the compiler refuses (shapes, types, inline PTX).
+Here every kernel launch of a small render is captured instead of run, and each distinct
+specialisation is compiled ahead of time for Hopper (sm_90, with the vector-reduction variant) and
+Ampere (sm_80) through the compiler and ``ptxas`` that ship with Triton. A kernel that would not
+compile on a GPU fails CI.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+triton = pytest.importorskip("triton", reason="triton is not installed (pip install triton)")
+pytest.importorskip("triton.backends.nvidia", reason="triton without its NVIDIA backend")
+
+from triton.backends.compiler import GPUTarget  # noqa: E402
+
+POINTER_TYPES = {torch.float32: "*fp32", torch.int64: "*i64", torch.int32: "*i32", torch.int16: "*i16",
+                 torch.bool: "*i1"}
+
+
+def _argument_type(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return POINTER_TYPES[value.dtype]
+    if isinstance(value, bool):
+        return "i1"
+    if isinstance(value, int):
+        return "i32" if -(2**31) <= value < 2**31 else "i64"
+    if isinstance(value, float):
+        return "fp32"
+    raise TypeError(f"unexpected kernel argument {value!r}")
+
+
+def captured_launches(monkeypatch) -> dict[tuple, tuple]:
+    """Every distinct kernel specialisation a render and a list scatter launch: key -> (kernel,
+    signature, constexprs). Nothing runs: the launches are recorded."""
+    from triton.runtime.jit import JITFunction
+
+    from bokehsim import scatter_triton
+    from bokehsim.aperture import cat_eye_offsets, circle_table
+    from bokehsim.composite import composite_layers
+    from test_scatter_triton import composite_scene, scatter_case
+
+    launches = {}
+
+    def record(kernel, *args, grid, warmup, **kwargs):
+        names = kernel.arg_names
+        values = dict(zip(names, args), **kwargs)
+        constexprs = {p.name: values[p.name] for p in kernel.params if p.is_constexpr}
+        signature = {name: "constexpr" if name in constexprs else _argument_type(values[name]) for name in names}
+        key = (kernel.fn.__name__, tuple(sorted(constexprs.items())), tuple(signature.items()))
+        launches[key] = (kernel, signature, constexprs)
+
+    monkeypatch.setattr(JITFunction, "run", record)
+    monkeypatch.setattr(scatter_triton, "_interpreted", lambda: True)  # accept CPU tensors
+    channels, coc = composite_scene(24, 20, spread=0.5)
+    offsets = cat_eye_offsets(24, 20, 0.6)
+    for deterministic in (False, True):
+        with scatter_triton.deterministic_mode(deterministic):
+            composite_layers(channels, coc, circle_table(), vignette_offset=offsets, hole_matte=True,
+                             compositor=scatter_triton.LayerCompositor)
+            composite_layers(channels, coc, circle_table(), compositor=scatter_triton.LayerCompositor)
+            scatter_triton.scatter(*scatter_case(13, 17, 3, vignette=True), deterministic=deterministic)
+    scatter_triton.layer_stats(coc, torch.bucketize(coc, torch.tensor([-1.0, 1.0])), 3)
+    scatter_triton.cell_sums(channels, torch.zeros(24, 20, dtype=torch.int64), 2, 4)
+    return launches
+
+
+def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
+    from bokehsim import scatter_triton
+
+    launches = captured_launches(monkeypatch)
+    compiled = set()
+    for kernel, signature, constexprs in launches.values():
+        targets = [GPUTarget("cuda", 80, 32), GPUTarget("cuda", 90, 32)]
+        variants = [constexprs]
+        if constexprs.get("MODE") == scatter_triton._MODE_SCALAR:  # the sm_90 vector reductions too
+            variants.append(dict(constexprs, MODE=scatter_triton._MODE_VECTOR))
+        for target in targets:
+            for variant in variants:
+                if variant.get("MODE") == scatter_triton._MODE_VECTOR and target.arch < 90:
+                    continue
+                source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=variant)
+                binary = triton.compile(source, target=target)
+                assert binary.asm["cubin"], f"{kernel.fn.__name__}: no machine code for sm_{target.arch}"
+                compiled.add(kernel.fn.__name__)
+    assert compiled == {"_scatter_list_kernel", "_norm_list_kernel", "_scatter_layer_kernel",
+                        "_integrate_composite_kernel", "_layer_stats_kernel", "_cell_sums_kernel"}
