@@ -198,9 +198,10 @@ def phase_breakdown(image, depth, aperture) -> dict[str, float]:
     return totals
 
 
-ALL_VARIANTS = [("vector+merge", "vector", True), ("vector, no merge", "vector", False),
-                ("scalar+merge", "scalar", True), ("scalar, no merge", "scalar", False),
-                ("deterministic+merge", None, True)]
+#: (name, emission mode, neighbour merging, register cap of the layer kernel)
+ALL_VARIANTS = [("vector+merge", "vector", True, None), ("vector, no merge", "vector", False, None),
+                ("scalar+merge", "scalar", True, None), ("scalar, no merge", "scalar", False, None),
+                ("deterministic+merge", None, True, None), ("vector+merge, 80 registers", "vector", True, 80)]
 
 
 def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS) -> dict[str, float]:
@@ -225,8 +226,8 @@ def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS) -> dic
 
     composite_impl()(padded, padded_coc, table, compositor=Recorder)
     results = {}
-    for name, mode, merge in variants:
-        scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS = mode, merge
+    for name, mode, merge, maxnreg in variants:
+        scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS, scatter_triton.LAYER_MAXNREG = mode, merge, maxnreg
         try:
             def step(deterministic=name.startswith("deterministic")):
                 comp = scatter_triton.LayerCompositor(*frame["args"], **dict(frame["kwargs"], deterministic=deterministic))
@@ -245,7 +246,7 @@ def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS) -> dic
         except Exception as error:  # noqa: BLE001 - report and go on
             results[name] = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
         finally:
-            scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS = None, True
+            scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS, scatter_triton.LAYER_MAXNREG = None, True, None
     results["layers"] = len(layers)
     results["window pixels (sum over layers)"] = sum(
         (spec.window[0].stop - spec.window[0].start) * (spec.window[1].stop - spec.window[1].start)
@@ -360,7 +361,7 @@ def main() -> int:
         notes.append(f"- fused layer steps alone, 4K {kind} (ms): " + "; ".join(parts))
         print(notes[-1], flush=True)
 
-    vector, vector_plain, scalar, scalar_plain, deterministic = ALL_VARIANTS
+    vector, _, _, scalar_plain, _, vector_capped = ALL_VARIANTS
     timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "fused")
     timed_entry("4K uniform", 2160, 3840, "uniform", "circle", "fused")
     timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "fused")
@@ -370,7 +371,7 @@ def main() -> int:
     guarded("phase breakdown", breakdown)
     timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "fused-det")
     guarded("determinism", determinism)
-    guarded("kernel variants (ramp)", lambda: variants("ramp", [vector, scalar_plain] if args.quick else ALL_VARIANTS))
+    guarded("kernel variants (ramp)", lambda: variants("ramp", [vector, vector_capped, scalar_plain] if args.quick else ALL_VARIANTS))
     if not args.quick:
         guarded("kernel variants (uniform)", lambda: variants("uniform", [vector, scalar_plain]))
         timed_entry("4K uniform", 2160, 3840, "uniform", "circle", "current")

@@ -63,6 +63,11 @@ DETERMINISTIC = False
 FORCE_MODE: str | None = None
 #: Neighbour merging on (True) or off, for benchmarks.
 MERGE_NEIGHBOURS = True
+#: Cap on the registers per thread of the fused layer kernel, or None to let Triton choose. With the
+#: hidden-background selection in the kernel, Triton 3.9 allocates 112 registers for sm_90 (64
+#: without it), halving the warps in flight; 80 compiles without spills (tests/test_triton_compile.py
+#: compiles it; benchmarks/gpu.py times both). The environment variable BOKEHSIM_TRITON_MAXNREG sets it.
+LAYER_MAXNREG: int | None = int(os.environ["BOKEHSIM_TRITON_MAXNREG"]) if os.environ.get("BOKEHSIM_TRITON_MAXNREG") else None
 
 _MODE_SCALAR, _MODE_VECTOR, _MODE_FIXED = 0, 1, 2
 #: Why the vector reduction path was given up (it then falls back to scalar atomics), or None.
@@ -1019,6 +1024,7 @@ class LayerCompositor:
                 C_IMG=self.channels, C=self.scattered, CP=self.stride, M=table.runs,
                 VIGNETTE=self.offsets is not None, FILL=spec.hidden_reach_px is not None and fill is not None,
                 CELL=FILL_CELL_PX, MODE=self.mode, MERGE=bool(MERGE_NEIGHBOURS), BLOCK=LAYER_BLOCK,
+                **({} if LAYER_MAXNREG is None else {"maxnreg": LAYER_MAXNREG}),
             )
         _integrate_composite_kernel[(height,)](
             self.arena, cur, cur[height:], nxt, nxt[height:], self.transmittance, self.accumulated,

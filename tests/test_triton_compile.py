@@ -87,5 +87,8 @@ def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
                 binary = triton.compile(source, target=target)
                 assert binary.asm["cubin"], f"{kernel.fn.__name__}: no machine code for sm_{target.arch}"
                 compiled.add(kernel.fn.__name__)
+        if kernel.fn.__name__ == "_scatter_layer_kernel" and constexprs["FILL"]:  # scatter_triton.LAYER_MAXNREG
+            source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
+            assert triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"maxnreg": 80}).asm["cubin"]
     assert compiled == {"_scatter_list_kernel", "_norm_list_kernel", "_scatter_layer_kernel",
                         "_integrate_composite_kernel", "_layer_stats_kernel", "_cell_sums_kernel"}
