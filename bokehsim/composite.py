@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -104,13 +104,23 @@ class FillMaps:
 
     Attributes:
         distance: ``(S, h, w)`` px from each cell to the layer's nearest own cell (``FAR_PX`` beyond).
-        values: ``(S, C + 1, h, w)`` the layer's channels and CoC, push-pulled into the holes.
+        sums: ``(S, C + 2, h, w)`` per cell, the sums of the layer's own channels and CoC, then their count.
         slot: layer index -> position along S.
     """
 
     distance: torch.Tensor
-    values: torch.Tensor
+    sums: torch.Tensor
     slot: dict[int, int]
+    _values: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def values(self) -> torch.Tensor:
+        """``(S, C + 1, h, w)``: each layer's mean channels and CoC per cell, push-pulled into the
+        cells without any; computed on first use (where no layer invents anything, never)."""
+        if self._values is None:
+            count = self.sums[:, -1]
+            self._values = push_pull(self.sums[:, :-1] / count.clamp_min(1.0)[:, None], count > 0)
+        return self._values
 
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(distance (h, w), values (C + 1, h, w))`` of one layer."""
@@ -179,9 +189,9 @@ def composite_layers(
     matte = torch.zeros(height, width, device=device, dtype=dtype) if hole_matte else None
     for done, spec in enumerate(specs):
         table = front_table if spec.in_front else behind_table
-        layer_fill = None if spec.hidden_reach_px is None else fill.layer(spec.index)
+        layer_fill = None if spec.hidden_reach_px is None else fill
         if fused is not None:
-            fused.add_layer(spec, layer_fill, table)
+            fused.add_layer(spec, None if layer_fill is None else layer_fill.layer(spec.index), table)
         else:
             rows, cols = window = spec.window
             values, layer_coc, pixels = layer_pixels(channels[:, rows, cols], coc_px[window], layer[window], spec,
@@ -337,11 +347,8 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
     slot_of_layer = torch.full((max(spec.index for spec in specs) + 1,), len(filled), device=layer.device)
     slot_of_layer[[spec.index for spec in filled]] = torch.arange(len(filled), device=layer.device)
     sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot_of_layer[layer], len(filled))
-    count = sums[:, -1]
-    known = count > 0
-    means = sums[:, :-1] / count.clamp_min(1.0)[:, None]
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
-    return FillMaps(distance=cell_distance(known, rings), values=push_pull(means, known),
+    return FillMaps(distance=cell_distance(sums[:, -1] > 0, rings), sums=sums,
                     slot={spec.index: slot for slot, spec in enumerate(filled)})
 
 
@@ -470,7 +477,7 @@ def _taps(pixel: torch.Tensor, cells: int, dtype) -> tuple[torch.Tensor, torch.T
 
 def layer_pixels(
     channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor, spec: LayerSpec,
-    fill: tuple[torch.Tensor, torch.Tensor] | None,
+    fill: FillMaps | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What a layer scatters in its window: its own pixels plus, behind nearer layers, its hidden
     background. The fused Triton layer kernel computes the same per pixel.
@@ -485,8 +492,8 @@ def layer_pixels(
     Args:
         channels, coc_px, layer: ``(C, h, w)``, ``(h, w)``, ``(h, w)``: the frame cut to ``spec.window``.
         spec: the layer.
-        fill: the layer's ``(distance, values)`` cell maps of the whole frame (:meth:`FillMaps.layer`),
-            or None when ``spec.hidden_reach_px`` is None.
+        fill: the fill maps of the whole frame (:func:`fill_maps`), or None when
+            ``spec.hidden_reach_px`` is None.
 
     Returns:
         values ``(h*w, C + 2)`` (premultiplied channels, coverage, invented coverage), the CoC to
@@ -503,16 +510,18 @@ def layer_pixels(
     hidden = torch.nonzero((layer < spec.index).reshape(-1)).flatten()
     ys, xs = hidden // width + spec.window[0].start, hidden % width + spec.window[1].start
     coc = layer_coc[hidden]
-    distance = sample_cells(fill[0], ys, xs)
+    slot = fill.slot[spec.index]
+    distance = sample_cells(fill.distance[slot], ys, xs)
     reach = coc.abs() * 0.5 + spec.radius_px + HIDDEN_MARGIN_PX  # per hidden pixel
     band = distance < reach + FILL_FADE_PX
     invented = band & (coc < spec.continuous_from)  # the rest of the band continues the surface
     pixels[hidden[band]] = True
-    fade = ((reach + FILL_FADE_PX - distance)[invented] / FILL_FADE_PX).clamp(0.0, 1.0)
-    filled = sample_cells(fill[1], ys[invented], xs[invented]).to(values.dtype)
     index = hidden[invented]
-    values[:num_channels, index] = filled[:num_channels] * fade
-    values[num_channels:, index] = fade
-    low, high = spec.coc_range
-    layer_coc[index] = filled[num_channels].clamp(max(low, -1e9), min(high, 1e9))
+    if index.numel():
+        fade = ((reach + FILL_FADE_PX - distance)[invented] / FILL_FADE_PX).clamp(0.0, 1.0)
+        filled = sample_cells(fill.values[slot], ys[invented], xs[invented]).to(values.dtype)
+        values[:num_channels, index] = filled[:num_channels] * fade
+        values[num_channels:, index] = fade
+        low, high = spec.coc_range
+        layer_coc[index] = filled[num_channels].clamp(max(low, -1e9), min(high, 1e9))
     return values.t(), layer_coc, pixels.reshape(height, width)
