@@ -180,13 +180,14 @@ def composite_layers(
     specs = plan_layers(coc_px, layer, boundaries, layer_radius_px)
     fill = fill_maps(channels, coc_px, layer, specs)
 
-    fused = None
-    if compositor is not None:
+    if compositor is not None:  # it keeps its own transmittance, colour and matte
         fused = compositor(channels, coc_px, layer, behind_table, vignette_offset=vignette_offset,
                            hole_matte=hole_matte)
-    transmittance = torch.ones(height, width, device=device, dtype=dtype)
-    accumulated = torch.zeros(num_channels, height, width, device=device, dtype=dtype)
-    matte = torch.zeros(height, width, device=device, dtype=dtype) if hole_matte else None
+    else:
+        fused = None
+        transmittance = torch.ones(height, width, device=device, dtype=dtype)
+        accumulated = torch.zeros(num_channels, height, width, device=device, dtype=dtype)
+        matte = torch.zeros(height, width, device=device, dtype=dtype) if hole_matte else None
     for done, spec in enumerate(specs):
         table = front_table if spec.in_front else behind_table
         layer_fill = None if spec.hidden_reach_px is None else fill
