@@ -11,9 +11,11 @@ highlight expansion on):
 Each is timed with CUDA events around ``render_full`` (layering, fill, highlights, scatter,
 compositing), median of ``--runs`` runs after two warm-ups. Two pipelines are timed:
 
-* ``current``: ``bokehsim.composite.composite_layers`` as it is, with the Triton list scatter;
-* ``fused``: what ``render_full`` uses on CUDA, the fused scatter + integrate + composite kernels
-  (``LayerCompositor``).
+* ``current``: ``bokehsim.composite.composite_layers`` with the torch selection and compositing
+  loop and the Triton list scatter;
+* ``fused``: what ``render_full`` uses on CUDA, the fused select + scatter + integrate + composite
+  kernels (``LayerCompositor``); ``fused-r80`` the same with the layer kernel capped at 80
+  registers, ``fused-det`` in deterministic mode.
 
 Usage: ``python benchmarks/gpu.py [--quick] [--runs 10] [--out table.md]``
 """
@@ -93,15 +95,18 @@ def composite_impl():
 @contextlib.contextmanager
 def pipeline(name: str):
     """Select the compositor for the duration: "fused" (the fused GPU step) or "current" (the torch
-    compositing loop with the Triton list scatter); a "-det" suffix adds deterministic mode."""
-    saved_for = render_module.compositor_for
+    compositing loop with the Triton list scatter); a "-det" suffix adds deterministic mode, "-r80"
+    caps the fused layer kernel at 80 registers (``scatter_triton.LAYER_MAXNREG``)."""
+    saved_for, saved_cap = render_module.compositor_for, scatter_triton.LAYER_MAXNREG
     if not name.startswith("fused"):
         render_module.compositor_for = lambda device, **kwargs: None
     scatter_triton.set_deterministic(name.endswith("-det"))
+    if name.endswith("-r80"):
+        scatter_triton.LAYER_MAXNREG = 80
     try:
         yield
     finally:
-        render_module.compositor_for = saved_for
+        render_module.compositor_for, scatter_triton.LAYER_MAXNREG = saved_for, saved_cap
         scatter_triton.set_deterministic(False)
 
 
@@ -365,6 +370,8 @@ def main() -> int:
     timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "fused")
     timed_entry("4K uniform", 2160, 3840, "uniform", "circle", "fused")
     timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "fused")
+    timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "fused-r80")
+    timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "fused-r80")
     timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "current")
     timed_entry("4K ramp cat-eye 0.6", 2160, 3840, "ramp", "cat-eye:strength=0.6", "fused")
     guarded("peak memory", lambda: memory("fused"))
