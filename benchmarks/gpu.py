@@ -203,13 +203,24 @@ def phase_breakdown(image, depth, aperture) -> dict[str, float]:
     return totals
 
 
-#: (name, emission mode, neighbour merging, register cap of the layer kernel)
-ALL_VARIANTS = [("vector+merge", "vector", True, None), ("vector, no merge", "vector", False, None),
-                ("scalar+merge", "scalar", True, None), ("scalar, no merge", "scalar", False, None),
-                ("deterministic+merge", None, True, None), ("vector+merge, 80 registers", "vector", True, 80)]
+#: Variants of the fused layer step: a name and the ``scatter_triton`` settings it runs with
+#: (``deterministic`` is the LayerCompositor argument).
+ALL_VARIANTS = [
+    ("vector+merge", {"FORCE_MODE": "vector"}),
+    ("vector, no merge", {"FORCE_MODE": "vector", "MERGE_NEIGHBOURS": False}),
+    ("scalar+merge", {"FORCE_MODE": "scalar"}),
+    ("scalar, no merge", {"FORCE_MODE": "scalar", "MERGE_NEIGHBOURS": False}),
+    ("deterministic+merge", {"deterministic": True}),
+    ("vector+merge, 80 registers", {"FORCE_MODE": "vector", "LAYER_MAXNREG": 80}),
+]
+#: ``--sweep``: register cap x pixels per program of the layer kernel (vector emission, merging).
+SWEEP_VARIANTS = [
+    (f"block {block}, {cap or 'free'} registers", {"FORCE_MODE": "vector", "LAYER_BLOCK": block, "LAYER_MAXNREG": cap})
+    for block in (64, 128, 256) for cap in (None, 72, 80, 96)
+]
 
 
-def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS) -> dict[str, float]:
+def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS, progress=False) -> dict[str, float]:
     """Median time of the fused layer steps alone (inputs prepared once), per emission variant."""
     lens = Lens(**LENS)
     coc = lens.coc_px(depth, image.shape[-1])
@@ -231,10 +242,14 @@ def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS) -> dic
 
     composite_impl()(padded, padded_coc, table, compositor=Recorder)
     results = {}
-    for name, mode, merge, maxnreg in variants:
-        scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS, scatter_triton.LAYER_MAXNREG = mode, merge, maxnreg
+    for name, settings in variants:
+        saved = {key: getattr(scatter_triton, key) for key in settings if key != "deterministic"}
         try:
-            def step(deterministic=name.startswith("deterministic")):
+            for key, value in settings.items():
+                if key != "deterministic":
+                    setattr(scatter_triton, key, value)
+
+            def step(deterministic=settings.get("deterministic", False)):
                 comp = scatter_triton.LayerCompositor(*frame["args"], **dict(frame["kwargs"], deterministic=deterministic))
                 for spec, fill, tab in layers:
                     comp.add_layer(spec, fill, tab)
@@ -251,7 +266,10 @@ def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS) -> dic
         except Exception as error:  # noqa: BLE001 - report and go on
             results[name] = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
         finally:
-            scatter_triton.FORCE_MODE, scatter_triton.MERGE_NEIGHBOURS, scatter_triton.LAYER_MAXNREG = None, True, None
+            for key, value in saved.items():
+                setattr(scatter_triton, key, value)
+        if progress:
+            print(f"  {name}: {results[name]}", flush=True)
     results["layers"] = len(layers)
     results["window pixels (sum over layers)"] = sum(
         (spec.window[0].stop - spec.window[0].start) * (spec.window[1].stop - spec.window[1].start)
@@ -267,6 +285,8 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=8.0, help="seconds of timed runs per entry at most")
     parser.add_argument("--out", type=Path, default=None, help="also write the table (markdown) here")
     parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
+    parser.add_argument("--sweep", action="store_true",
+                        help="only time the fused layer step (4K ramp) over register caps and block sizes")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes on the CPU under TRITON_INTERPRET=1: checks the script, times nothing useful")
     args = parser.parse_args()
@@ -367,6 +387,15 @@ def main() -> int:
         print(notes[-1], flush=True)
 
     vector, _, _, scalar_plain, _, vector_capped = ALL_VARIANTS
+    if args.sweep:
+        rows.clear()  # no table: one line of kernel timings
+        image, depth = scene(2160, 3840, "ramp")
+        result = kernel_only(image, depth, "circle", max(3, args.runs // 2), variants=SWEEP_VARIANTS, progress=True)
+        numbers["sweep, fused layer steps only, 4K ramp"] = result
+        notes.append("- fused layer steps alone, 4K ramp (ms): "
+                     + "; ".join(f"{k} = {v:.2f}" if isinstance(v, float) else f"{k} = {v}" for k, v in result.items()))
+        print(write())
+        return 0
     timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "fused")
     timed_entry("4K uniform", 2160, 3840, "uniform", "circle", "fused")
     timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "fused")

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # One prepared check of the GPU path (issue 4), for a machine with an NVIDIA GPU.
 #
-#   bash benchmarks/gpu_check.sh            # env check, GPU tests, benchmark (about 3 minutes)
-#   TEST_FILTER=... BENCH_ARGS=--quick TEST_TIMEOUT=30 BENCH_TIMEOUT=50 bash benchmarks/gpu_check.sh  # short
+#   bash benchmarks/gpu_check.sh            # env check, GPU tests, benchmark, tuning sweep (about 5 minutes)
+#   TEST_FILTER=... BENCH_ARGS=--quick TEST_TIMEOUT=30 BENCH_TIMEOUT=50 SWEEP_TIMEOUT=30 bash benchmarks/gpu_check.sh  # short
 #   FULL=1 bash benchmarks/gpu_check.sh     # also the CPU/interpreter tests of the two GPU test files
 #
 # Writes under $OUT (default ./gpu_check_out): env.txt, pytest_gpu.log, bench.log, bench.md,
-# bench.json. Every step has its own time limit so the whole script ends in well under 5 minutes;
-# a step that fails or times out is reported and the next one still runs. Missing Python packages
-# are installed from wheels in .whl/ (carried along; see docs/gpu.md) when there are any: the GPU
-# machine has no network. Exit code: 0 if every step passed.
+# bench.json, sweep.log, sweep.md, sweep.json. Every step has its own time limit (110 + 110 + 90 s
+# by default, so the whole script ends in about 5 minutes); a step that fails or times out is
+# reported and the next one still runs. Missing Python packages are installed from wheels in .whl/
+# (carried along; README, "Checking on a GPU machine") when there are any: the GPU machine has no
+# network. Exit code: 0 if every step passed.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_check_out}
@@ -57,6 +58,10 @@ step "benchmark (benchmarks/gpu.py ${BENCH_ARGS:-})"
 timeout ${BENCH_TIMEOUT:-110} "$PY" benchmarks/gpu.py --runs ${RUNS:-10} --budget ${BUDGET:-3} ${BENCH_ARGS:-} \
   --out "$OUT/bench.md" --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log" \
   || { echo "benchmark FAILED or timed out"; status=1; }
+
+step "tuning sweep of the fused layer step (benchmarks/gpu.py --sweep)"
+timeout ${SWEEP_TIMEOUT:-90} "$PY" benchmarks/gpu.py --sweep --runs ${RUNS:-10} --out "$OUT/sweep.md" \
+  --json "$OUT/sweep.json" 2>&1 | tee "$OUT/sweep.log" || { echo "sweep FAILED or timed out"; status=1; }
 
 if [ "${FULL:-0}" = "1" ]; then
   step "all tests of the GPU test files (interpreter included)"
