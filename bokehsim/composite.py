@@ -104,12 +104,13 @@ class FillMaps:
 
     Attributes:
         distance: ``(S, h, w)`` px from each cell to the layer's nearest own cell (``FAR_PX`` beyond).
-        sums: ``(S, C + 2, h, w)`` per cell, the sums of the layer's own channels and CoC, then their count.
+        sums: ``(S, C + 2, h, w)`` per cell, the sums of the layer's own channels and CoC, then their
+            count; None once :attr:`values` has been computed from them (their memory is released).
         slot: layer index -> position along S.
     """
 
     distance: torch.Tensor
-    sums: torch.Tensor
+    sums: torch.Tensor | None
     slot: dict[int, int]
     _values: torch.Tensor | None = field(default=None, repr=False)
 
@@ -119,7 +120,9 @@ class FillMaps:
         cells without any; computed on first use (where no layer invents anything, never)."""
         if self._values is None:
             count = self.sums[:, -1]
-            self._values = push_pull(self.sums[:, :-1] / count.clamp_min(1.0)[:, None], count > 0)
+            means, known = self.sums[:, :-1] / count.clamp_min(1.0)[:, None], count > 0
+            self.sums = count = None  # 270 MB at 4K: not held through the pyramid
+            self._values = push_pull(means, known)
         return self._values
 
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
