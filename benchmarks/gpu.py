@@ -184,7 +184,7 @@ def phase_breakdown(image, depth, aperture) -> dict[str, float]:
             return out
         return wrapper
 
-    phases = [(composite_module, "plan_layers", "layer plan (one sync)"),
+    phases = [(composite_module, "layer_specs", "layer plan (one sync)"),
               (composite_module, "fill_maps", "fill maps of all layers (composite.fill_maps)"),
               (scatter_triton.LayerCompositor, "add_layer", "fused select + scatter + integrate + composite")]
     saved = [getattr(owner, name) for owner, name, _ in phases]

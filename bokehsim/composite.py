@@ -18,7 +18,7 @@ within a layer differ in size by at most that ratio, and the blur size itself is
 (every pixel keeps its own CoC).
 
 The work is split so that nothing per layer needs a host synchronisation or more than a few passes:
-one :func:`plan_layers` (one sync) fixes every layer's range, radius, reach and window; one
+one :func:`layer_specs` (one sync) fixes every layer's range, radius, reach and window; one
 :func:`fill_maps` computes the fill of *all* layers at once on a coarse grid of ``FILL_CELL_PX``
 cells (per layer: the mean of its own pixels in each cell, push-pulled into the holes, and the
 distance to its nearest own cell); then each layer only selects its pixels (:func:`layer_pixels`)
@@ -180,7 +180,7 @@ def composite_layers(
     largest = float(coc_px.abs().max()) if max_abs_coc_px is None else max_abs_coc_px
     boundaries = layer_boundaries(largest, device=device)
     layer = torch.bucketize(coc_px, boundaries)  # 0 = nearest
-    specs = plan_layers(coc_px, layer, boundaries, layer_radius_px)
+    specs = layer_specs(coc_px, layer, boundaries, layer_radius_px)
     fill = fill_maps(channels, coc_px, layer, specs)
 
     if compositor is not None:  # it keeps its own transmittance, colour and matte
@@ -233,7 +233,7 @@ def composite_layers(
 # --------------------------------------------------------------------------------------------------
 
 
-def plan_layers(
+def layer_specs(
     coc_px: torch.Tensor, layer: torch.Tensor, boundaries: torch.Tensor,
     layer_radius_px: Sequence[float] | None = None,
 ) -> list[LayerSpec]:
