@@ -39,7 +39,7 @@ import torch
 
 from . import tone
 from .aperture import Aperture
-from .composite import FILL_CELL_PX, layer_boundaries
+from .composite import FILL_CELL_PX, layer_boundaries, layer_stats
 from .errors import InputError
 from .lens import Lens
 
@@ -87,11 +87,8 @@ def plan_layers(coc_px: torch.Tensor) -> LayerPlan:
     """
     largest = float(coc_px.abs().max()) if coc_px.numel() else 0.0
     boundaries = layer_boundaries(largest, device=coc_px.device)
-    layer = torch.bucketize(coc_px, boundaries).reshape(-1)
-    count = len(boundaries) + 1
-    per_layer = torch.full((count,), -2.0, dtype=torch.float32, device=coc_px.device)
-    per_layer.scatter_reduce_(0, layer, coc_px.reshape(-1).abs().to(torch.float32), "amax", include_self=True)
-    radius = tuple(value / 2 for value in per_layer.tolist())
+    present, radii, _ = layer_stats(coc_px, torch.bucketize(coc_px, boundaries), len(boundaries) + 1)
+    radius = tuple(value if k in present else -1.0 for k, value in enumerate(radii))
     pad = math.ceil(largest / 2) + 1 if coc_px.numel() else 0
     return LayerPlan(largest, radius, pad, tile_margin_px(largest))
 
