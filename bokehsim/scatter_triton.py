@@ -994,7 +994,8 @@ class LayerCompositor:
         """
         height, width = self.height, self.width
         rows, cols = spec.window
-        if spec.hidden_reach_px is None or fill is None:
+        use_fill = spec.hidden_reach_px is not None and fill is not None
+        if not use_fill:
             dist = values = self.coc  # unused (FILL off)
             cells_h = cells_w = 1
         else:
@@ -1022,7 +1023,7 @@ class LayerCompositor:
                 spec.index, low, high, max(spec.continuous_from, -1e9), spec.radius_px, HIDDEN_MARGIN_PX,
                 FILL_FADE_PX, table.rows, table.area, q11, q12, q22, FIXED_POINT_SCALE,
                 C_IMG=self.channels, C=self.scattered, CP=self.stride, M=table.runs,
-                VIGNETTE=self.offsets is not None, FILL=spec.hidden_reach_px is not None and fill is not None,
+                VIGNETTE=self.offsets is not None, FILL=use_fill,
                 CELL=FILL_CELL_PX, MODE=self.mode, MERGE=bool(MERGE_NEIGHBOURS), BLOCK=LAYER_BLOCK,
                 **({} if LAYER_MAXNREG is None else {"maxnreg": LAYER_MAXNREG}),
             )
