@@ -27,6 +27,7 @@ and is scattered and composited. On CUDA the selection runs inside the fused Tri
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ FILL_FADE_PX = 2.0 * FILL_CELL_PX
 HIDDEN_MARGIN_PX = 2.0
 #: Distance (px) standing for "farther than any reach" (finite, so that interpolating it stays finite).
 FAR_PX = 1e6
+#: Set by :func:`torch_only`: no Triton twins (``composite_triton``) even for CUDA tensors.
+_TORCH_ONLY = False
 
 Scatter = Callable[..., torch.Tensor]
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
@@ -135,8 +138,15 @@ def layer_boundaries(max_abs_coc_px: float, *, device=None) -> torch.Tensor:
     edges = [FOCUS_LAYER_COC_PX]
     while edges[-1] < max_abs_coc_px:
         edges.append(edges[-1] * LAYER_RATIO)
-    positive = torch.tensor(edges, dtype=torch.float32, device=device)
-    return torch.cat([-positive.flip(0), positive])
+    return to_device(torch.tensor([-edge for edge in reversed(edges)] + edges, dtype=torch.float32), device)
+
+
+def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
+    """A small host tensor on ``device``. To a GPU it goes from pinned memory without blocking: a
+    plain copy from pageable memory would wait until the GPU has finished all the work queued."""
+    if device is not None and torch.device(device).type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def composite_layers(
@@ -178,8 +188,8 @@ def composite_layers(
     device, dtype = channels.device, channels.dtype
     behind_table, front_table = tables if isinstance(tables, tuple) else (tables, tables)
     largest = float(coc_px.abs().max()) if max_abs_coc_px is None else max_abs_coc_px
-    boundaries = layer_boundaries(largest, device=device)
-    layer = torch.bucketize(coc_px, boundaries)  # 0 = nearest
+    boundaries = layer_boundaries(largest)  # on the host: the plan reads them there without a sync
+    layer = torch.bucketize(coc_px, to_device(boundaries, device))  # 0 = nearest
     specs = layer_specs(coc_px, layer, boundaries, layer_radius_px)
     fill = fill_maps(channels, coc_px, layer, specs)
 
@@ -228,6 +238,34 @@ def composite_layers(
     return CompositeResult(image=image, hole_matte=matte, layers=len(specs))
 
 
+@contextlib.contextmanager
+def torch_only():
+    """Within it, this module uses its torch code alone, also for CUDA tensors (the render's way
+    around a Triton kernel that fails on the user's GPU)."""
+    global _TORCH_ONLY
+    saved, _TORCH_ONLY = _TORCH_ONLY, True
+    try:
+        yield
+    finally:
+        _TORCH_ONLY = saved
+
+
+def _gpu_version(name: str, like: torch.Tensor) -> Callable[..., torch.Tensor] | None:
+    """The Triton twin of one of this module's functions (same results) where it applies, or None."""
+    return None if _TORCH_ONLY else _triton_twin(name, like)
+
+
+def _triton_twin(name: str, like: torch.Tensor) -> Callable[..., torch.Tensor] | None:
+    """``composite_triton.<name>`` for CUDA tensors where Triton is installed; None otherwise."""
+    if not like.is_cuda:
+        return None
+    try:
+        from . import composite_triton
+    except ImportError:
+        return None
+    return getattr(composite_triton, name)
+
+
 # --------------------------------------------------------------------------------------------------
 # The plan: every layer's range, radius, reach and window, with one host sync
 # --------------------------------------------------------------------------------------------------
@@ -239,14 +277,15 @@ def layer_specs(
 ) -> list[LayerSpec]:
     """The present layers, nearest first, each with what its rendering needs to know in advance.
 
+    ``boundaries`` are :func:`layer_boundaries` (best on the host: they are read there);
     ``layer_radius_px`` overrides the measured radii (tiles use the whole picture's).
     """
     height, width = coc_px.shape
     present, radii, boxes = layer_stats(coc_px, layer, len(boundaries) + 1)
     if layer_radius_px is not None:
         radii = list(layer_radius_px)
-    lower = [-math.inf] + boundaries.tolist()
-    upper = boundaries.tolist() + [math.inf]
+    edges = boundaries.tolist()
+    lower, upper = [-math.inf] + edges, edges + [math.inf]
     specs = []
     for done, k in enumerate(present):
         radius = radii[k]
@@ -297,29 +336,31 @@ def layer_stats(
 
     The radii equal ``float(coc_px[layer == k].abs().max()) / 2``.
     """
+    gpu_layer_stats = _gpu_version("layer_stats", coc_px) if num_layers <= 128 else None
+    if gpu_layer_stats is not None:  # one pass instead of a contended scatter_reduce and a dozen more
+        count, largest, box = gpu_layer_stats(coc_px, layer, num_layers)
+        stats = torch.cat([count[None].float(), largest[None], box.float()]).tolist()
+    else:
+        stats = _layer_stats(coc_px, layer, num_layers).tolist()
+    present = [k for k in range(num_layers) if stats[0][k] > 0]
+    boxes = {k: (int(stats[2][k]), int(stats[3][k]) + 1, int(stats[4][k]), int(stats[5][k]) + 1) for k in present}
+    return present, [value / 2 for value in stats[1]], boxes
+
+
+def _layer_stats(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """``(6, L)``: whether each layer has pixels, its largest |c|, first and last row, first and
+    last column (meaningless for absent layers)."""
     height, width = layer.shape
     device = coc_px.device
     rows = torch.zeros(num_layers, height, device=device, dtype=torch.bool)
     cols = torch.zeros(num_layers, width, device=device, dtype=torch.bool)
     rows[layer, torch.arange(height, device=device)[:, None]] = True
     cols[layer, torch.arange(width, device=device)[None, :]] = True
-    largest = None
-    if coc_px.is_cuda and num_layers <= 128:
-        try:
-            from .scatter_triton import layer_stats as gpu_layer_stats
-        except ImportError:
-            gpu_layer_stats = None
-        if gpu_layer_stats is not None:  # one pass instead of a contended scatter_reduce
-            largest = gpu_layer_stats(coc_px, layer.reshape(-1), num_layers)[1]
-    if largest is None:
-        largest = torch.zeros(num_layers, device=device, dtype=torch.float32)
-        largest.scatter_reduce_(0, layer.reshape(-1), coc_px.reshape(-1).abs().to(torch.float32), "amax")
+    largest = torch.zeros(num_layers, device=device, dtype=torch.float32)
+    largest.scatter_reduce_(0, layer.reshape(-1), coc_px.reshape(-1).abs().to(torch.float32), "amax")
     first_row, last_row = _first_and_last(rows)
     first_col, last_col = _first_and_last(cols)
-    stats = torch.stack([rows.any(dim=1).float(), largest, first_row, last_row, first_col, last_col]).tolist()
-    present = [k for k in range(num_layers) if stats[0][k] > 0]
-    boxes = {k: (int(stats[2][k]), int(stats[3][k]) + 1, int(stats[4][k]), int(stats[5][k]) + 1) for k in present}
-    return present, [value / 2 for value in stats[1]], boxes
+    return torch.stack([rows.any(dim=1).float(), largest, first_row, last_row, first_col, last_col])
 
 
 def _first_and_last(flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -348,8 +389,10 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
         return None
     # Every layer present has a spec, so the largest index is known without a sync; the layers
     # without a fill go to a spare slot that cell_sums drops.
-    slot_of_layer = torch.full((max(spec.index for spec in specs) + 1,), len(filled), device=layer.device)
-    slot_of_layer[[spec.index for spec in filled]] = torch.arange(len(filled), device=layer.device)
+    slots = [len(filled)] * (max(spec.index for spec in specs) + 1)
+    for slot, spec in enumerate(filled):
+        slots[spec.index] = slot
+    slot_of_layer = to_device(torch.tensor(slots), layer.device)
     sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot_of_layer[layer], len(filled))
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
     return FillMaps(distance=cell_distance(sums[:, -1] > 0, rings), sums=sums,
@@ -369,13 +412,9 @@ def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Ten
         counts the pixels.
     """
     num_channels, height, width = values.shape
-    if values.is_cuda:
-        try:
-            from .scatter_triton import cell_sums as gpu_cell_sums
-        except ImportError:
-            gpu_cell_sums = None
-        if gpu_cell_sums is not None:  # a fixed summation order: bit-reproducible, unlike atomics
-            return gpu_cell_sums(values, slot, slots, FILL_CELL_PX)
+    gpu_cell_sums = _gpu_version("cell_sums", values)
+    if gpu_cell_sums is not None:  # a fixed summation order: bit-reproducible, unlike atomics
+        return gpu_cell_sums(values, slot, slots, FILL_CELL_PX)
     cells_h, cells_w = -(-height // FILL_CELL_PX), -(-width // FILL_CELL_PX)
     ys = torch.arange(height, device=values.device)[:, None] // FILL_CELL_PX
     xs = torch.arange(width, device=values.device)[None, :] // FILL_CELL_PX
@@ -393,21 +432,23 @@ def cell_distance(known: torch.Tensor, rings: int) -> torch.Tensor:
     Args:
         known: ``(S, h, w)`` bool.
 
-    Grown ring by ring (a chessboard distance, all S maps at once): a cell first reached at ring d
-    is counted by rings d .. R, so its distance is R + 1 - count.
+    The chessboard distance d (in cells) times ``FILL_CELL_PX``. Grown ring by ring here, all S maps
+    at once: a cell first reached at ring d is counted by rings d .. R, so d = R + 1 - count. The
+    GPU twin computes the same integers in two separable passes.
     """
-    reached = known[:, None].half() if known.is_cuda else known.to(torch.uint8)
+    gpu_cell_distance = _gpu_version("cell_distance", known)
+    if gpu_cell_distance is not None:  # two launches instead of one (or six, on the CPU) per ring
+        return gpu_cell_distance(known, rings, FILL_CELL_PX, FAR_PX)
+    reached = known.to(torch.uint8)
     count = reached.float()
     for _ in range(rings):
         reached = _dilate(reached)
         count += reached
-    return torch.where(count > 0, (rings + 1 - count) * FILL_CELL_PX, FAR_PX).reshape(known.shape)
+    return torch.where(count > 0, (rings + 1 - count) * FILL_CELL_PX, FAR_PX)
 
 
 def _dilate(flags: torch.Tensor) -> torch.Tensor:
-    """3x3 dilation of 0/1 maps: ``(S, 1, h, w)`` float16 on CUDA, ``(S, h, w)`` uint8 elsewhere."""
-    if flags.is_cuda:  # one launch
-        return F.max_pool2d(flags, 3, 1, 1)
+    """3x3 dilation of ``(S, h, w)`` uint8 0/1 maps."""
     # On the CPU, ORs of shifted slices are some 20x faster than a max-pool.
     wide = flags.clone()
     wide[:, :, 1:] |= flags[:, :, :-1]
@@ -428,6 +469,9 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(..., C, H, W)``: equal to ``values`` where weight is 1, smooth extrapolation elsewhere.
     """
+    gpu_push_pull = _gpu_version("push_pull", values) if values.dtype == torch.float32 else None
+    if gpu_push_pull is not None:  # two launches per level instead of nine
+        return gpu_push_pull(values, weight)
     *lead, num_channels, height, width = values.shape
     flat_values = values.reshape(-1, num_channels, height, width)
     flat_weight = weight.reshape(-1, 1, height, width).to(values.dtype)

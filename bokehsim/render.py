@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from . import tone
 from .aperture import Aperture, parse_aperture
-from .composite import CompositeResult, composite_layers
+from .composite import CompositeResult, composite_layers, torch_only
 from .errors import InputError
 from .lens import Lens
 from .scatter import scatter as scatter_torch
@@ -127,7 +127,8 @@ def composite_with_fallback(*args, scatter_fn: Callable[..., torch.Tensor],
         first_line = (str(error).strip().splitlines() or [""])[0][:160]
         warnings.warn(f"bokehsim: the Triton kernels failed on this device ({type(error).__name__}: {first_line}); "
                       "rendering with the slower torch reference", RuntimeWarning, stacklevel=2)
-        return composite_layers(*args, scatter_fn=scatter_torch, compositor=None, **kwargs)
+        with torch_only():
+            return composite_layers(*args, scatter_fn=scatter_torch, compositor=None, **kwargs)
 
 
 def render_full(
@@ -246,9 +247,11 @@ def check_render_inputs(image: torch.Tensor, depth_m: torch.Tensor) -> None:
         raise InputError(
             f"depth: expected shape {tuple(image.shape[1:])} to match the image, got {tuple(depth_m.shape)}"
         )
-    if not bool(torch.isfinite(depth_m).all()) or not bool((depth_m > 0).all()):
+    depth_ok, image_ok = torch.stack([(torch.isfinite(depth_m) & (depth_m > 0)).all(),
+                                      torch.isfinite(image).all()]).tolist()  # one sync on a GPU
+    if not depth_ok:
         raise InputError("depth: expected finite z-depth > 0 m everywhere, found NaN, inf or values <= 0")
-    if not bool(torch.isfinite(image).all()):
+    if not image_ok:
         raise InputError("image: expected finite values, found NaN or inf")
 
 

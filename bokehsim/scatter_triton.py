@@ -25,9 +25,9 @@ the fused layer step that :func:`bokehsim.composite.composite_layers` uses on CU
 selects a layer's pixels over its window straight from the image (own pixels, hidden pixels that
 continue its surface, invented background read from the layer's fill cells; what
 ``composite.layer_pixels`` computes) and scatters them, and a second kernel integrates the rows and
-composites them front to back (coverage normalisation and transmittance update). With
-:func:`layer_stats` and :func:`cell_sums` (the batched inputs of ``composite.fill_maps``) a render
-needs no host synchronisation per layer.
+composites them front to back (coverage normalisation and transmittance update). With the layer
+plan and fill maps of :mod:`bokehsim.composite_triton`, a render needs no host synchronisation per
+layer.
 """
 
 from __future__ import annotations
@@ -465,12 +465,22 @@ class _Table(NamedTuple):
     weight: torch.Tensor  # (M,)
     area: float
     ellipse: tuple[float, float, float]
+    quadratic: tuple[float, float, float]  # (q11, q12, q22) of the ellipse
     rows: int
     runs: int
 
 
+#: Span tables already laid out on a device: (id(table), device) -> (table, layout). Without it every
+#: render would copy its tables again, and a copy to a GPU from pageable memory waits for the GPU.
+_DEVICE_TABLES: dict[tuple[int, str], tuple[SpanTable, _Table]] = {}
+
+
 def _check_table(table: SpanTable, device: torch.device) -> _Table:
-    """Validate a span table and lay it out for the kernels (raises, never asserts)."""
+    """Validate a span table and lay it out for the kernels, once per table and device (raises,
+    never asserts). Span tables are immutable."""
+    cached = _DEVICE_TABLES.get((id(table), str(device)))
+    if cached is not None and cached[0] is table:
+        return cached[1]
     if not isinstance(table, SpanTable):
         raise TypeError(f"table: expected a SpanTable, got {type(table).__name__}")
     lint, rint = _table_integrals(table)
@@ -481,8 +491,12 @@ def _check_table(table: SpanTable, device: torch.device) -> _Table:
         raise ValueError(f"table: expected ({lint.shape[1]},) run weights, got {tuple(weight.shape)}")
     def prep(t):
         return t.to(device=device, dtype=torch.float32).contiguous()
-    return _Table(prep(lint), prep(rint), prep(weight), float(table.area), tuple(table.ellipse),
-                  lint.shape[0] - 1, lint.shape[1])
+    layout = _Table(prep(lint), prep(rint), prep(weight), float(table.area), tuple(table.ellipse),
+                    ellipse_quadratic_form(table.ellipse), lint.shape[0] - 1, lint.shape[1])
+    if len(_DEVICE_TABLES) >= 64:
+        _DEVICE_TABLES.clear()
+    _DEVICE_TABLES[(id(table), str(device))] = (table, layout)
+    return layout
 
 
 def _check_list_inputs(values, ys, xs, coc_px, height, width, vignette_offset) -> None:
@@ -572,7 +586,7 @@ def scatter(
     ys_c, xs_c = ys.contiguous(), xs.contiguous()
     offsets = None if vignette_offset is None else vignette_offset.to(torch.float32).contiguous()
     order = _band_order(coc)
-    q11, q12, q22 = ellipse_quadratic_form(table.ellipse)
+    q11, q12, q22 = table.quadratic
     runs = table.runs
     rows = table.rows
     mode = _emission_mode(device, deterministic)
@@ -814,97 +828,6 @@ def _integrate_composite_kernel(
         tl.store(next_topreach_ptr, -1)
 
 
-@triton.jit
-def _layer_stats_kernel(
-    layer_ptr,                     # (n,) int64 layer index of each pixel (0 = nearest)
-    coc_ptr,                       # (n,) signed CoC, fp32
-    count_ptr,                     # (LP,) int32 out: pixels per layer (zero on entry)
-    largest_ptr,                   # (LP,) fp32 out: largest |c| per layer (zero on entry)
-    n,
-    LP: tl.constexpr,              # layers, padded to a power of two
-    BLOCK: tl.constexpr,           # pixels per program
-):
-    pid = tl.program_id(0)
-    pos = pid * BLOCK + tl.arange(0, BLOCK)
-    valid = pos < n
-    layer = tl.load(layer_ptr + pos, mask=valid, other=-1).to(tl.int32)
-    size = tl.abs(tl.load(coc_ptr + pos, mask=valid, other=0.0))
-    ids = tl.arange(0, LP)
-    hit = layer[:, None] == ids[None, :]
-    counts = tl.sum(hit.to(tl.int32), axis=0)
-    largest = tl.max(tl.where(hit, size[:, None], 0.0), axis=0)
-    tl.atomic_add(count_ptr + ids, counts, mask=counts > 0, sem="relaxed")
-    tl.atomic_max(largest_ptr + ids, largest, mask=counts > 0, sem="relaxed")
-
-
-def layer_stats(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixels per layer and largest |c| per layer, ``(num_layers,)`` each, on the device.
-
-    One pass with a per-program reduction: ``scatter_reduce(..., "amax")`` on CUDA contends on a
-    few dozen addresses with float compare-and-swap loops (11 ms at 4K on an H200).
-    """
-    if layer.numel() != coc_px.numel():
-        raise ValueError(f"layer: expected {coc_px.numel()} elements, got {layer.numel()}")
-    padded = max(2, triton.next_power_of_2(num_layers))
-    if padded > 128:
-        raise ValueError(f"num_layers: expected at most 128, got {num_layers}")
-    count = torch.zeros(padded, device=coc_px.device, dtype=torch.int32)
-    largest = torch.zeros(padded, device=coc_px.device, dtype=torch.float32)
-    n = coc_px.numel()
-    block = 1024 if padded <= 32 else 256
-    _layer_stats_kernel[(triton.cdiv(n, block),)](
-        layer.reshape(-1).contiguous(), coc_px.reshape(-1).to(torch.float32).contiguous(), count, largest, n,
-        LP=padded, BLOCK=block,
-    )
-    return count[:num_layers], largest[:num_layers]
-
-
-@triton.jit
-def _cell_sums_kernel(
-    val_ptr,                       # (C, H, W) fp32
-    slot_ptr,                      # (H, W) integer slot of every pixel (outside [0, S): left out)
-    out_ptr,                       # (S, C + 1, CH, CW) fp32 out: sums per cell and slot, then counts
-    H, W, CH, CW, S,
-    C: tl.constexpr, CP: tl.constexpr,  # channels, and a power of two > C
-    CELL: tl.constexpr,            # cell size (px)
-    BC: tl.constexpr,              # cells per program (along a cell row)
-):
-    cy = tl.program_id(0)
-    cx = tl.program_id(1) * BC + tl.arange(0, BC)
-    j = tl.arange(0, CELL * CELL)
-    py = cy * CELL + j // CELL
-    px = cx[:, None] * CELL + (j % CELL)[None, :]
-    inside = (py[None, :] < H) & (px < W) & (cx[:, None] < CW)
-    pix = py[None, :].to(tl.int64) * W + px
-    slot = tl.load(slot_ptr + pix, mask=inside, other=-1).to(tl.int32)
-    ch = tl.arange(0, CP)
-    vals = tl.load(val_ptr + ch[None, None, :].to(tl.int64) * H * W + pix[:, :, None],
-                   mask=inside[:, :, None] & (ch < C)[None, None, :], other=0.0)
-    vals = tl.where(ch[None, None, :] == C, 1.0, vals)  # channel C counts the pixels
-    out = out_ptr + ((ch[None, :].to(tl.int64) * CH + cy) * CW + cx[:, None])
-    keep = (cx[:, None] < CW) & (ch <= C)[None, :]
-    for s in range(S):  # a fixed order of additions: the sums are the same on every run
-        sums = tl.sum(tl.where((slot == s)[:, :, None], vals, 0.0), axis=1)
-        tl.store(out + s * (C + 1) * CH * CW, sums, mask=keep)
-
-
-def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int, cell: int) -> torch.Tensor:
-    """``composite.cell_sums`` on the GPU: ``(S, C + 1, ceil(H / cell), ceil(W / cell))``, fp32."""
-    num_channels, height, width = values.shape
-    if slot.shape != (height, width):
-        raise ValueError(f"slot: expected shape ({height}, {width}), got {tuple(slot.shape)}")
-    cells_h, cells_w = triton.cdiv(height, cell), triton.cdiv(width, cell)
-    out = torch.empty(slots, num_channels + 1, cells_h, cells_w, device=values.device, dtype=torch.float32)
-    if slots == 0:
-        return out
-    block = 16
-    _cell_sums_kernel[(cells_h, triton.cdiv(cells_w, block))](
-        values.to(torch.float32).contiguous(), slot.contiguous(), out, height, width, cells_h, cells_w, slots,
-        C=num_channels, CP=triton.next_power_of_2(num_channels + 1), CELL=cell, BC=block,
-    )
-    return out
-
-
 class LayerCompositor:
     """Front-to-back compositing of the depth layers of one frame on the GPU, two kernels per layer.
 
@@ -952,9 +875,8 @@ class LayerCompositor:
         self.layer = layer.to(torch.int16).contiguous()  # a few dozen layers; 2 bytes a pixel to read per layer
         self.hole_matte = bool(hole_matte)
         deterministic = DETERMINISTIC if deterministic is None else bool(deterministic)
-        self._tables: dict[int, tuple[SpanTable, _Table, tuple[float, float, float]]] = {}
         self.table = table
-        self._prepared(table)
+        _check_table(table, device)
         self.mode = _emission_mode(device, deterministic)
         self.scattered = self.channels + (2 if self.hole_matte else 1)
         self.stride = _channel_pad(self.scattered)
@@ -974,13 +896,6 @@ class LayerCompositor:
         self.accumulated = torch.zeros(self.channels, height, width, device=device, dtype=torch.float32)
         self.matte = torch.zeros(height, width, device=device, dtype=torch.float32) if self.hole_matte else None
         self.layers = 0
-
-    def _prepared(self, table: SpanTable) -> tuple[_Table, tuple[float, float, float]]:
-        key = id(table)
-        if key not in self._tables or self._tables[key][0] is not table:
-            prepared = _check_table(table, self.device)
-            self._tables[key] = (table, prepared, ellipse_quadratic_form(prepared.ellipse))
-        return self._tables[key][1], self._tables[key][2]
 
     def add_layer(self, spec, fill: tuple[torch.Tensor, torch.Tensor] | None,
                   table: SpanTable | None = None) -> None:
@@ -1008,7 +923,8 @@ class LayerCompositor:
             off, off_sp, off_sc = self.coc, 0, 0
         else:
             off, off_sp, off_sc = self.offsets, 1, height * width
-        table, (q11, q12, q22) = self._prepared(self.table if table is None else table)
+        table = _check_table(self.table if table is None else table, self.device)
+        q11, q12, q22 = table.quadratic
         cur, nxt = self.reach[self.parity], self.reach[1 - self.parity]
         if self.mode == _MODE_VECTOR and VECTOR_FAILURE:
             self.mode = _MODE_SCALAR

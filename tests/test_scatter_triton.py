@@ -92,11 +92,31 @@ def relative_error(got, want) -> float:
     return float((got.float() - want.float()).abs().max()) / scale
 
 
+def distance_cases():
+    """Known-cell maps (S, h, w) and ring counts: sparse to dense, rows wider than a block, one cell."""
+    generator = torch.Generator().manual_seed(8)
+    for (maps, height, width), density, rings in [((2, 7, 9), 0.05, 3), ((3, 13, 300), 0.01, 6),
+                                                  ((1, 1, 1), 1.0, 2), ((2, 40, 5), 0.1, 0), ((2, 9, 11), 0.3, 9)]:
+        yield torch.rand(maps, height, width, generator=generator) < density, rings
+
+
+def push_pull_cases():
+    """Values ``(N, C, H, W)`` and weights ``(N, H, W)``: odd sizes, 0/1 and fractional weights."""
+    generator = torch.Generator().manual_seed(9)
+    for maps, channels, height, width in [(2, 3, 7, 9), (3, 1, 13, 30), (2, 4, 1, 17), (1, 2, 1, 1)]:
+        values = torch.rand(maps, channels, height, width, generator=generator)
+        known = torch.rand(maps, height, width, generator=generator) < 0.2
+        yield values, known.float()
+        yield values, torch.rand(maps, height, width, generator=generator) * known
+
+
 def _interpreted_cases() -> dict[str, float]:
     """Run inside the TRITON_INTERPRET=1 subprocess: every case's relative error vs the reference."""
+    import bokehsim.composite_triton as ct
     import bokehsim.scatter_triton as st
     from bokehsim.aperture import cat_eye_offsets, circle_table
-    from bokehsim.composite import cell_sums, composite_layers
+    from bokehsim.composite import (FAR_PX, FILL_CELL_PX, _layer_stats, cell_distance, cell_sums, composite_layers,
+                                    layer_boundaries, push_pull)
     from bokehsim.scatter import scatter as reference
 
     st.LIST_BLOCK, st.LAYER_BLOCK, st.INTEGRATE_CHUNK = 32, 16, 8  # small blocks: several block edges
@@ -144,7 +164,24 @@ def _interpreted_cases() -> dict[str, float]:
                                        relative_error(got.hole_matte, want.hole_matte))
     values = torch.rand(3, 13, 18, generator=torch.Generator().manual_seed(4))
     slot = torch.randint(-1, 4, (13, 18), generator=torch.Generator().manual_seed(5))
-    results["cell_sums"] = relative_error(st.cell_sums(values, slot, 3, 4), cell_sums(values, slot, 3))
+    results["cell_sums"] = relative_error(ct.cell_sums(values, slot, 3, 4), cell_sums(values, slot, 3))
+    results["cell_distance"] = max(  # exact: both are integers times the cell size
+        float((ct.cell_distance(known, rings, FILL_CELL_PX, FAR_PX) - cell_distance(known, rings)).abs().max())
+        for known, rings in distance_cases()
+    )
+    results["push_pull"] = max(  # odd sizes (cut-off blocks), 0/1 and fractional weights, one cell
+        relative_error(ct.push_pull(values, weight), push_pull(values, weight))
+        for values, weight in push_pull_cases()
+    )
+    coc = torch.linspace(-9.0, 5.0, 41 * 59).reshape(41, 59)  # three programs of 1024 pixels
+    coc[3:9, 4:7] = 0.2  # a layer in two places: its box spans both
+    coc[30:33, 50:55] = 0.1
+    boundaries = layer_boundaries(9.0)
+    layer = torch.bucketize(coc, boundaries)
+    count, largest, box = ct.layer_stats(coc, layer, len(boundaries) + 1)
+    got = torch.cat([(count > 0)[None].float(), largest[None], box.float()])
+    want = _layer_stats(coc, layer, len(boundaries) + 1)
+    results["layer_stats"] = float((got - want)[:, count > 0].abs().max() + ((count > 0) != (want[0] > 0)).sum())
     return results
 
 
@@ -184,6 +221,15 @@ def test_interpreted_fused_composite_matches_reference(case):
     """Layers, hidden fill, front/behind tables, matte, vignetting: fused step == reference loop."""
     assert interpreted_results()[f"composite/{case}"] <= ATOL["composite"]
     assert interpreted_results()["composite/layers"] == 0.0
+
+
+def test_interpreted_cell_distance_and_layer_stats_equal_reference():
+    assert interpreted_results()["cell_distance"] == 0.0
+    assert interpreted_results()["layer_stats"] == 0.0
+
+
+def test_interpreted_push_pull_matches_reference():
+    assert interpreted_results()["push_pull"] <= 1e-6
 
 
 def test_interpreted_cell_sums_match_reference():
@@ -262,6 +308,25 @@ def test_gpu_scatter_matches_reference_at_awkward_sizes(kind, mode):
     finally:
         scatter_triton.FORCE_MODE = None
     assert relative_error(got, want) <= 5 * ATOL["scatter"]
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_gpu_layer_plan_and_fill_maps_equal_the_cpu():
+    """The plan and the fill's reach come out the same on the GPU, to the last bit; the fill's
+    push-pull to float rounding."""
+    from bokehsim.composite import cell_distance, layer_boundaries, layer_stats, push_pull
+
+    for values, weight in push_pull_cases():
+        assert relative_error(push_pull(values.cuda(), weight.cuda()).cpu(), push_pull(values, weight)) <= 1e-6
+
+    for known, rings in [*distance_cases(), (torch.rand(5, 270, 480) < 0.002, 20)]:
+        assert torch.equal(cell_distance(known.cuda(), rings).cpu(), cell_distance(known, rings))
+    coc = torch.linspace(-70.0, 70.0, 1080)[:, None] + torch.rand(1080, 1920) * 3
+    boundaries = layer_boundaries(73.0)
+    layer = torch.bucketize(coc, boundaries)
+    layers = len(boundaries) + 1
+    assert layer_stats(coc.cuda(), layer.cuda(), layers) == layer_stats(coc, layer, layers)
 
 
 @pytest.mark.gpu

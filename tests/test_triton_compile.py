@@ -19,7 +19,7 @@ pytest.importorskip("triton.backends.nvidia", reason="triton without its NVIDIA 
 from triton.backends.compiler import GPUTarget  # noqa: E402
 
 POINTER_TYPES = {torch.float32: "*fp32", torch.int64: "*i64", torch.int32: "*i32", torch.int16: "*i16",
-                 torch.bool: "*i1"}
+                 torch.uint8: "*u8", torch.bool: "*i1"}
 
 
 def _argument_type(value) -> str:
@@ -39,7 +39,7 @@ def captured_launches(monkeypatch) -> dict[tuple, tuple]:
     signature, constexprs). Nothing runs: the launches are recorded."""
     from triton.runtime.jit import JITFunction
 
-    from bokehsim import scatter_triton
+    from bokehsim import composite_triton, scatter_triton
     from bokehsim.aperture import cat_eye_offsets, circle_table
     from bokehsim.composite import composite_layers
     from test_scatter_triton import composite_scene, scatter_case
@@ -64,8 +64,10 @@ def captured_launches(monkeypatch) -> dict[tuple, tuple]:
                              compositor=scatter_triton.LayerCompositor)
             composite_layers(channels, coc, circle_table(), compositor=scatter_triton.LayerCompositor)
             scatter_triton.scatter(*scatter_case(13, 17, 3, vignette=True), deterministic=deterministic)
-    scatter_triton.layer_stats(coc, torch.bucketize(coc, torch.tensor([-1.0, 1.0])), 3)
-    scatter_triton.cell_sums(channels, torch.zeros(24, 20, dtype=torch.int64), 2, 4)
+    composite_triton.layer_stats(coc, torch.bucketize(coc, torch.tensor([-1.0, 1.0])), 3)
+    composite_triton.cell_sums(channels, torch.zeros(24, 20, dtype=torch.int64), 2, 4)
+    composite_triton.cell_distance(torch.zeros(2, 6, 5, dtype=torch.bool), 3, 4, 1e6)
+    composite_triton.push_pull(torch.rand(2, 3, 5, 6), torch.ones(2, 5, 6))
     return launches
 
 
@@ -91,4 +93,5 @@ def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
             source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
             assert triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"maxnreg": 80}).asm["cubin"]
     assert compiled == {"_scatter_list_kernel", "_norm_list_kernel", "_scatter_layer_kernel",
-                        "_integrate_composite_kernel", "_layer_stats_kernel", "_cell_sums_kernel"}
+                        "_integrate_composite_kernel", "_layer_stats_kernel", "_cell_sums_kernel",
+                        "_row_distance_kernel", "_column_distance_kernel", "_push_kernel", "_pull_kernel"}
