@@ -210,6 +210,31 @@ def phase_breakdown(image, depth, aperture) -> dict[str, float]:
     return totals
 
 
+#: Host-side calls that launch a kernel, copy or wait, counted in :func:`kernel_profile`.
+RUNTIME_CALLS = ("cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx", "cudaLaunchKernelExC", "cudaMemcpyAsync",
+                 "cudaMemsetAsync", "cudaStreamSynchronize", "cudaDeviceSynchronize")
+
+
+def kernel_profile(image, depth, aperture, rows: int = 18) -> tuple[str, dict[str, int]]:
+    """One fused render under torch.profiler: the kernels by GPU time (a text table) and how often
+    each host-side launch, copy and wait call ran."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE == "cuda" else [])
+    with pipeline("fused"):
+        render_once(image, depth, aperture)
+        _sync()
+        with profile(activities=activities) as prof:
+            render_once(image, depth, aperture)
+            _sync()
+    averages = prof.key_averages()
+    calls = {name: 0 for name in RUNTIME_CALLS}
+    for event in averages:
+        if event.key in calls:
+            calls[event.key] += event.count
+    return averages.table(sort_by="device_time_total", row_limit=rows, max_name_column_width=48), calls
+
+
 #: Variants of the fused layer step: a name and the ``scatter_triton`` settings it runs with
 #: (``deterministic`` is the LayerCompositor argument).
 ALL_VARIANTS = [
@@ -386,6 +411,14 @@ def main() -> int:
         notes.append("")
         print("\n".join(notes[-len(phases) - 3:]), flush=True)
 
+    def profiled(label, height, width):
+        image, depth = scene(height, width, "ramp")
+        table, calls = kernel_profile(image, depth, "circle")
+        numbers[f"runtime calls, {label}"] = calls
+        notes.extend([f"Kernels of one fused {label} render (torch.profiler); host calls: "
+                      + ", ".join(f"{name} {count}" for name, count in calls.items() if count), "", "```", table, "```", ""])
+        print("\n".join(notes[-6:]), flush=True)
+
     def variants(kind, chosen):
         image, depth = scene(2160, 3840, kind)
         result = kernel_only(image, depth, "circle", max(3, args.runs // 2), variants=chosen)
@@ -413,6 +446,8 @@ def main() -> int:
     timed_entry("4K ramp cat-eye 0.6", 2160, 3840, "ramp", "cat-eye:strength=0.6", "fused")
     guarded("peak memory", lambda: memory("fused"))
     guarded("phase breakdown", breakdown)
+    guarded("kernel profile (1080p ramp)", lambda: profiled("1080p ramp", 1080, 1920))
+    guarded("kernel profile (4K ramp)", lambda: profiled("4K ramp", 2160, 3840))
     timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "fused-det")
     guarded("determinism", determinism)
     guarded("kernel variants (ramp)", lambda: variants("ramp", [vector, vector_capped, scalar_plain] if args.quick else ALL_VARIANTS))
