@@ -10,6 +10,9 @@ contended atomics:
 * :func:`cell_sums`: per-cell, per-layer sums in a fixed order (bit-reproducible, unlike atomics).
 * :func:`cell_distance`: a separable chessboard distance in two launches (torch: a dilation per ring).
 * :func:`push_pull`: two launches per pyramid level (torch: nine).
+
+Sizes are not specialised (``do_not_specialize``) and blocks are fixed, so each kernel compiles once,
+not once per pyramid level or image size.
 """
 
 from __future__ import annotations
@@ -18,8 +21,13 @@ import torch
 import triton
 import triton.language as tl
 
+#: Cells per program of the push-pull kernels, at every level (one compiled variant).
+PYRAMID_BLOCK = 128
+#: Cells per program of the distance passes.
+DISTANCE_BLOCK = 256
 
-@triton.jit
+
+@triton.jit(do_not_specialize=["n", "W"])
 def _layer_stats_kernel(
     layer_ptr,                     # (H * W,) integer layer index of each pixel (0 = nearest)
     coc_ptr,                       # (H * W,) signed CoC, fp32
@@ -78,7 +86,7 @@ def layer_stats(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int
     return count[:num_layers], largest[:num_layers], box[:, :num_layers]
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["H", "W", "CH", "CW", "S"])
 def _cell_sums_kernel(
     val_ptr,                       # (C, H, W) fp32
     slot_ptr,                      # (H, W) integer slot of every pixel (outside [0, S): left out)
@@ -124,7 +132,7 @@ def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int, cell: int) -
     return out
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["W", "R"])
 def _row_distance_kernel(
     known_ptr,                     # (N, W) uint8, nonzero = known
     out_ptr,                       # (N, W) int16 out: cells to the nearest known cell in the row, at most R + 1
@@ -143,7 +151,7 @@ def _row_distance_kernel(
     tl.store(out_ptr + row + x, nearest.to(tl.int16), mask=inside)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["H", "W", "R"])
 def _column_distance_kernel(
     row_ptr,                       # (S, H, W) int16: the row distances of _row_distance_kernel
     out_ptr,                       # (S, H, W) fp32 out: chessboard distance * CELL, or FAR beyond R
@@ -179,14 +187,14 @@ def cell_distance(known: torch.Tensor, rings: int, cell: float, far: float) -> t
     if known.numel() == 0:
         return out
     along_rows = torch.empty(maps, height, width, device=known.device, dtype=torch.int16)
-    block = min(256, triton.next_power_of_2(width))
-    grid = (maps * height, triton.cdiv(width, block))
-    _row_distance_kernel[grid](known.to(torch.uint8).contiguous(), along_rows, width, rings, BLOCK=block)
-    _column_distance_kernel[grid](along_rows, out, height, width, rings, float(cell), float(far), BLOCK=block)
+    grid = (maps * height, triton.cdiv(width, DISTANCE_BLOCK))
+    _row_distance_kernel[grid](known.to(torch.uint8).contiguous(), along_rows, width, rings, BLOCK=DISTANCE_BLOCK)
+    _column_distance_kernel[grid](along_rows, out, height, width, rings, float(cell), float(far),
+                                  BLOCK=DISTANCE_BLOCK)
     return out
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["C", "H", "W", "CH", "CW"])
 def _push_kernel(
     val_ptr,                       # (N, C, H, W) fp32 values of one pyramid level
     weight_ptr,                    # (N, H, W) fp32 weights in [0, 1]
@@ -226,7 +234,7 @@ def _push_kernel(
         tl.store(coarse_val_ptr + ((n * C + c) * CH + cy) * CW + cx, (total / pixels) / divisor, mask=inside)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["C", "H", "W", "CH", "CW"])
 def _pull_kernel(
     filled_ptr,                    # (N, C, CH, CW) fp32: the coarser level, filled
     val_ptr,                       # (N, C, H, W) fp32 values of this level
@@ -278,10 +286,9 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         cells_h, cells_w = triton.cdiv(height, 2), triton.cdiv(width, 2)
         coarse_values = torch.empty(maps, channels, cells_h, cells_w, device=values.device, dtype=torch.float32)
         coarse_weight = torch.empty(maps, cells_h, cells_w, device=values.device, dtype=torch.float32)
-        block = min(256, triton.next_power_of_2(cells_w))
-        _push_kernel[(maps * cells_h, triton.cdiv(cells_w, block))](
+        _push_kernel[(maps * cells_h, triton.cdiv(cells_w, PYRAMID_BLOCK))](
             fine_values, fine_weight, coarse_values, coarse_weight, channels, height, width, cells_h, cells_w,
-            BLOCK=block,
+            BLOCK=PYRAMID_BLOCK,
         )
         levels.append((coarse_values, coarse_weight))
         height, width = cells_h, cells_w
@@ -289,9 +296,8 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     for fine_values, fine_weight in reversed(levels):  # pull: back up, known values kept
         _, _, height, width = fine_values.shape
         out = torch.empty_like(fine_values)
-        block = min(256, triton.next_power_of_2(width))
-        _pull_kernel[(maps * height, triton.cdiv(width, block))](
-            filled, fine_values, fine_weight, out, channels, height, width, *filled.shape[-2:], BLOCK=block,
+        _pull_kernel[(maps * height, triton.cdiv(width, PYRAMID_BLOCK))](
+            filled, fine_values, fine_weight, out, channels, height, width, *filled.shape[-2:], BLOCK=PYRAMID_BLOCK,
         )
         filled = out
     return filled.reshape(values.shape)

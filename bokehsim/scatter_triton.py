@@ -19,6 +19,10 @@ the rows integrates. The GPU version differs only in how the work is laid out:
   sum turns into v at the pixel: the reference's direct deposit, in the same buffer.
 * Deterministic mode accumulates in int64 fixed point (value * 2^32, rounded); integer addition is
   associative, so the result is bit-identical from run to run whatever order the atomics land in.
+* Arguments that change from launch to launch (a layer's window and index, the image size, views
+  into the reach buffers) are not specialised (``do_not_specialize``): Triton would otherwise
+  compile a variant of a kernel for each pattern of divisibility by 16 and of values equal to 1,
+  some ten of the layer kernel for one 4K ramp (seconds each, on a first render).
 
 :func:`scatter` has exactly the reference's signature and semantics. :class:`LayerCompositor` is
 the fused layer step that :func:`bokehsim.composite.composite_layers` uses on CUDA: one kernel
@@ -362,7 +366,7 @@ def _list_pixel(pos, valid, order_ptr, val_ptr, y_ptr, x_ptr, coc_ptr, off_ptr, 
     return V, y, xc, r, sharp, reach, flip, ox, oy, norm
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n", "H", "W"])
 def _scatter_list_kernel(
     diff_ptr,                      # (H, W + 2, CP) difference buffer, fp32 (int64 in MODE 2)
     val_ptr,                       # (n, C) values, fp32, contiguous
@@ -404,7 +408,7 @@ def _scatter_list_kernel(
                   C, CP, M, VIGNETTE, MODE, MERGE, BLOCK)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n"])
 def _norm_list_kernel(
     norm_ptr,                      # (n,) out: 1 / weighted area of the vignetted kernel (px^-2)
     coc_ptr, x_ptr, off_ptr,       # (n,), (n,), (n, 2) as in _scatter_list_kernel
@@ -709,7 +713,8 @@ def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, dist_ptr, fi
     return part, V, xc, r, sharp, reach_px, flip, ox, oy, norm
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["rowreach_ptr", "topreach_ptr", "dist_ptr", "fill_ptr", "off_sc", "H", "W", "CH", "CW",
+                                "y0", "x0", "x1", "k"])
 def _scatter_layer_kernel(
     arena_ptr,                     # (H, W + 2, CP) difference buffer of the layer (zero on entry)
     rowreach_ptr,                  # (H,) int32 out: largest kernel reach of the row's pixels (-1 none)
@@ -767,7 +772,7 @@ def _scatter_layer_kernel(
                       (lane == BLOCK - 1) | (x == x1 - 1), C, CP, M, VIGNETTE, MODE, MERGE, BLOCK)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["rowreach_ptr", "topreach_ptr", "next_rowreach_ptr", "next_topreach_ptr", "H", "W"])
 def _integrate_composite_kernel(
     arena_ptr,                     # (H, W + 2, CP) difference buffer; rows read are left zero
     rowreach_ptr, topreach_ptr,    # written by _scatter_layer_kernel for this layer

@@ -34,9 +34,17 @@ def _argument_type(value) -> str:
     raise TypeError(f"unexpected kernel argument {value!r}")
 
 
-def captured_launches(monkeypatch) -> dict[tuple, tuple]:
-    """Every distinct kernel specialisation a render and a list scatter launch: key -> (kernel,
-    signature, constexprs). Nothing runs: the launches are recorded."""
+def captured_launches(monkeypatch) -> tuple[dict[tuple, tuple], dict[tuple, set]]:
+    """Every kernel launch of a few renders (frames of several sizes, many layers and windows), list
+    scatters and the layer plan and fill passes, recorded instead of run.
+
+    Returns:
+        ``key -> (kernel, signature, constexprs)`` for each distinct signature, and
+        ``(kernel name, constexprs) -> {specialisation}``: what Triton would compile for, from the
+        arguments it specialises on (divisibility by 16, values equal to 1).
+    """
+    from triton._C.libtriton import native_specialize_impl
+    from triton.backends.compiler import BaseBackend
     from triton.runtime.jit import JITFunction
 
     from bokehsim import composite_triton, scatter_triton
@@ -44,7 +52,7 @@ def captured_launches(monkeypatch) -> dict[tuple, tuple]:
     from bokehsim.composite import composite_layers
     from test_scatter_triton import composite_scene, scatter_case
 
-    launches = {}
+    launches, specialisations = {}, {}
 
     def record(kernel, *args, grid, warmup, **kwargs):
         names = kernel.arg_names
@@ -53,6 +61,11 @@ def captured_launches(monkeypatch) -> dict[tuple, tuple]:
         signature = {name: "constexpr" if name in constexprs else _argument_type(values[name]) for name in names}
         key = (kernel.fn.__name__, tuple(sorted(constexprs.items())), tuple(signature.items()))
         launches[key] = (kernel, signature, constexprs)
+        specialisation = tuple(
+            (p.name, native_specialize_impl(BaseBackend, values[p.name], False, not p.do_not_specialize,
+                                            not p.do_not_specialize_on_alignment))
+            for p in kernel.params if not p.is_constexpr)
+        specialisations.setdefault(key[:2], set()).add(specialisation)
 
     monkeypatch.setattr(JITFunction, "run", record)
     monkeypatch.setattr(scatter_triton, "_interpreted", lambda: True)  # accept CPU tensors
@@ -64,17 +77,33 @@ def captured_launches(monkeypatch) -> dict[tuple, tuple]:
                              compositor=scatter_triton.LayerCompositor)
             composite_layers(channels, coc, circle_table(), compositor=scatter_triton.LayerCompositor)
             scatter_triton.scatter(*scatter_case(13, 17, 3, vignette=True), deterministic=deterministic)
-    composite_triton.layer_stats(coc, torch.bucketize(coc, torch.tensor([-1.0, 1.0])), 3)
-    composite_triton.cell_sums(channels, torch.zeros(24, 20, dtype=torch.int64), 2, 4)
-    composite_triton.cell_distance(torch.zeros(2, 6, 5, dtype=torch.bool), 3, 4, 1e6)
-    composite_triton.push_pull(torch.rand(2, 3, 5, 6), torch.ones(2, 5, 6))
-    return launches
+    for height, width in ((90, 13), (77, 16)):  # ramps: 15 layers, windows starting on many rows
+        ramp = torch.linspace(-12.0, 12.0, height)[:, None].expand(height, width).contiguous()
+        composite_layers(torch.rand(3, height, width), ramp, circle_table(), compositor=scatter_triton.LayerCompositor)
+        scatter_triton.scatter(*scatter_case(height, width, 3, count=height + 1))
+    for height, width in ((24, 20), (31, 17)):
+        ramp = torch.linspace(-3.0, 3.0, height * width).reshape(height, width)
+        composite_triton.layer_stats(ramp, torch.bucketize(ramp, torch.tensor([-1.0, 1.0])), 3)
+        composite_triton.cell_sums(torch.rand(3, height, width), torch.zeros(height, width, dtype=torch.int64), 2, 4)
+        composite_triton.cell_distance(torch.zeros(2, height, width, dtype=torch.bool), width // 4, 4, 1e6)
+        composite_triton.push_pull(torch.rand(2, 3, height, width), torch.ones(2, height, width))  # every level
+    return launches, specialisations
+
+
+def test_each_kernel_compiles_once_whatever_the_layer_level_or_frame_size(monkeypatch):
+    """No argument that changes from layer to layer, pyramid level to level or frame to frame is
+    specialised on: a first render compiles each kernel variant once (seconds each), not once per
+    pattern of divisibility by 16."""
+    _, specialisations = captured_launches(monkeypatch)
+    assert {"_scatter_layer_kernel", "_push_kernel", "_scatter_list_kernel"} <= {name for name, _ in specialisations}
+    recompiled = {name: len(seen) for (name, _), seen in specialisations.items() if len(seen) > 1}
+    assert recompiled == {}
 
 
 def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
     from bokehsim import scatter_triton
 
-    launches = captured_launches(monkeypatch)
+    launches, _ = captured_launches(monkeypatch)
     compiled = set()
     for kernel, signature, constexprs in launches.values():
         targets = [GPUTarget("cuda", 80, 32), GPUTarget("cuda", 90, 32)]
