@@ -27,7 +27,6 @@ and is scattered and composited. On CUDA the selection runs inside the fused Tri
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 
 from .aperture import SpanTable
 from .scatter import scatter
+from .twins import gpu_twin
 
 #: Ratio between consecutive layer boundaries in |c|.
 LAYER_RATIO = math.sqrt(2.0)
@@ -53,8 +53,6 @@ FILL_FADE_PX = 2.0 * FILL_CELL_PX
 HIDDEN_MARGIN_PX = 2.0
 #: Distance (px) standing for "farther than any reach" (finite, so that interpolating it stays finite).
 FAR_PX = 1e6
-#: Set by :func:`torch_only`: no Triton twins (``composite_triton``) even for CUDA tensors.
-_TORCH_ONLY = False
 
 Scatter = Callable[..., torch.Tensor]
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
@@ -238,34 +236,6 @@ def composite_layers(
     return CompositeResult(image=image, hole_matte=matte, layers=len(specs))
 
 
-@contextlib.contextmanager
-def torch_only():
-    """Within it, this module uses its torch code alone, also for CUDA tensors (the render's way
-    around a Triton kernel that fails on the user's GPU)."""
-    global _TORCH_ONLY
-    saved, _TORCH_ONLY = _TORCH_ONLY, True
-    try:
-        yield
-    finally:
-        _TORCH_ONLY = saved
-
-
-def _gpu_version(name: str, like: torch.Tensor) -> Callable[..., torch.Tensor] | None:
-    """The Triton twin of one of this module's functions (same results) where it applies, or None."""
-    return None if _TORCH_ONLY else _triton_twin(name, like)
-
-
-def _triton_twin(name: str, like: torch.Tensor) -> Callable[..., torch.Tensor] | None:
-    """``composite_triton.<name>`` for CUDA tensors where Triton is installed; None otherwise."""
-    if not like.is_cuda:
-        return None
-    try:
-        from . import composite_triton
-    except ImportError:
-        return None
-    return getattr(composite_triton, name)
-
-
 # --------------------------------------------------------------------------------------------------
 # The plan: every layer's range, radius, reach and window, with one host sync
 # --------------------------------------------------------------------------------------------------
@@ -336,20 +306,16 @@ def layer_stats(
 
     The radii equal ``float(coc_px[layer == k].abs().max()) / 2``.
     """
-    gpu_layer_stats = _gpu_version("layer_stats", coc_px) if num_layers <= 128 else None
-    if gpu_layer_stats is not None:  # one pass instead of a contended scatter_reduce and a dozen more
-        count, largest, box = gpu_layer_stats(coc_px, layer, num_layers)
-        stats = torch.cat([count[None].float(), largest[None], box.float()]).tolist()
-    else:
-        stats = _layer_stats(coc_px, layer, num_layers).tolist()
+    stats = layer_extents(coc_px, layer, num_layers).tolist()
     present = [k for k in range(num_layers) if stats[0][k] > 0]
     boxes = {k: (int(stats[2][k]), int(stats[3][k]) + 1, int(stats[4][k]), int(stats[5][k]) + 1) for k in present}
     return present, [value / 2 for value in stats[1]], boxes
 
 
-def _layer_stats(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int) -> torch.Tensor:
-    """``(6, L)``: whether each layer has pixels, its largest |c|, first and last row, first and
-    last column (meaningless for absent layers)."""
+@gpu_twin("composite_triton", when=lambda coc_px, layer, num_layers: num_layers <= 128)
+def layer_extents(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """``(6, L)`` float: whether each layer has pixels (1/0), its largest |c|, first and last row,
+    first and last column (meaningless for absent layers)."""
     height, width = layer.shape
     device = coc_px.device
     rows = torch.zeros(num_layers, height, device=device, dtype=torch.bool)
@@ -399,6 +365,7 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
                     slot={spec.index: slot for slot, spec in enumerate(filled)})
 
 
+@gpu_twin("composite_triton")  # a fixed summation order: bit-reproducible, unlike atomics
 def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Tensor:
     """Sums of ``(C, H, W)`` values over each ``FILL_CELL_PX`` cell, per slot, plus a pixel count.
 
@@ -412,9 +379,6 @@ def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Ten
         counts the pixels.
     """
     num_channels, height, width = values.shape
-    gpu_cell_sums = _gpu_version("cell_sums", values)
-    if gpu_cell_sums is not None:  # a fixed summation order: bit-reproducible, unlike atomics
-        return gpu_cell_sums(values, slot, slots, FILL_CELL_PX)
     cells_h, cells_w = -(-height // FILL_CELL_PX), -(-width // FILL_CELL_PX)
     ys = torch.arange(height, device=values.device)[:, None] // FILL_CELL_PX
     xs = torch.arange(width, device=values.device)[None, :] // FILL_CELL_PX
@@ -426,6 +390,7 @@ def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Ten
     return sums.reshape(slots + 1, cells_h, cells_w, num_channels + 1)[:slots].permute(0, 3, 1, 2)
 
 
+@gpu_twin("composite_triton")  # two launches instead of one per ring
 def cell_distance(known: torch.Tensor, rings: int) -> torch.Tensor:
     """Distance (px) from every cell to the nearest known cell, up to ``rings`` cells (``FAR_PX`` beyond).
 
@@ -436,9 +401,6 @@ def cell_distance(known: torch.Tensor, rings: int) -> torch.Tensor:
     at once: a cell first reached at ring d is counted by rings d .. R, so d = R + 1 - count. The
     GPU twin computes the same integers in two separable passes.
     """
-    gpu_cell_distance = _gpu_version("cell_distance", known)
-    if gpu_cell_distance is not None:  # two launches instead of one (or six, on the CPU) per ring
-        return gpu_cell_distance(known, rings, FILL_CELL_PX, FAR_PX)
     reached = known.to(torch.uint8)
     count = reached.float()
     for _ in range(rings):
@@ -459,6 +421,7 @@ def _dilate(flags: torch.Tensor) -> torch.Tensor:
     return grown
 
 
+@gpu_twin("composite_triton", when=lambda values, weight: values.dtype == torch.float32)  # 2 launches a level, not 9
 def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Fill ``values`` where ``weight`` is 0 by push-pull interpolation (Gortler et al. 1996).
 
@@ -469,9 +432,6 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(..., C, H, W)``: equal to ``values`` where weight is 1, smooth extrapolation elsewhere.
     """
-    gpu_push_pull = _gpu_version("push_pull", values) if values.dtype == torch.float32 else None
-    if gpu_push_pull is not None:  # two launches per level instead of nine
-        return gpu_push_pull(values, weight)
     *lead, num_channels, height, width = values.shape
     flat_values = values.reshape(-1, num_channels, height, width)
     flat_weight = weight.reshape(-1, 1, height, width).to(values.dtype)

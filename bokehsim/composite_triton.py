@@ -1,11 +1,11 @@
 """The layer plan and the fill maps of :mod:`bokehsim.composite` on NVIDIA GPUs, with Triton.
 
-Each function here is the GPU twin of the function of the same name in ``composite`` and gives the
-same result (the integers exactly, the sums to float rounding); ``composite`` calls them for CUDA
-tensors. They exist because the torch versions, fine on a CPU, cost a GPU many small launches or
-contended atomics:
+Each function here is the GPU twin (:mod:`bokehsim.twins`) of the function of the same name and
+signature in ``composite`` and gives the same result (the integers exactly, the sums to float
+rounding); ``composite`` runs them for CUDA tensors. They exist because the torch versions, fine on
+a CPU, cost a GPU many small launches or contended atomics:
 
-* :func:`layer_stats`: pixel count, largest |c| and bounding box of every layer in one pass (torch:
+* :func:`layer_extents`: presence, largest |c| and bounding box of every layer in one pass (torch:
   a contended ``scatter_reduce`` and a dozen launches).
 * :func:`cell_sums`: per-cell, per-layer sums in a fixed order (bit-reproducible, unlike atomics).
 * :func:`cell_distance`: a separable chessboard distance in two launches (torch: a dilation per ring).
@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+
+from .composite import FAR_PX, FILL_CELL_PX
 
 #: Cells per program of the push-pull kernels, at every level (one compiled variant).
 PYRAMID_BLOCK = 128
@@ -58,10 +60,9 @@ def _layer_stats_kernel(
                   sem="relaxed")
 
 
-def layer_stats(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per layer: pixel count, largest |c| and bounding box ``(4, num_layers)`` (first and last row,
-    first and last column; meaningless where the count is 0), on the device, in one pass.
+def layer_extents(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """``composite.layer_extents`` in one pass: ``(6, L)``, whether each layer has pixels, its
+    largest |c|, first and last row, first and last column.
 
     A per-program reduction, then a few atomics per program: ``scatter_reduce(..., "amax")`` on
     CUDA contends on a few dozen addresses with float compare-and-swap loops (11 ms at 4K, H200).
@@ -83,7 +84,7 @@ def layer_stats(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int
         layer.reshape(-1).contiguous(), coc_px.reshape(-1).to(torch.float32).contiguous(), count, largest, box,
         n, width, LP=padded, BLOCK=block,
     )
-    return count[:num_layers], largest[:num_layers], box[:, :num_layers]
+    return torch.cat([(count > 0)[None].float(), largest[None], box.float()])[:, :num_layers]
 
 
 @triton.jit(do_not_specialize=["H", "W", "CH", "CW", "S"])
@@ -115,8 +116,9 @@ def _cell_sums_kernel(
         tl.store(out + s * (C + 1) * CH * CW, sums, mask=keep)
 
 
-def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int, cell: int) -> torch.Tensor:
-    """``composite.cell_sums`` on the GPU: ``(S, C + 1, ceil(H / cell), ceil(W / cell))``, fp32."""
+def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Tensor:
+    """``composite.cell_sums`` in one pass: ``(S, C + 1, ceil(H / cell), ceil(W / cell))``, fp32."""
+    cell = FILL_CELL_PX
     num_channels, height, width = values.shape
     if slot.shape != (height, width):
         raise ValueError(f"slot: expected shape ({height}, {width}), got {tuple(slot.shape)}")
@@ -175,9 +177,9 @@ def _column_distance_kernel(
     tl.store(out_ptr + base + y * W + x, distance, mask=inside)
 
 
-def cell_distance(known: torch.Tensor, rings: int, cell: float, far: float) -> torch.Tensor:
-    """``composite.cell_distance`` on the GPU in two passes of a separable chessboard distance
-    (two launches, instead of a dilation per ring): ``(S, h, w)`` fp32."""
+def cell_distance(known: torch.Tensor, rings: int) -> torch.Tensor:
+    """``composite.cell_distance`` in two passes of a separable chessboard distance (two launches,
+    instead of a dilation per ring): ``(S, h, w)`` fp32."""
     if known.ndim != 3:
         raise ValueError(f"known: expected shape (S, h, w), got {tuple(known.shape)}")
     if not 0 <= rings < 32767:
@@ -189,7 +191,7 @@ def cell_distance(known: torch.Tensor, rings: int, cell: float, far: float) -> t
     along_rows = torch.empty(maps, height, width, device=known.device, dtype=torch.int16)
     grid = (maps * height, triton.cdiv(width, DISTANCE_BLOCK))
     _row_distance_kernel[grid](known.to(torch.uint8).contiguous(), along_rows, width, rings, BLOCK=DISTANCE_BLOCK)
-    _column_distance_kernel[grid](along_rows, out, height, width, rings, float(cell), float(far),
+    _column_distance_kernel[grid](along_rows, out, height, width, rings, float(FILL_CELL_PX), FAR_PX,
                                   BLOCK=DISTANCE_BLOCK)
     return out
 

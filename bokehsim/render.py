@@ -14,10 +14,11 @@ import torch.nn.functional as F
 
 from . import tone
 from .aperture import Aperture, parse_aperture
-from .composite import CompositeResult, composite_layers, torch_only
+from .composite import CompositeResult, composite_layers
 from .errors import InputError
 from .lens import Lens
 from .scatter import scatter as scatter_torch
+from .twins import is_triton_error, warn_triton_failure
 
 
 @dataclass
@@ -122,13 +123,10 @@ def composite_with_fallback(*args, scatter_fn: Callable[..., torch.Tensor],
     try:
         return composite_layers(*args, scatter_fn=scatter_fn, compositor=compositor, **kwargs)
     except Exception as error:
-        if not type(error).__module__.startswith("triton"):
+        if not is_triton_error(error):
             raise
-        first_line = (str(error).strip().splitlines() or [""])[0][:160]
-        warnings.warn(f"bokehsim: the Triton kernels failed on this device ({type(error).__name__}: {first_line}); "
-                      "rendering with the slower torch reference", RuntimeWarning, stacklevel=2)
-        with torch_only():
-            return composite_layers(*args, scatter_fn=scatter_torch, compositor=None, **kwargs)
+        warn_triton_failure("the Triton kernels", error, "the slower torch reference")
+        return composite_layers(*args, scatter_fn=scatter_torch, compositor=None, **kwargs)
 
 
 def render_full(
@@ -247,11 +245,13 @@ def check_render_inputs(image: torch.Tensor, depth_m: torch.Tensor) -> None:
         raise InputError(
             f"depth: expected shape {tuple(image.shape[1:])} to match the image, got {tuple(depth_m.shape)}"
         )
-    depth_ok, image_ok = torch.stack([(torch.isfinite(depth_m) & (depth_m > 0)).all(),
-                                      torch.isfinite(image).all()]).tolist()  # one sync on a GPU
-    if not depth_ok:
+    if image.numel() == 0:
+        return
+    # Two reductions and one sync on a GPU (NaN propagates through min and max, and fails every test)
+    depth_low, depth_high, image_low, image_high = torch.stack([*torch.aminmax(depth_m), *torch.aminmax(image)]).tolist()
+    if not (depth_low > 0 and depth_high < math.inf):
         raise InputError("depth: expected finite z-depth > 0 m everywhere, found NaN, inf or values <= 0")
-    if not image_ok:
+    if not (-math.inf < image_low and image_high < math.inf):
         raise InputError("image: expected finite values, found NaN or inf")
 
 

@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from .twins import gpu_twin
+
 #: Default linear value above which the expansion starts (sRGB code value ~0.86).
 DEFAULT_HIGHLIGHT_THRESHOLD = 0.7
 #: Default linear brightness assigned to a fully clipped pixel (1.0 in the file).
@@ -100,6 +102,11 @@ def expand_highlights(
     _check_curve(threshold, gain)
     if gain == 1.0:
         return rgb
+    return _expand(rgb, threshold, gain, channel_dim)
+
+
+@gpu_twin("tone_triton", "expand", when=lambda rgb, threshold, gain, channel_dim: _one_image(rgb, channel_dim))
+def _expand(rgb: torch.Tensor, threshold: float, gain: float, channel_dim: int) -> torch.Tensor:
     return _scale_by_peak(rgb, lambda p: expansion_curve(p, threshold, gain), channel_dim)
 
 
@@ -108,7 +115,17 @@ def compress_highlights(
 ) -> torch.Tensor:
     """Map linear HDR colour into [0, 1) through the soft shoulder; the inverse of the expansion."""
     _check_curve(threshold, 1.0)
+    return _compress(rgb, threshold, channel_dim)
+
+
+@gpu_twin("tone_triton", "compress", when=lambda rgb, threshold, channel_dim: _one_image(rgb, channel_dim))
+def _compress(rgb: torch.Tensor, threshold: float, channel_dim: int) -> torch.Tensor:
     return _scale_by_peak(rgb.clamp_min(0.0), lambda p: shoulder_curve(p, threshold), channel_dim)
+
+
+def _one_image(rgb: torch.Tensor, channel_dim: int) -> bool:
+    """A ``(C, H, W)`` fp32 image, the layout of the GPU twins (one pass instead of some twenty)."""
+    return rgb.ndim == 3 and channel_dim in (0, -3) and rgb.dtype == torch.float32
 
 
 def shoulder_peak_for_gain(threshold: float, gain: float) -> float:

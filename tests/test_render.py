@@ -99,9 +99,18 @@ def test_numpy_in_numpy_out_channels_last_and_batches():
 
 def test_bad_depth_is_refused():
     image, depth = scene()
-    for bad in (depth[:-1], torch.where(depth > 5, torch.nan, depth), -depth):
-        with pytest.raises(InputError):
+    for bad in (depth[:-1], torch.where(depth > 5, torch.nan, depth), -depth, torch.where(depth > 5, torch.inf, depth)):
+        with pytest.raises(InputError, match="depth"):
             render(image, bad, LENS)
+
+
+def test_image_that_is_not_finite_is_refused():
+    image, depth = scene()
+    for value in (torch.nan, torch.inf, -torch.inf):
+        bad = image.clone()
+        bad[1, 2, 3] = value
+        with pytest.raises(InputError, match="image: expected finite values"):
+            render(bad, depth, LENS)
 
 
 def test_axial_chromatic_aberration_gives_each_colour_its_own_focus():
@@ -128,8 +137,8 @@ def test_axial_chromatic_aberration_gives_each_colour_its_own_focus():
 @pytest.mark.parametrize("broken", ["compositor", "layer plan"])
 def test_a_triton_failure_falls_back_to_the_torch_reference_with_a_warning(broken, monkeypatch):
     """A kernel that does not compile on the user's GPU must not end the render: neither the fused
-    compositor nor a Triton twin of the layer plan and fill (composite_triton)."""
-    from bokehsim import composite
+    compositor nor a Triton twin of the layer plan, fill or tone curves (bokehsim.twins)."""
+    from bokehsim import twins
     from bokehsim.aperture import parse_aperture
     from bokehsim.render import render_channels
 
@@ -144,8 +153,10 @@ def test_a_triton_failure_falls_back_to_the_torch_reference_with_a_warning(broke
     coc[:, :12] = -3.0
     aperture = parse_aperture("circle")
     want, _, want_layers = render_channels(channels, coc, aperture)
-    if broken == "layer plan":  # as if on a GPU: every twin is asked for, and fails
-        monkeypatch.setattr(composite, "_triton_twin", lambda name, like: broken_kernel)
+    if broken == "layer plan":  # as if on a GPU: every Triton twin is asked for, and fails
+        monkeypatch.setattr(twins, "_on_gpu", lambda tensor: True)
+        monkeypatch.setattr(twins, "_lookup", lambda module, name: broken_kernel)
+        monkeypatch.setattr(twins, "FAILED", set())
     with pytest.warns(RuntimeWarning, match="CompilationError: at 12:4: unsupported"):
         image, _, layers = render_channels(channels, coc, aperture,
                                            compositor=broken_kernel if broken == "compositor" else None)

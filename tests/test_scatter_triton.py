@@ -115,8 +115,10 @@ def _interpreted_cases() -> dict[str, float]:
     import bokehsim.composite_triton as ct
     import bokehsim.scatter_triton as st
     from bokehsim.aperture import cat_eye_offsets, circle_table
-    from bokehsim.composite import (FAR_PX, FILL_CELL_PX, _layer_stats, cell_distance, cell_sums, composite_layers,
-                                    layer_boundaries, push_pull)
+    import bokehsim.tone_triton as tone_triton
+    from bokehsim import tone
+    from bokehsim.composite import (cell_distance, cell_sums, composite_layers, layer_boundaries, layer_extents,
+                                    push_pull)
     from bokehsim.scatter import scatter as reference
 
     st.LIST_BLOCK, st.LAYER_BLOCK, st.INTEGRATE_CHUNK = 32, 16, 8  # small blocks: several block edges
@@ -164,9 +166,9 @@ def _interpreted_cases() -> dict[str, float]:
                                        relative_error(got.hole_matte, want.hole_matte))
     values = torch.rand(3, 13, 18, generator=torch.Generator().manual_seed(4))
     slot = torch.randint(-1, 4, (13, 18), generator=torch.Generator().manual_seed(5))
-    results["cell_sums"] = relative_error(ct.cell_sums(values, slot, 3, 4), cell_sums(values, slot, 3))
+    results["cell_sums"] = relative_error(ct.cell_sums(values, slot, 3), cell_sums(values, slot, 3))
     results["cell_distance"] = max(  # exact: both are integers times the cell size
-        float((ct.cell_distance(known, rings, FILL_CELL_PX, FAR_PX) - cell_distance(known, rings)).abs().max())
+        float((ct.cell_distance(known, rings) - cell_distance(known, rings)).abs().max())
         for known, rings in distance_cases()
     )
     results["push_pull"] = max(  # odd sizes (cut-off blocks), 0/1 and fractional weights, one cell
@@ -178,10 +180,12 @@ def _interpreted_cases() -> dict[str, float]:
     coc[30:33, 50:55] = 0.1
     boundaries = layer_boundaries(9.0)
     layer = torch.bucketize(coc, boundaries)
-    count, largest, box = ct.layer_stats(coc, layer, len(boundaries) + 1)
-    got = torch.cat([(count > 0)[None].float(), largest[None], box.float()])
-    want = _layer_stats(coc, layer, len(boundaries) + 1)
-    results["layer_stats"] = float((got - want)[:, count > 0].abs().max() + ((count > 0) != (want[0] > 0)).sum())
+    got, want = (extents(coc, layer, len(boundaries) + 1) for extents in (ct.layer_extents, layer_extents))
+    results["layer_extents"] = float((got - want)[:, want[0] > 0].abs().max() + (got[0] != want[0]).sum())
+    image = torch.rand(3, 37, 53, generator=torch.Generator().manual_seed(11)) * 1.2
+    image[:, :3], image[:, 3:5] = 1.0, 0.0  # clipped, black
+    results["tone"] = max(relative_error(tone_triton.expand(image, 0.7, 8.0, -3), tone._expand(image, 0.7, 8.0, -3)),
+                          relative_error(tone_triton.compress(image * 6, 0.7, -3), tone._compress(image * 6, 0.7, -3)))
     return results
 
 
@@ -223,9 +227,14 @@ def test_interpreted_fused_composite_matches_reference(case):
     assert interpreted_results()["composite/layers"] == 0.0
 
 
-def test_interpreted_cell_distance_and_layer_stats_equal_reference():
+def test_interpreted_cell_distance_and_layer_extents_equal_reference():
     assert interpreted_results()["cell_distance"] == 0.0
-    assert interpreted_results()["layer_stats"] == 0.0
+    assert interpreted_results()["layer_extents"] == 0.0
+
+
+def test_interpreted_tone_curves_match_reference():
+    """Highlight expansion and shoulder in one pass (tone_triton) against tone's torch passes."""
+    assert interpreted_results()["tone"] <= 1e-6
 
 
 def test_interpreted_push_pull_matches_reference():
@@ -312,10 +321,15 @@ def test_gpu_scatter_matches_reference_at_awkward_sizes(kind, mode):
 
 @pytest.mark.gpu
 @needs_cuda
-def test_gpu_layer_plan_and_fill_maps_equal_the_cpu():
+def test_gpu_twins_equal_the_cpu():
     """The plan and the fill's reach come out the same on the GPU, to the last bit; the fill's
-    push-pull to float rounding."""
+    push-pull and the tone curves (the other GPU twins) to float rounding."""
+    from bokehsim import tone
     from bokehsim.composite import cell_distance, layer_boundaries, layer_stats, push_pull
+
+    image = torch.rand(3, 270, 480) * 1.2
+    assert relative_error(tone.expand_highlights(image.cuda()).cpu(), tone.expand_highlights(image)) <= 1e-6
+    assert relative_error(tone.compress_highlights(6 * image.cuda()).cpu(), tone.compress_highlights(6 * image)) <= 1e-6
 
     for values, weight in push_pull_cases():
         assert relative_error(push_pull(values.cuda(), weight.cuda()).cpu(), push_pull(values, weight)) <= 1e-6

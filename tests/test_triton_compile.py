@@ -47,7 +47,7 @@ def captured_launches(monkeypatch) -> tuple[dict[tuple, tuple], dict[tuple, set]
     from triton.backends.compiler import BaseBackend
     from triton.runtime.jit import JITFunction
 
-    from bokehsim import composite_triton, scatter_triton
+    from bokehsim import composite_triton, scatter_triton, tone_triton
     from bokehsim.aperture import cat_eye_offsets, circle_table
     from bokehsim.composite import composite_layers
     from test_scatter_triton import composite_scene, scatter_case
@@ -83,10 +83,13 @@ def captured_launches(monkeypatch) -> tuple[dict[tuple, tuple], dict[tuple, set]
         scatter_triton.scatter(*scatter_case(height, width, 3, count=height + 1))
     for height, width in ((24, 20), (31, 17)):
         ramp = torch.linspace(-3.0, 3.0, height * width).reshape(height, width)
-        composite_triton.layer_stats(ramp, torch.bucketize(ramp, torch.tensor([-1.0, 1.0])), 3)
-        composite_triton.cell_sums(torch.rand(3, height, width), torch.zeros(height, width, dtype=torch.int64), 2, 4)
-        composite_triton.cell_distance(torch.zeros(2, height, width, dtype=torch.bool), width // 4, 4, 1e6)
+        composite_triton.layer_extents(ramp, torch.bucketize(ramp, torch.tensor([-1.0, 1.0])), 3)
+        composite_triton.cell_sums(torch.rand(3, height, width), torch.zeros(height, width, dtype=torch.int64), 2)
+        composite_triton.cell_distance(torch.zeros(2, height, width, dtype=torch.bool), width // 4)
         composite_triton.push_pull(torch.rand(2, 3, height, width), torch.ones(2, height, width))  # every level
+        for channels in (1, 3):
+            tone_triton.expand(torch.rand(channels, height, width), 0.7, 8.0, -3)
+            tone_triton.compress(torch.rand(channels, height, width), 0.7, -3)
     return launches, specialisations
 
 
@@ -123,4 +126,5 @@ def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
             assert triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"maxnreg": 80}).asm["cubin"]
     assert compiled == {"_scatter_list_kernel", "_norm_list_kernel", "_scatter_layer_kernel",
                         "_integrate_composite_kernel", "_layer_stats_kernel", "_cell_sums_kernel",
-                        "_row_distance_kernel", "_column_distance_kernel", "_push_kernel", "_pull_kernel"}
+                        "_row_distance_kernel", "_column_distance_kernel", "_push_kernel", "_pull_kernel",
+                        "_scale_by_peak_kernel"}
