@@ -895,7 +895,9 @@ class LayerCompositor:
             self.offsets = vignette_offset.to(device=device, dtype=torch.float32).contiguous()
         arena_dtype = torch.int64 if self.mode == _MODE_FIXED else torch.float32
         self.arena = torch.zeros(height, width + 2, self.stride, device=device, dtype=arena_dtype)
-        self.reach = torch.full((2, height + 1), -1, device=device, dtype=torch.int32)  # [row reach | top]
+        reach = torch.full((2, height + 1), -1, device=device, dtype=torch.int32)  # [row reach | top], twice
+        # (views made once: slicing a tensor costs microseconds, and add_layer runs per layer)
+        self.reach = tuple((half, half[height:]) for half in reach)
         self.parity = 0
         self.transmittance = torch.ones(height, width, device=device, dtype=torch.float32)
         self.accumulated = torch.zeros(self.channels, height, width, device=device, dtype=torch.float32)
@@ -930,15 +932,15 @@ class LayerCompositor:
             off, off_sp, off_sc = self.offsets, 1, height * width
         table = _check_table(self.table if table is None else table, self.device)
         q11, q12, q22 = table.quadratic
-        cur, nxt = self.reach[self.parity], self.reach[1 - self.parity]
+        (cur, cur_top), (nxt, nxt_top) = self.reach[self.parity], self.reach[1 - self.parity]
         if self.mode == _MODE_VECTOR and VECTOR_FAILURE:
             self.mode = _MODE_SCALAR
         low, high = (min(max(bound, -1e9), 1e9) for bound in spec.coc_range)
         win_h, win_w = rows.stop - rows.start, cols.stop - cols.start
         if win_h > 0 and win_w > 0:
             _launch(
-                _scatter_layer_kernel, (win_h, triton.cdiv(win_w, LAYER_BLOCK)),
-                self.arena, cur, cur[height:], self.image, self.coc, self.layer, dist, values,
+                _scatter_layer_kernel, (win_h, -(-win_w // LAYER_BLOCK)),  # (triton.cdiv is a slow call from Python)
+                self.arena, cur, cur_top, self.image, self.coc, self.layer, dist, values,
                 off, off_sp, off_sc, table.left_integral, table.right_integral, table.weight,
                 height, width, cells_h, cells_w, rows.start, cols.start, cols.stop,
                 spec.index, low, high, max(spec.continuous_from, -1e9), spec.radius_px, HIDDEN_MARGIN_PX,
@@ -949,7 +951,7 @@ class LayerCompositor:
                 **({} if LAYER_MAXNREG is None else {"maxnreg": LAYER_MAXNREG}),
             )
         _integrate_composite_kernel[(height,)](
-            self.arena, cur, cur[height:], nxt, nxt[height:], self.transmittance, self.accumulated,
+            self.arena, cur, cur_top, nxt, nxt_top, self.transmittance, self.accumulated,
             self.transmittance if self.matte is None else self.matte,
             height, width, 1.0 / FIXED_POINT_SCALE,
             C=self.channels, CP=self.stride, MATTE=self.hole_matte, FIXED=self.mode == _MODE_FIXED,
