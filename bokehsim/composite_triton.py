@@ -145,7 +145,7 @@ def _row_distance_kernel(
     x = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inside = x < W
     nearest = tl.full([BLOCK], 0, tl.int32) + R + 1
-    for i in range(0, 2 * R + 1):  # R is a few dozen cells: a direct search beats a scan here
+    for i in range(2 * R + 1):  # R is a few dozen cells: a direct search beats a scan here
         dx = i - R
         xx = x + dx
         hit = tl.load(known_ptr + row + xx, mask=inside & (xx >= 0) & (xx < W), other=0)
@@ -166,7 +166,7 @@ def _column_distance_kernel(
     x = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inside = x < W
     nearest = tl.full([BLOCK], 0, tl.int32) + R + 1
-    for i in range(0, 2 * R + 1):  # max(|dy|, nearest in row y + dy) is the chessboard distance
+    for i in range(2 * R + 1):  # max(|dy|, nearest in row y + dy) is the chessboard distance
         dy = i - R
         # Rows past the edge read the edge row: max(|dy|, its distance) is never less than what
         # the edge row itself gives at its own, smaller |dy|.

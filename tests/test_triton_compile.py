@@ -43,6 +43,7 @@ def captured_launches(monkeypatch) -> tuple[dict[tuple, tuple], dict[tuple, set]
         ``(kernel name, constexprs) -> {specialisation}``: what Triton would compile for, from the
         arguments it specialises on (divisibility by 16, values equal to 1).
     """
+    from test_scatter_triton import composite_scene, scatter_case
     from triton._C.libtriton import native_specialize_impl
     from triton.backends.compiler import BaseBackend
     from triton.runtime.jit import JITFunction
@@ -50,7 +51,6 @@ def captured_launches(monkeypatch) -> tuple[dict[tuple, tuple], dict[tuple, set]
     from bokehsim import composite_triton, scatter_triton, tone_triton
     from bokehsim.aperture import cat_eye_offsets, circle_table
     from bokehsim.composite import composite_layers
-    from test_scatter_triton import composite_scene, scatter_case
 
     launches, specialisations = {}, {}
 
