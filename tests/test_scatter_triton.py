@@ -327,9 +327,9 @@ def test_gpu_twins_equal_the_cpu():
     from bokehsim import tone
     from bokehsim.composite import cell_distance, layer_boundaries, layer_stats, push_pull
 
-    image = torch.rand(3, 270, 480) * 1.2
-    assert relative_error(tone.expand_highlights(image.cuda()).cpu(), tone.expand_highlights(image)) <= 1e-6
-    assert relative_error(tone.compress_highlights(6 * image.cuda()).cpu(), tone.compress_highlights(6 * image)) <= 1e-6
+    image = torch.rand(3, 270, 480) * 1.2  # (the GPU's log and exp are approximate to a few ulp)
+    assert relative_error(tone.expand_highlights(image.cuda()).cpu(), tone.expand_highlights(image)) <= 1e-5
+    assert relative_error(tone.compress_highlights(6 * image.cuda()).cpu(), tone.compress_highlights(6 * image)) <= 1e-5
 
     for values, weight in push_pull_cases():
         assert relative_error(push_pull(values.cuda(), weight.cuda()).cpu(), push_pull(values, weight)) <= 1e-6
