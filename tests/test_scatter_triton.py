@@ -332,7 +332,7 @@ def test_gpu_twins_equal_the_cpu():
     assert relative_error(tone.compress_highlights(6 * image.cuda()).cpu(), tone.compress_highlights(6 * image)) <= 1e-5
 
     for values, weight in push_pull_cases():
-        assert relative_error(push_pull(values.cuda(), weight.cuda()).cpu(), push_pull(values, weight)) <= 1e-6
+        assert relative_error(push_pull(values.cuda(), weight.cuda()).cpu(), push_pull(values, weight)) <= 1e-5
 
     for known, rings in [*distance_cases(), (torch.rand(5, 270, 480) < 0.002, 20)]:
         assert torch.equal(cell_distance(known.cuda(), rings).cpu(), cell_distance(known, rings))
