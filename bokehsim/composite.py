@@ -22,7 +22,8 @@ one :func:`layer_specs` (one sync) fixes every layer's range, radius, reach and 
 :func:`fill_maps` computes the fill of *all* layers at once on a coarse grid of ``FILL_CELL_PX``
 cells (per layer: the mean of its own pixels in each cell, push-pulled into the holes, and the
 distance to its nearest own cell); then each layer only selects its pixels (:func:`layer_pixels`)
-and is scattered and composited. On CUDA the selection runs inside the fused Triton layer kernel.
+and is scattered and composited. On CUDA the selection runs inside the fused Triton layer kernel,
+and the functions marked ``@gpu_twin`` run as Triton kernels (:mod:`bokehsim.composite_triton`).
 """
 
 from __future__ import annotations
