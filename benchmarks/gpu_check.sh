@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # One prepared check of the GPU path (issue 4), for a machine with an NVIDIA GPU.
 #
-#   bash benchmarks/gpu_check.sh            # env check, GPU tests, benchmark, tuning sweep (at most 6.5 minutes)
+#   bash benchmarks/gpu_check.sh            # env check, benchmark, GPU tests, tuning sweep (at most 8 minutes)
 #   TEST_FILTER=... BENCH_ARGS=--quick TEST_TIMEOUT=30 BENCH_TIMEOUT=50 SWEEP_TIMEOUT=30 bash benchmarks/gpu_check.sh  # short
 #   FULL=1 bash benchmarks/gpu_check.sh     # also the CPU/interpreter tests of the two GPU test files
 #
 # Writes under $OUT (default ./gpu_check_out): env.txt, pytest_gpu.log, bench.log, bench.md,
-# bench.json, sweep.log, sweep.md, sweep.json. Every step has its own time limit (150 + 150 + 90 s
-# by default, the first step also compiling the kernels, so the whole script ends within 6.5
-# minutes); a step that fails or times out is reported and the next one still runs. Missing Python packages are installed from wheels in .whl/
-# (carried along; README, "Checking on a GPU machine") when there are any: the GPU machine has no
-# network. Exit code: 0 if every step passed.
+# bench.json, sweep.log, sweep.md, sweep.json. The benchmark runs first (its table is written row
+# by row), then the GPU tests (they compile every kernel variant: the longest step), then the
+# sweep. Every step has its own time limit (150 + 240 + 90 s by default, so the whole script ends
+# within 8 minutes); a step that fails or times out is reported and the next one still runs.
+# Missing Python packages are installed from wheels in .whl/ (carried along; README, "Checking on a
+# GPU machine") when there are any: the GPU machine has no network. Exit code: 0 if every step passed.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_check_out}
@@ -49,15 +50,15 @@ EOF
 export PYTHONPATH=$PWD:${PYTHONPATH:-}
 
 set -o pipefail
-step "GPU tests: the whole suite, -m gpu${TEST_FILTER:+ (-k $TEST_FILTER)}"
-timeout ${TEST_TIMEOUT:-150} "$PY" -m pytest -v --tb=short -m gpu -p no:cacheprovider --continue-on-collection-errors \
-  --durations=8 ${TEST_FILTER:+-k "$TEST_FILTER"} ${TEST_PATHS:-tests/} 2>&1 | tee "$OUT/pytest_gpu.log" \
-  || { echo "GPU tests FAILED or timed out"; status=1; }
-
 step "benchmark (benchmarks/gpu.py ${BENCH_ARGS:-})"
 timeout ${BENCH_TIMEOUT:-150} "$PY" benchmarks/gpu.py --runs ${RUNS:-10} --budget ${BUDGET:-3} ${BENCH_ARGS:-} \
   --out "$OUT/bench.md" --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log" \
   || { echo "benchmark FAILED or timed out"; status=1; }
+
+step "GPU tests: the whole suite, -m gpu${TEST_FILTER:+ (-k $TEST_FILTER)}"
+timeout ${TEST_TIMEOUT:-240} "$PY" -m pytest -v --tb=short -m gpu -p no:cacheprovider --continue-on-collection-errors \
+  --durations=8 ${TEST_FILTER:+-k "$TEST_FILTER"} ${TEST_PATHS:-tests/} 2>&1 | tee "$OUT/pytest_gpu.log" \
+  || { echo "GPU tests FAILED or timed out"; status=1; }
 
 step "tuning sweep of the fused layer step (benchmarks/gpu.py --sweep)"
 timeout ${SWEEP_TIMEOUT:-90} "$PY" benchmarks/gpu.py --sweep --runs ${RUNS:-10} --out "$OUT/sweep.md" \
