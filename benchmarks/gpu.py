@@ -17,7 +17,8 @@ kernels). Two pipelines are timed:
   loop and the Triton list scatter;
 * ``fused``: what ``render_full`` uses on CUDA, the fused select + scatter + integrate + composite
   kernels (``LayerCompositor``); ``fused-r80`` the same with the layer kernel capped at 80
-  registers, ``fused-det`` in deterministic mode.
+  registers, ``fused-det`` in deterministic mode, ``fused-jit`` with every launch through Triton's
+  own launch path (no direct launches: more host time per layer).
 
 Usage: ``python benchmarks/gpu.py [--quick] [--runs 10] [--out table.md]``
 """
@@ -98,17 +99,20 @@ def composite_impl():
 def pipeline(name: str):
     """Select the compositor for the duration: "fused" (the fused GPU step) or "current" (the torch
     compositing loop with the Triton list scatter); a "-det" suffix adds deterministic mode, "-r80"
-    caps the fused layer kernel at 80 registers (``scatter_triton.LAYER_MAXNREG``)."""
-    saved_for, saved_cap = render_module.compositor_for, scatter_triton.LAYER_MAXNREG
+    caps the fused layer kernel at 80 registers (``scatter_triton.LAYER_MAXNREG``), "-jit" launches
+    every kernel through Triton's launch path (``scatter_triton.DIRECT_LAUNCH`` off)."""
+    saved = render_module.compositor_for, scatter_triton.LAYER_MAXNREG, scatter_triton.DIRECT_LAUNCH
     if not name.startswith("fused"):
         render_module.compositor_for = lambda device, **kwargs: None
     scatter_triton.set_deterministic(name.endswith("-det"))
     if name.endswith("-r80"):
         scatter_triton.LAYER_MAXNREG = 80
+    if name.endswith("-jit"):
+        scatter_triton.DIRECT_LAUNCH = False
     try:
         yield
     finally:
-        render_module.compositor_for, scatter_triton.LAYER_MAXNREG = saved_for, saved_cap
+        render_module.compositor_for, scatter_triton.LAYER_MAXNREG, scatter_triton.DIRECT_LAUNCH = saved
         scatter_triton.set_deterministic(False)
 
 
@@ -442,6 +446,7 @@ def main() -> int:
     timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "fused")
     timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "fused-r80")
     timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "fused-r80")
+    timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "fused-jit")
     timed_entry("4K ramp", 2160, 3840, "ramp", "circle", "current")
     timed_entry("4K ramp cat-eye 0.6", 2160, 3840, "ramp", "cat-eye:strength=0.6", "fused")
     guarded("peak memory", lambda: memory("fused"))

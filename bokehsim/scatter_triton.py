@@ -67,6 +67,11 @@ DETERMINISTIC = False
 FORCE_MODE: str | None = None
 #: Neighbour merging on (True) or off, for benchmarks.
 MERGE_NEIGHBOURS = True
+#: Launch a kernel the compositor has launched before by calling the compiled kernel directly
+#: (``CompiledKernel[grid](...)``), without Triton's per-launch argument binding and cache lookup:
+#: about 20 us less host time per launch, two launches per layer (see :class:`LayerCompositor`).
+#: The environment variable BOKEHSIM_TRITON_DIRECT_LAUNCH=0 turns it off.
+DIRECT_LAUNCH = os.environ.get("BOKEHSIM_TRITON_DIRECT_LAUNCH", "1") != "0"
 #: Cap on the registers per thread of the fused layer kernel, or None to let Triton choose. With the
 #: hidden-background selection in the kernel, Triton 3.9 allocates 112 registers for sm_90 (64
 #: without it), halving the warps in flight; 80 compiles without spills (tests/test_triton_compile.py
@@ -903,6 +908,7 @@ class LayerCompositor:
         self.accumulated = torch.zeros(self.channels, height, width, device=device, dtype=torch.float32)
         self.matte = torch.zeros(height, width, device=device, dtype=torch.float32) if self.hole_matte else None
         self.layers = 0
+        self._compiled: dict[tuple, object] = {}  # see _launch_again
 
     def add_layer(self, spec, fill: tuple[torch.Tensor, torch.Tensor] | None,
                   table: SpanTable | None = None) -> None:
@@ -938,19 +944,21 @@ class LayerCompositor:
         low, high = (min(max(bound, -1e9), 1e9) for bound in spec.coc_range)
         win_h, win_w = rows.stop - rows.start, cols.stop - cols.start
         if win_h > 0 and win_w > 0:
-            _launch(
+            self._launch_again(
+                (use_fill, id(table), self.mode, LAYER_BLOCK, LAYER_MAXNREG, MERGE_NEIGHBOURS),
                 _scatter_layer_kernel, (win_h, -(-win_w // LAYER_BLOCK)),  # (triton.cdiv is a slow call from Python)
                 self.arena, cur, cur_top, self.image, self.coc, self.layer, dist, values,
                 off, off_sp, off_sc, table.left_integral, table.right_integral, table.weight,
                 height, width, cells_h, cells_w, rows.start, cols.start, cols.stop,
-                spec.index, low, high, max(spec.continuous_from, -1e9), spec.radius_px, HIDDEN_MARGIN_PX,
+                spec.index, low, high, max(spec.continuous_from, -1e9), float(spec.radius_px), HIDDEN_MARGIN_PX,
                 FILL_FADE_PX, table.rows, table.area, q11, q12, q22, FIXED_POINT_SCALE,
                 C_IMG=self.channels, C=self.scattered, CP=self.stride, M=table.runs,
                 VIGNETTE=self.offsets is not None, FILL=use_fill,
                 CELL=FILL_CELL_PX, MODE=self.mode, MERGE=bool(MERGE_NEIGHBOURS), BLOCK=LAYER_BLOCK,
                 **({} if LAYER_MAXNREG is None else {"maxnreg": LAYER_MAXNREG}),
             )
-        _integrate_composite_kernel[(height,)](
+        self._launch_again(
+            ("integrate",), _integrate_composite_kernel, (height,),
             self.arena, cur, cur_top, nxt, nxt_top, self.transmittance, self.accumulated,
             self.transmittance if self.matte is None else self.matte,
             height, width, 1.0 / FIXED_POINT_SCALE,
@@ -959,6 +967,23 @@ class LayerCompositor:
         )
         self.parity = 1 - self.parity
         self.layers += 1
+
+    def _launch_again(self, key: tuple, kernel, grid: tuple, *args, **meta) -> None:
+        """Launch ``kernel``; where this compositor launched it before under ``key``, by calling the
+        compiled kernel directly (:data:`DIRECT_LAUNCH`).
+
+        That is safe because nothing Triton specialises on changes between two launches with the
+        same key: the constexprs are in the key (or fixed for the compositor), the tensors other
+        than the fill maps and reach views are the compositor's own, and every argument that varies
+        by layer is ``do_not_specialize`` (tests/test_triton_compile.py checks this).
+        """
+        compiled = self._compiled.get(key) if DIRECT_LAUNCH else None
+        if compiled is not None:  # a 3-D grid; the parameters in order: the positional ones, then the constexprs
+            compiled[(*grid, 1, 1)[:3]](*args, *(meta[name] for name in kernel.arg_names[len(args):]))
+            return
+        compiled = _launch(kernel, grid, *args, **meta)
+        if compiled is not None and hasattr(compiled, "run"):  # (None under the interpreter)
+            self._compiled[key] = compiled
 
     def finish(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The composited ``(C, H, W)`` image and ``(H, W)`` matte (None unless asked for).

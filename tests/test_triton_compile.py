@@ -128,3 +128,76 @@ def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
                         "_integrate_composite_kernel", "_layer_stats_kernel", "_cell_sums_kernel",
                         "_row_distance_kernel", "_column_distance_kernel", "_push_kernel", "_pull_kernel",
                         "_scale_by_peak_kernel"}
+
+
+def test_direct_launches_pass_the_compiled_kernel_what_triton_would(monkeypatch):
+    """From its second launch of a kernel on, the compositor calls the compiled kernel directly
+    (scatter_triton.DIRECT_LAUNCH). With a stand-in driver and compiled kernel, every layer's two
+    launches hand the launcher exactly the arguments Triton's own launch path hands it."""
+    from triton.compiler.compiler import CompiledKernel
+    from triton.runtime.driver import driver
+
+    from bokehsim import scatter_triton
+    from bokehsim.aperture import cat_eye_offsets, circle_table
+    from bokehsim.composite import composite_layers
+    from test_scatter_triton import composite_scene
+
+    class StandInDriver:
+        def get_current_device(self):
+            return 0
+
+        def get_current_stream(self, device=None):
+            return 0
+
+        def get_current_target(self):
+            return GPUTarget("cuda", 90, 32)
+
+    launched = []
+
+    class StandInKernel(CompiledKernel):  # what triton.compile would return, minus the GPU
+        function = packed_metadata = module = None
+
+        def __init__(self):
+            pass
+
+        def _init_handles(self):
+            pass
+
+        def launch_metadata(self, grid, stream, *args):
+            return None
+
+        def run(self, *args):
+            launched.append(args)
+
+    monkeypatch.setattr(driver, "_active", StandInDriver())
+    monkeypatch.setattr(scatter_triton, "_interpreted", lambda: True)  # accept CPU tensors
+    for kernel in (scatter_triton._scatter_layer_kernel, scatter_triton._integrate_composite_kernel):
+        monkeypatch.setattr(kernel, "device_caches", type(kernel.device_caches)(kernel.create_binder))
+        kernel.device_caches[0]  # the binder for the stand-in target
+        monkeypatch.setattr(kernel, "compile", lambda *args, **kwargs: StandInKernel())
+
+    calls = []
+    add_layer = scatter_triton.LayerCompositor.add_layer
+    monkeypatch.setattr(scatter_triton.LayerCompositor, "add_layer",
+                        lambda self, *args: calls.append((self, self.parity, args)) or add_layer(self, *args))
+    channels, coc = composite_scene(24, 20, spread=0.5)
+    composite_layers(channels, coc, circle_table(), vignette_offset=cat_eye_offsets(24, 20, 0.6), hole_matte=True,
+                     compositor=scatter_triton.LayerCompositor)
+    assert len(calls) >= 3
+    for compositor, parity, args in calls:  # each layer again, through Triton's path, then directly
+        launched.clear()
+        for direct in (False, True):
+            monkeypatch.setattr(scatter_triton, "DIRECT_LAUNCH", direct)
+            compositor.parity = parity
+            add_layer(compositor, *args)
+        through_triton, directly = launched[: len(launched) // 2], launched[len(launched) // 2:]
+        assert len(through_triton) == len(directly) == 2
+        for want, got in zip(through_triton, directly):
+            assert len(want) == len(got)
+            assert all(_same_argument(a, b) for a, b in zip(want, got))
+
+
+def _same_argument(a, b) -> bool:
+    if isinstance(a, torch.Tensor):  # (the CPU's fill maps are copied to contiguous on every launch)
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    return a is b or a == b
