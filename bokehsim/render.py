@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import warnings
@@ -48,6 +49,12 @@ def resolve_device(device: str | torch.device | None, like: torch.Tensor) -> tor
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
     return device
+
+
+def on_device(device: torch.device):
+    """Make ``device`` the current CUDA device while rendering: Triton launches its kernels on the
+    current device, not on their tensors' (a render on cuda:1 would otherwise launch on cuda:0)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def scatter_for(device: torch.device) -> Callable[..., torch.Tensor]:
@@ -158,11 +165,12 @@ def render_full(
         render_channels, scatter_fn=scatter_fn, progress=progress,
         compositor=compositor_for(device, deterministic=deterministic),
     )
-    return render_picture(
-        render_planes, image.to(device=device, dtype=torch.float32), depth_m.to(device=device, dtype=torch.float32),
-        lens, aperture=aperture, alpha=alpha, clipped_highlights=clipped_highlights,
-        highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, hole_matte=hole_matte,
-    )
+    with on_device(device):
+        return render_picture(
+            render_planes, image.to(device=device, dtype=torch.float32), depth_m.to(device=device, dtype=torch.float32),
+            lens, aperture=aperture, alpha=alpha, clipped_highlights=clipped_highlights,
+            highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, hole_matte=hole_matte,
+        )
 
 
 def render_picture(

@@ -275,8 +275,9 @@ def render_tiled(
         render_channels_tiled, device=device, tile_px=tile_px, composite_fn=composite_fn, progress=progress
     )
     # The picture stays where it is (host memory when it does not fit the device); tiles travel.
-    return render_module.render_picture(
-        render_planes, image.to(dtype=torch.float32), depth_m.to(device=image.device, dtype=torch.float32),
-        lens, aperture=aperture, alpha=alpha, clipped_highlights=clipped_highlights,
-        highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, hole_matte=hole_matte,
-    )
+    with render_module.on_device(device):
+        return render_module.render_picture(
+            render_planes, image.to(dtype=torch.float32), depth_m.to(device=image.device, dtype=torch.float32),
+            lens, aperture=aperture, alpha=alpha, clipped_highlights=clipped_highlights,
+            highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, hole_matte=hole_matte,
+        )
