@@ -329,6 +329,9 @@ def main() -> int:
     global DEVICE, COC_MAX
     scale = 1
     if args.smoke:
+        if not scatter_triton._interpreted():  # (it must be set before Triton is imported)
+            parser.error("--smoke runs the kernels under Triton's interpreter: "
+                         "TRITON_INTERPRET=1 python benchmarks/gpu.py --smoke")
         DEVICE, scale, COC_MAX = "cpu", int(os.environ.get("SMOKE_SCALE", "90")), 6.0
     elif not torch.cuda.is_available():
         print("no CUDA device: nothing to benchmark")
