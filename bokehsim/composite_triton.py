@@ -22,6 +22,7 @@ import triton
 import triton.language as tl
 
 from .composite import FAR_PX, FILL_CELL_PX
+from .scatter_triton import launch
 
 #: Cells per program of the push-pull kernels, at every level (one compiled variant).
 PYRAMID_BLOCK = 128
@@ -80,7 +81,8 @@ def layer_extents(coc_px: torch.Tensor, layer: torch.Tensor, num_layers: int) ->
     box = torch.full((4, padded), n, device=coc_px.device, dtype=torch.int32)
     box[1::2] = -1
     block = 1024 if padded <= 32 else 256
-    _layer_stats_kernel[(triton.cdiv(n, block),)](
+    launch(
+        _layer_stats_kernel, (triton.cdiv(n, block),),
         layer.reshape(-1).contiguous(), coc_px.reshape(-1).to(torch.float32).contiguous(), count, largest, box,
         n, width, LP=padded, BLOCK=block,
     )
@@ -127,7 +129,8 @@ def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Ten
     if slots == 0:
         return out
     block = 16
-    _cell_sums_kernel[(cells_h, triton.cdiv(cells_w, block))](
+    launch(
+        _cell_sums_kernel, (cells_h, triton.cdiv(cells_w, block)),
         values.to(torch.float32).contiguous(), slot.contiguous(), out, height, width, cells_h, cells_w, slots,
         C=num_channels, CP=triton.next_power_of_2(num_channels + 1), CELL=cell, BC=block,
     )
@@ -190,9 +193,10 @@ def cell_distance(known: torch.Tensor, rings: int) -> torch.Tensor:
         return out
     along_rows = torch.empty(maps, height, width, device=known.device, dtype=torch.int16)
     grid = (maps * height, triton.cdiv(width, DISTANCE_BLOCK))
-    _row_distance_kernel[grid](known.to(torch.uint8).contiguous(), along_rows, width, rings, BLOCK=DISTANCE_BLOCK)
-    _column_distance_kernel[grid](along_rows, out, height, width, rings, float(FILL_CELL_PX), FAR_PX,
-                                  BLOCK=DISTANCE_BLOCK)
+    launch(_row_distance_kernel, grid, known.to(torch.uint8).contiguous(), along_rows, width, rings,
+           BLOCK=DISTANCE_BLOCK)
+    launch(_column_distance_kernel, grid, along_rows, out, height, width, rings, float(FILL_CELL_PX), FAR_PX,
+           BLOCK=DISTANCE_BLOCK)
     return out
 
 
@@ -288,7 +292,8 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         cells_h, cells_w = triton.cdiv(height, 2), triton.cdiv(width, 2)
         coarse_values = torch.empty(maps, channels, cells_h, cells_w, device=values.device, dtype=torch.float32)
         coarse_weight = torch.empty(maps, cells_h, cells_w, device=values.device, dtype=torch.float32)
-        _push_kernel[(maps * cells_h, triton.cdiv(cells_w, PYRAMID_BLOCK))](
+        launch(
+            _push_kernel, (maps * cells_h, triton.cdiv(cells_w, PYRAMID_BLOCK)),
             fine_values, fine_weight, coarse_values, coarse_weight, channels, height, width, cells_h, cells_w,
             BLOCK=PYRAMID_BLOCK,
         )
@@ -298,7 +303,8 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     for fine_values, fine_weight in reversed(levels):  # pull: back up, known values kept
         _, _, height, width = fine_values.shape
         out = torch.empty_like(fine_values)
-        _pull_kernel[(maps * height, triton.cdiv(width, PYRAMID_BLOCK))](
+        launch(
+            _pull_kernel, (maps * height, triton.cdiv(width, PYRAMID_BLOCK)),
             filled, fine_values, fine_weight, out, channels, height, width, *filled.shape[-2:], BLOCK=PYRAMID_BLOCK,
         )
         filled = out

@@ -72,6 +72,10 @@ MERGE_NEIGHBOURS = True
 #: about 20 us less host time per launch, two launches per layer (see :class:`LayerCompositor`).
 #: The environment variable BOKEHSIM_TRITON_DIRECT_LAUNCH=0 turns it off.
 DIRECT_LAUNCH = os.environ.get("BOKEHSIM_TRITON_DIRECT_LAUNCH", "1") != "0"
+#: Fused multiply-adds in the compiled kernels, given to every launch (:func:`launch`). On is Triton's
+#: default up to 3.9 and what every measurement and test here used; 3.10 turns the default off, and
+#: Triton 3.9 warns about that on the first compile of every process unless a launch says which.
+FP_FUSION = True
 #: Cap on the registers per thread of the fused layer kernel, or None to let Triton choose. With the
 #: hidden-background selection in the kernel, Triton 3.9 allocates 112 registers for sm_90 (64
 #: without it), halving the warps in flight; 80 compiles without spills (tests/test_triton_compile.py
@@ -437,12 +441,14 @@ def _norm_list_kernel(
     tl.store(norm_ptr + pos, 1.0 / tl.maximum(area, 1e-12), mask=valid)
 
 
-def _launch(kernel, grid, *args, **meta):
-    """Launch; if the sm_90 vector-reduction variant fails to compile, fall back to scalar atomics.
+def launch(kernel, grid, *args, **meta):
+    """Launch one of bokehsim's kernels with its launch options (:data:`FP_FUSION`); if the sm_90
+    vector-reduction variant fails to compile, fall back to scalar atomics.
 
     A compilation failure happens before the kernel runs, so nothing was written yet.
     """
     global VECTOR_FAILURE
+    meta["enable_fp_fusion"] = FP_FUSION
     if meta.get("MODE") != _MODE_VECTOR:
         return kernel[grid](*args, **meta)
     try:
@@ -604,7 +610,8 @@ def scatter(
     norm = None
     if offsets is not None:
         norm = torch.empty(n, device=device, dtype=torch.float32)
-        _norm_list_kernel[(triton.cdiv(n, LIST_BLOCK),)](
+        launch(
+            _norm_list_kernel, (triton.cdiv(n, LIST_BLOCK),),
             norm, coc, xs_c, offsets, table.left_integral, table.right_integral, table.weight,
             n, rows, q11, q12, q22, M=runs, BLOCK=LIST_BLOCK,
         )
@@ -616,7 +623,7 @@ def scatter(
         stride = _channel_pad(count)
         dtype = torch.int64 if mode == _MODE_FIXED else torch.float32
         diff = torch.zeros(height, width + 2, stride, device=device, dtype=dtype)
-        _launch(
+        launch(
             _scatter_list_kernel, (triton.cdiv(n, LIST_BLOCK),),
             diff, part, dummy if norm is None else norm, ys_c, xs_c, coc,
             dummy if offsets is None else offsets, order,
@@ -981,7 +988,7 @@ class LayerCompositor:
         if compiled is not None:  # a 3-D grid; the parameters in order: the positional ones, then the constexprs
             compiled[(*grid, 1, 1)[:3]](*args, *(meta[name] for name in kernel.arg_names[len(args):]))
             return
-        compiled = _launch(kernel, grid, *args, **meta)
+        compiled = launch(kernel, grid, *args, **meta)
         if compiled is not None and hasattr(compiled, "run"):  # (None under the interpreter)
             self._compiled[key] = compiled
 

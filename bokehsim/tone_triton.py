@@ -13,6 +13,8 @@ import torch
 import triton
 import triton.language as tl
 
+from .scatter_triton import launch
+
 #: Pixels per program.
 TONE_BLOCK = 1024
 
@@ -57,7 +59,8 @@ def _scale_by_peak(rgb: torch.Tensor, expand: bool, threshold: float, gain: floa
     out = torch.empty_like(source)
     n = height * width
     if n:
-        _scale_by_peak_kernel[(triton.cdiv(n, TONE_BLOCK),)](
+        launch(
+            _scale_by_peak_kernel, (triton.cdiv(n, TONE_BLOCK),),
             source, out, n, float(threshold), float(gain), C=channels, EXPAND=expand, BLOCK=TONE_BLOCK,
         )
     return out

@@ -39,7 +39,8 @@ def captured_launches(monkeypatch) -> tuple[dict[tuple, tuple], dict[tuple, set]
     scatters and the layer plan and fill passes, recorded instead of run.
 
     Returns:
-        ``key -> (kernel, signature, constexprs)`` for each distinct signature, and
+        ``key -> (kernel, signature, constexprs, options)`` for each distinct signature and set of
+        launch options (``enable_fp_fusion``, ``maxnreg``), and
         ``(kernel name, constexprs) -> {specialisation}``: what Triton would compile for, from the
         arguments it specialises on (divisibility by 16, values equal to 1).
     """
@@ -59,8 +60,10 @@ def captured_launches(monkeypatch) -> tuple[dict[tuple, tuple], dict[tuple, set]
         values = dict(zip(names, args), **kwargs)
         constexprs = {p.name: values[p.name] for p in kernel.params if p.is_constexpr}
         signature = {name: "constexpr" if name in constexprs else _argument_type(values[name]) for name in names}
-        key = (kernel.fn.__name__, tuple(sorted(constexprs.items())), tuple(signature.items()))
-        launches[key] = (kernel, signature, constexprs)
+        options = {name: value for name, value in kwargs.items() if name not in names}
+        key = (kernel.fn.__name__, tuple(sorted(constexprs.items())), tuple(signature.items()),
+               tuple(sorted(options.items())))
+        launches[key] = (kernel, signature, constexprs, options)
         specialisation = tuple(
             (p.name, native_specialize_impl(BaseBackend, values[p.name], False, not p.do_not_specialize,
                                             not p.do_not_specialize_on_alignment))
@@ -103,12 +106,23 @@ def test_each_kernel_compiles_once_whatever_the_layer_level_or_frame_size(monkey
     assert recompiled == {}
 
 
+def test_every_launch_pins_fused_multiply_adds(monkeypatch):
+    """Every launch says whether to fuse multiply-adds (scatter_triton.FP_FUSION), so the compiled
+    arithmetic does not change when Triton 3.10 turns its default off, and Triton 3.9 does not warn."""
+    from bokehsim import scatter_triton
+
+    launches, _ = captured_launches(monkeypatch)
+    unpinned = {kernel.fn.__name__ for kernel, _, _, options in launches.values()
+                if options.get("enable_fp_fusion") is not scatter_triton.FP_FUSION}
+    assert unpinned == set()
+
+
 def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
     from bokehsim import scatter_triton
 
     launches, _ = captured_launches(monkeypatch)
     compiled = set()
-    for kernel, signature, constexprs in launches.values():
+    for kernel, signature, constexprs, options in launches.values():
         targets = [GPUTarget("cuda", 80, 32), GPUTarget("cuda", 90, 32)]
         variants = [constexprs]
         if constexprs.get("MODE") == scatter_triton._MODE_SCALAR:  # the sm_90 vector reductions too
@@ -118,12 +132,13 @@ def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
                 if variant.get("MODE") == scatter_triton._MODE_VECTOR and target.arch < 90:
                     continue
                 source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=variant)
-                binary = triton.compile(source, target=target)
+                binary = triton.compile(source, target=target, options=options)
                 assert binary.asm["cubin"], f"{kernel.fn.__name__}: no machine code for sm_{target.arch}"
                 compiled.add(kernel.fn.__name__)
         if kernel.fn.__name__ == "_scatter_layer_kernel" and constexprs["FILL"]:  # scatter_triton.LAYER_MAXNREG
             source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
-            assert triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"maxnreg": 80}).asm["cubin"]
+            capped = dict(options, maxnreg=80)
+            assert triton.compile(source, target=GPUTarget("cuda", 90, 32), options=capped).asm["cubin"]
     assert compiled == {"_scatter_list_kernel", "_norm_list_kernel", "_scatter_layer_kernel",
                         "_integrate_composite_kernel", "_layer_stats_kernel", "_cell_sums_kernel",
                         "_row_distance_kernel", "_column_distance_kernel", "_push_kernel", "_pull_kernel",
