@@ -95,16 +95,10 @@ def plan_layers(coc_px: torch.Tensor) -> LayerPlan:
 
 def _default_composite(device: torch.device) -> Callable:
     """``composite_layers`` (falling back to the torch reference if a Triton kernel fails), through
-    the fused Triton compositor on CUDA."""
-    from .render import composite_with_fallback
+    the device's fused compositor (:func:`bokehsim.render.compositor_for`: Triton's on CUDA)."""
+    from .render import composite_with_fallback, compositor_for
 
-    if device.type == "cuda":
-        try:
-            from .scatter_triton import LayerCompositor
-        except ImportError:
-            return composite_with_fallback
-        return functools.partial(composite_with_fallback, compositor=LayerCompositor)
-    return composite_with_fallback
+    return functools.partial(composite_with_fallback, compositor=compositor_for(device))
 
 
 def _tile_grid(height: int, width: int, tile_px: int) -> list[tuple[int, int, int, int]]:
