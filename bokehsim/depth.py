@@ -48,6 +48,10 @@ HISTOGRAM_BINS = 64
 MODE_MIN_FRACTION = 0.05
 
 
+#: A frame size no point lies outside of: checks the syntax of a point before the frame is known.
+_ANY_FRAME_PX = 1 << 30
+
+
 @dataclass(frozen=True)
 class DepthOptions:
     """How to read and calibrate depth; every field mirrors a CLI option (``_depth_opts.py``).
@@ -118,7 +122,7 @@ def load_depth(depth_path: Path | None, image_linear: torch.Tensor, options: Dep
     """
     if image_linear.ndim != 3:
         raise InputError(f"image: expected (C, H, W), got shape {tuple(image_linear.shape)}")
-    _check_options(options, depth_path)
+    check_depth_options(options, depth_path)
     size = tuple(image_linear.shape[-2:])
     warnings: list[str] = []
     values, name, report = _read_source(depth_path, image_linear, options)
@@ -148,7 +152,11 @@ def load_depth(depth_path: Path | None, image_linear: torch.Tensor, options: Dep
 # --- options and sources -------------------------------------------------------------------------
 
 
-def _check_options(options: DepthOptions, depth_path: Path | None) -> None:
+def check_depth_options(options: DepthOptions, depth_path: Path | None) -> None:
+    """Raise :class:`InputError` for options that contradict each other or the source, before any file is read."""
+    for name, point in (("--focus-at", options.focus_at), ("--background-at", options.background_at)):
+        if point is not None:  # the syntax now; whether it lies inside the frame once the frame is read
+            parse_point(point, _ANY_FRAME_PX, _ANY_FRAME_PX, name=name)
     if options.kind not in KINDS:
         raise InputError(f"--depth-kind: expected one of {', '.join(KINDS)}, got {options.kind!r}")
     if depth_path is None and not options.estimate:
