@@ -45,7 +45,7 @@ def cli_reference(app: typer.Typer) -> str:
         "",
         *_help_paragraphs(group.help),
         "",
-        f"Every command also takes `--help`. Usage: `{_PROG} [--version] COMMAND [ARGS]...`",
+        f"Every command also takes `--help`. Usage: `{_PROG} [OPTIONS] COMMAND [ARGS]...`",
         "",
         *_param_table(group.params, group.callback),
     ]
@@ -98,7 +98,7 @@ def _param_table(params: list[Any], callback) -> list[str]:
 
 
 def _is_argument(param: Any) -> bool:
-    # click and the click that typer >= 0.20 vendors both name the kind, not one shared class.
+    # Plain click and the copy of click that recent typer vendors share the kind's name, not a class.
     return param.param_type_name == "argument"
 
 
