@@ -496,7 +496,7 @@ def test_image_grey_levels_are_weights(tmp_path):
 
 
 def test_a_binary_convex_picture_needs_one_run_per_row(tmp_path):
-    from bokehsim.aperture_shapes import load_image_mask
+    from bokehsim.aperture.image import load_image_mask
 
     ys, xs = np.mgrid[0:48, 0:48] + 0.5
     disc = np.hypot(xs - 24, ys - 24) <= 22
