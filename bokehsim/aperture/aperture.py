@@ -197,15 +197,6 @@ class Aperture:
         edges, values = self.profile.bands(in_front)
         return staircase_copies(edges, values, self.obstruction)
 
-    # Compatibility with the first sketch of this class.
-    @property
-    def cat_eye_strength(self) -> float:
-        return self.cat_eye
-
-    @property
-    def cat_eye_start(self) -> float:
-        return self.start
-
 
 def _check_aperture(aperture: Aperture, source: str) -> None:
     """Ranges and combinations; raises InputError with one line."""

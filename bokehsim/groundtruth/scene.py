@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..io import read_toml
-from ..lens import SENSORS_MM, Lens
+from ..lens import SENSORS_MM
 from .looks import Look, parse_look
 
 RGB = tuple[float, float, float]
@@ -52,10 +52,6 @@ class Shot:
     look: Look
     max_depth: int = 8
     look_source: str = "circle"
-
-    @property
-    def lens(self) -> Lens:
-        return Lens(self.focal_length_mm, self.f_number, self.focus_distance_m, self.sensor_width_mm)
 
     @property
     def fov_x_deg(self) -> float:
