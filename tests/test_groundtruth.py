@@ -273,6 +273,8 @@ GOOD_OBJECT = LIGHT.format(x=0, y=0, z=2, r=0.1)
         (GOOD_OBJECT.replace("emission", "material = \"x\"\nemission"), "", "objects[0].material", "exactly one"),
         (GOOD_OBJECT, 'look = "blades:n=1"', "shot.look", "n: expected an integer"),
         (GOOD_OBJECT, 'look = "disc"', "shot.look", "expected an aperture spec"),
+        (GOOD_OBJECT, 'sensor = "medium"', "shot.sensor", "expected one of full-frame"),
+        (GOOD_OBJECT, "sensor = true", "shot.sensor", "expected a positive width in mm"),
         (GOOD_OBJECT.replace("[4, 4, 4]", "[4, 4]"), "", "objects[0].emission", "an RGB list of 3 numbers"),
         (GOOD_OBJECT, "f_number = 2", "shot", "Cannot overwrite a value"),
     ],

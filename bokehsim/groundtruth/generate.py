@@ -9,7 +9,6 @@ whose sidecar records the same settings and scene file is skipped unless ``force
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -114,16 +113,12 @@ def is_done(scene: Scene, out_root: Path, settings: Settings) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False  # unreadable mark: treat as unfinished
     wanted = _settings_record(scene, effective_shot(scene, settings), settings)
-    same_scene = bool(old_inputs) and old_inputs[0].get("sha256") == _sha256(scene.path)
+    same_scene = bool(old_inputs) and old_inputs[0].get("sha256") == io.file_sha256(scene.path)
     if old_settings != wanted or not same_scene:
         what = "other settings" if old_settings != wanted else "an earlier version of the scene file"
         raise InputError(f"{folder}: already rendered with {what}; pass --force to render it again, or use another -o")
     missing = [name for name in _file_names(settings.npy) if not (folder / name).is_file()]
     return not missing
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _file_names(npy: bool) -> list[str]:
