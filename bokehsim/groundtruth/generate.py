@@ -20,12 +20,13 @@ import numpy as np
 import torch
 
 from .. import io
+from ..aperture import Aperture
 from ..errors import InputError
 from ..lens import coc_px
 from ._mitsuba import mitsuba
 from .builder import NEAR_CLIP_M, aperture_radius_m, scene_dict
 from .depth import SKY_DEPTH_M, render_z_depth
-from .looks import Look, is_plain_circle
+from .looks import is_plain_circle
 from .renderers import noise_psnr_db, pass_count, reference_pass_count, render_pinhole, render_reference
 from .scene import Scene, Shot
 
@@ -52,7 +53,7 @@ class Settings:
 
     width_px: int | None = None
     spp: int | None = None
-    look: Look | None = None
+    look: Aperture | None = None
     look_source: str | None = None
     method: str = "auto"
     npy: bool = False

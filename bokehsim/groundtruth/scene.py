@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..aperture import Aperture
 from ..errors import InputError
 from ..io import read_toml
 from ..lens import sensor_width_mm
-from .looks import Look, parse_look
+from .looks import parse_look
 
 RGB = tuple[float, float, float]
 Vec3 = tuple[float, float, float]
@@ -49,7 +50,7 @@ class Shot:
     width_px: int
     height_px: int
     spp: int
-    look: Look
+    look: Aperture
     max_depth: int = 8
     look_source: str = "circle"
 
