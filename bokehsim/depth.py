@@ -16,7 +16,7 @@ Two known distances (anchors) fix ``a`` and ``b``; one anchor fixes the scale wh
 the map (its 0.5th percentile of inverse depth) is put at infinity. Anchors are ``--near`` and
 ``--far`` (the map's 99.5th and 0.5th percentile of nearness), ``--subject-distance`` at
 ``--focus-at`` and ``--background-distance`` at ``--background-at`` or at the far mode of the
-inverse-depth histogram.
+inverse-depth histogram. What a lens does with the depth under a point is :mod:`bokehsim.focus`.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def load_depth(depth_path: Path | None, image_linear: torch.Tensor, options: Dep
         if refine:
             values = _refine_relative(values, image_linear, space)
         depth_m = _calibrate(values, space, report["kind"] == "disparity", options, report, warnings, name)
-    report["depth_range_m"] = [_json_float(v) for v in robust_range(depth_m)]
+    report["depth_range_m"] = [json_float(v) for v in robust_range(depth_m)]
     return DepthResult(depth_m=depth_m.float().contiguous(), report=report, warnings=warnings)
 
 
@@ -286,14 +286,14 @@ def _report_metric_points(depth_m, options, report, warnings, name) -> None:
     height, width = depth_m.shape
     if options.focus_at is not None:
         x, y = parse_point(options.focus_at, width, height, name="--focus-at")
-        report["subject"] = {"at_px": [x, y], "depth_m": _json_float(depth_at(depth_m, x, y))}
+        report["subject"] = {"at_px": [x, y], "depth_m": json_float(depth_at(depth_m, x, y))}
     if options.background_at is not None:
         x, y = parse_point(options.background_at, width, height, name="--background-at")
-        report["background"] = {"at_px": [x, y], "depth_m": _json_float(depth_at(depth_m, x, y)), "picked": "--background-at"}
+        report["background"] = {"at_px": [x, y], "depth_m": json_float(depth_at(depth_m, x, y)), "picked": "--background-at"}
     else:
         inverse, share = far_mode(1.0 / depth_m)
         picked = f"far mode of the inverse-depth histogram ({share:.0%} of pixels)"
-        report["background"] = {"depth_m": _json_float(1.0 / inverse), "picked": picked}
+        report["background"] = {"depth_m": json_float(1.0 / inverse), "picked": picked}
     low, high = robust_range(depth_m)
     if not high > low:
         warnings.append(f"{name}: the depth map is constant ({low:g} m); the whole image gets the same blur")
@@ -328,7 +328,7 @@ def _calibrate(values, space, zero_at_infinity, options, report, warnings, name)
         "offset": offset,
         "rule": rule,
         "anchors": [_anchor_report(a) for a in anchors],
-        "map_range": [_json_float(to_v(low)), _json_float(to_v(high))],
+        "map_range": [json_float(to_v(low)), json_float(to_v(high))],
         "map_range_percentiles": list(EXTREME_PERCENTILES),
     }
     _report_points(depth_m, anchors, options, report)
@@ -457,19 +457,19 @@ def _report_points(depth_m, anchors, options, report) -> None:
     height, width = depth_m.shape
     if options.focus_at is not None or options.subject_distance_m is not None:
         x, y = parse_point(options.focus_at or "0.5,0.5", width, height, name="--focus-at")
-        report["subject"] = {"at_px": [x, y], "depth_m": _json_float(depth_at(depth_m, x, y))}
+        report["subject"] = {"at_px": [x, y], "depth_m": json_float(depth_at(depth_m, x, y))}
     background = [a for a in anchors if a.label == "--background-distance"]
     if background and background[0].at_px is not None:
         x, y = background[0].at_px
-        report["background"] = {"at_px": [x, y], "depth_m": _json_float(depth_at(depth_m, x, y)), "picked": "--background-at"}
+        report["background"] = {"at_px": [x, y], "depth_m": json_float(depth_at(depth_m, x, y)), "picked": "--background-at"}
     else:
         inverse, share = far_mode(1.0 / depth_m)
         picked = f"far mode of the inverse-depth histogram ({share:.0%} of pixels)"
-        report["background"] = {"depth_m": _json_float(1.0 / inverse), "picked": picked}
+        report["background"] = {"depth_m": json_float(1.0 / inverse), "picked": picked}
 
 
 def _anchor_report(anchor: _Anchor) -> dict:
-    entry = {"option": anchor.label, "map_value": anchor.map_value, "distance_m": _json_float(anchor.distance_m)}
+    entry = {"option": anchor.label, "map_value": anchor.map_value, "distance_m": json_float(anchor.distance_m)}
     if anchor.at_px is not None:
         entry["at_px"] = list(anchor.at_px)
     return entry
@@ -592,58 +592,12 @@ def far_mode(nearness: torch.Tensor) -> tuple[float, float]:
     return float(flat[members].median()), float(members.double().mean())
 
 
-def _json_float(value: float) -> float | str:
-    """A float for JSON: rounded to micrometres; infinity as the string "inf" (JSON has none)."""
+def json_float(value: float) -> float | str:
+    """A float for JSON: rounded to micrometres; infinity as the string "inf" (JSON has none).
+
+    Example:
+        >>> json_float(2.0000004), json_float(math.inf)
+        (2.0, 'inf')
+    """
     value = float(value)
     return round(value, 6) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
-
-
-# --- focus ---------------------------------------------------------------------------------------
-
-
-def focus_report(
-    depth_m: torch.Tensor,
-    x: int,
-    y: int,
-    *,
-    focal_length_mm: float | None = None,
-    f_number: float | None = None,
-    sensor_width_mm: float = 36.0,
-    focus_distance_m: float | None = None,
-) -> dict:
-    """What a photographer wants to know before a render: the depth under a point and the lens's
-    depth of field when focused there (or at ``focus_distance_m``).
-
-    Args:
-        depth_m: ``(H, W)`` z-depth in metres.
-        x, y: the point, in pixels.
-        focal_length_mm, f_number: f and N; without them only the depths are reported.
-        sensor_width_mm: w_s.
-        focus_distance_m: S1; default the depth under the point.
-
-    Returns:
-        A JSON-ready dict: ``point_px``, ``depth_m``, ``depth_range_m``, and with a lens
-        ``focus_distance_m``, ``hyperfocal_m``, ``dof_near_m``, ``dof_far_m`` ("inf" past the
-        hyperfocal distance) and ``coc_px_at_range`` (signed CoC diameters at the range's ends).
-    """
-    from .lens import check_lens, coc_px, depth_of_field_limits_m, hyperfocal_distance_m
-
-    depth_here = depth_at(depth_m, x, y)
-    low, high = robust_range(depth_m)
-    report = {"point_px": [x, y], "depth_m": _json_float(depth_here), "depth_range_m": [_json_float(low), _json_float(high)]}
-    if focal_length_mm is None or f_number is None:
-        return report
-    lens = {"focal_length_mm": focal_length_mm, "f_number": f_number, "sensor_width_mm": sensor_width_mm}
-    focus_m = depth_here if focus_distance_m is None else focus_distance_m
-    check_lens(focal_length_mm, f_number, focus_m, sensor_width_mm)
-    near_m, far_m = depth_of_field_limits_m(focus_distance_m=focus_m, **lens)
-    ends_m = torch.tensor([low, high], dtype=torch.float64)
-    ends = coc_px(ends_m, focus_distance_m=focus_m, image_width_px=depth_m.shape[1], **lens)
-    report.update(
-        focus_distance_m=_json_float(focus_m),
-        hyperfocal_m=_json_float(hyperfocal_distance_m(**lens)),
-        dof_near_m=_json_float(near_m),
-        dof_far_m=_json_float(far_m),
-        coc_px_at_range=[_json_float(c) for c in ends.tolist()],
-    )
-    return report
