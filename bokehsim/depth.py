@@ -141,7 +141,7 @@ def load_depth(depth_path: Path | None, image_linear: torch.Tensor, options: Dep
         if refine:
             values = _refine_relative(values, image_linear, space)
         depth_m = _calibrate(values, space, report["kind"] == "disparity", options, report, warnings, name)
-    report["depth_range_m"] = [json_float(v) for v in robust_range(depth_m)]
+    report["depth_range_m"] = [_json_float(v) for v in robust_range(depth_m)]
     return DepthResult(depth_m=depth_m.float().contiguous(), report=report, warnings=warnings)
 
 
@@ -286,14 +286,14 @@ def _report_metric_points(depth_m, options, report, warnings, name) -> None:
     height, width = depth_m.shape
     if options.focus_at is not None:
         x, y = parse_point(options.focus_at, width, height, name="--focus-at")
-        report["subject"] = {"at_px": [x, y], "depth_m": json_float(depth_at(depth_m, x, y))}
+        report["subject"] = {"at_px": [x, y], "depth_m": _json_float(depth_at(depth_m, x, y))}
     if options.background_at is not None:
         x, y = parse_point(options.background_at, width, height, name="--background-at")
-        report["background"] = {"at_px": [x, y], "depth_m": json_float(depth_at(depth_m, x, y)), "picked": "--background-at"}
+        report["background"] = {"at_px": [x, y], "depth_m": _json_float(depth_at(depth_m, x, y)), "picked": "--background-at"}
     else:
         inverse, share = far_mode(1.0 / depth_m)
         picked = f"far mode of the inverse-depth histogram ({share:.0%} of pixels)"
-        report["background"] = {"depth_m": json_float(1.0 / inverse), "picked": picked}
+        report["background"] = {"depth_m": _json_float(1.0 / inverse), "picked": picked}
     low, high = robust_range(depth_m)
     if not high > low:
         warnings.append(f"{name}: the depth map is constant ({low:g} m); the whole image gets the same blur")
@@ -328,7 +328,7 @@ def _calibrate(values, space, zero_at_infinity, options, report, warnings, name)
         "offset": offset,
         "rule": rule,
         "anchors": [_anchor_report(a) for a in anchors],
-        "map_range": [json_float(to_v(low)), json_float(to_v(high))],
+        "map_range": [_json_float(to_v(low)), _json_float(to_v(high))],
         "map_range_percentiles": list(EXTREME_PERCENTILES),
     }
     _report_points(depth_m, anchors, options, report)
@@ -457,19 +457,19 @@ def _report_points(depth_m, anchors, options, report) -> None:
     height, width = depth_m.shape
     if options.focus_at is not None or options.subject_distance_m is not None:
         x, y = parse_point(options.focus_at or "0.5,0.5", width, height, name="--focus-at")
-        report["subject"] = {"at_px": [x, y], "depth_m": json_float(depth_at(depth_m, x, y))}
+        report["subject"] = {"at_px": [x, y], "depth_m": _json_float(depth_at(depth_m, x, y))}
     background = [a for a in anchors if a.label == "--background-distance"]
     if background and background[0].at_px is not None:
         x, y = background[0].at_px
-        report["background"] = {"at_px": [x, y], "depth_m": json_float(depth_at(depth_m, x, y)), "picked": "--background-at"}
+        report["background"] = {"at_px": [x, y], "depth_m": _json_float(depth_at(depth_m, x, y)), "picked": "--background-at"}
     else:
         inverse, share = far_mode(1.0 / depth_m)
         picked = f"far mode of the inverse-depth histogram ({share:.0%} of pixels)"
-        report["background"] = {"depth_m": json_float(1.0 / inverse), "picked": picked}
+        report["background"] = {"depth_m": _json_float(1.0 / inverse), "picked": picked}
 
 
 def _anchor_report(anchor: _Anchor) -> dict:
-    entry = {"option": anchor.label, "map_value": anchor.map_value, "distance_m": json_float(anchor.distance_m)}
+    entry = {"option": anchor.label, "map_value": anchor.map_value, "distance_m": _json_float(anchor.distance_m)}
     if anchor.at_px is not None:
         entry["at_px"] = list(anchor.at_px)
     return entry
@@ -592,12 +592,7 @@ def far_mode(nearness: torch.Tensor) -> tuple[float, float]:
     return float(flat[members].median()), float(members.double().mean())
 
 
-def json_float(value: float) -> float | str:
-    """A float for JSON: rounded to micrometres; infinity as the string "inf" (JSON has none).
-
-    Example:
-        >>> json_float(2.0000004), json_float(math.inf)
-        (2.0, 'inf')
-    """
+def _json_float(value: float) -> float | str:
+    """A float for JSON: rounded to micrometres; infinity as the string "inf" (JSON has none)."""
     value = float(value)
     return round(value, 6) if math.isfinite(value) else ("inf" if value > 0 else "-inf")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .depth import depth_at, json_float
+from .depth import _json_float, depth_at
 from .depth_refine import robust_range
 from .lens import check_lens, coc_px, depth_of_field_limits_m, hyperfocal_distance_m
 
@@ -42,7 +42,7 @@ def focus_report(
     """
     depth_here = depth_at(depth_m, x, y)
     low, high = robust_range(depth_m)
-    report = {"point_px": [x, y], "depth_m": json_float(depth_here), "depth_range_m": [json_float(low), json_float(high)]}
+    report = {"point_px": [x, y], "depth_m": _json_float(depth_here), "depth_range_m": [_json_float(low), _json_float(high)]}
     if focal_length_mm is None or f_number is None:
         return report
     lens = {"focal_length_mm": focal_length_mm, "f_number": f_number, "sensor_width_mm": sensor_width_mm}
@@ -52,10 +52,10 @@ def focus_report(
     ends_m = torch.tensor([low, high], dtype=torch.float64)
     ends = coc_px(ends_m, focus_distance_m=focus_m, image_width_px=depth_m.shape[1], **lens)
     report.update(
-        focus_distance_m=json_float(focus_m),
-        hyperfocal_m=json_float(hyperfocal_distance_m(**lens)),
-        dof_near_m=json_float(near_m),
-        dof_far_m=json_float(far_m),
-        coc_px_at_range=[json_float(c) for c in ends.tolist()],
+        focus_distance_m=_json_float(focus_m),
+        hyperfocal_m=_json_float(hyperfocal_distance_m(**lens)),
+        dof_near_m=_json_float(near_m),
+        dof_far_m=_json_float(far_m),
+        coc_px_at_range=[_json_float(c) for c in ends.tolist()],
     )
     return report

@@ -13,6 +13,7 @@ saturation are preserved (a red neon stays red instead of going white).
 
 from __future__ import annotations
 
+import math
 
 import torch
 
