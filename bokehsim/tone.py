@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .twins import gpu_twin
+from .backend import gpu_twin
 
 #: Default linear value above which the expansion starts (sRGB code value ~0.86).
 DEFAULT_HIGHLIGHT_THRESHOLD = 0.7

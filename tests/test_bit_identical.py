@@ -13,7 +13,6 @@ Where a hash changes on purpose (a deliberate change of the maths), recompute it
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 from pathlib import Path
 
@@ -24,9 +23,9 @@ from typer.testing import CliRunner
 
 from bokehsim import Lens, render_full
 from bokehsim.aperture import parse_aperture, parse_profile
+from bokehsim.backend import Backend
 from bokehsim.cli import app
 from bokehsim.render import render_channels
-from bokehsim.scatter import scatter as scatter_torch
 from bokehsim.tiling import render_tiled
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,17 +142,6 @@ def layered_scene(seed: int, height: int = 72, width: int = 96) -> tuple[torch.T
     return image.clamp(0, 1), depth
 
 
-def with_torch_reference(render):
-    """The same render with the torch reference scatter instead of the compiled (numba) one."""
-    render_module = importlib.import_module("bokehsim.render")  # (bokehsim.render is also the function)
-    original = render_module.scatter_for
-    render_module.scatter_for = lambda device: scatter_torch
-    try:
-        return render()
-    finally:
-        render_module.scatter_for = original
-
-
 # --- the bundled example, through the command line ----------------------------------------------
 
 
@@ -187,10 +175,7 @@ def _point_render(spec: str, profile: str | None, depth_m: float, reference: boo
     aperture = parse_aperture(spec, profile=parse_profile(profile))
     image, depth = point_lights(depth_m)
 
-    def run():
-        return render_full(image, depth, LENS, aperture=aperture, device="cpu", hole_matte=True)
-
-    out = with_torch_reference(run) if reference else run()
+    out = render_full(image, depth, LENS, aperture=aperture, device="cpu", hole_matte=True, reference=reference)
     return digest(out.image, out.coc_px, out.hole_matte)
 
 
@@ -218,12 +203,9 @@ def test_image_aperture(tmp_path):
     aperture = parse_aperture(f"image:levels=4,rotation=10,path={path}")
     for depth_m, place in ((4.0, "behind"), (1.4, "front")):
         image, depth = point_lights(depth_m)
-
-        def run():
-            return render_full(image, depth, LENS, aperture=aperture, device="cpu")
-
-        check(f"image/{place}/numba", digest(run().image))
-        check(f"image/{place}/torch", digest(with_torch_reference(run).image))
+        for reference, backend in ((False, "numba"), (True, "torch")):
+            out = render_full(image, depth, LENS, aperture=aperture, device="cpu", reference=reference)
+            check(f"image/{place}/{backend}", digest(out.image))
 
 
 def test_look_through_the_cli(tmp_path):
@@ -254,19 +236,17 @@ def test_layered_scenes_numba_and_torch():
     }
     for name, options in cases.items():
         for reference in (False, True):
-            def run():
-                return render_full(image, depth, LENS, device="cpu", hole_matte=True, **options)
-
-            out = with_torch_reference(run) if reference else run()
+            out = render_full(image, depth, LENS, device="cpu", hole_matte=True, reference=reference, **options)
             backend = "torch" if reference else "numba"
             check(f"scene {name}/{backend}", digest(out.image, out.coc_px, out.hole_matte))
 
 
 def test_channels_with_the_torch_reference_directly():
-    """render_channels with an explicit scatter: the layered compositor alone."""
+    """render_channels with an explicit backend: the layered compositor alone."""
     image, depth = layered_scene(5, 40, 56)
     coc = LENS.coc_px(depth, image.shape[-1])
-    rendered, matte, layers = render_channels(image, coc, parse_aperture("swirl"), hole_matte=True, scatter_fn=scatter_torch)
+    rendered, matte, layers = render_channels(image, coc, parse_aperture("swirl"), hole_matte=True,
+                                               backend=Backend(torch.device("cpu"), reference=True))
     check("render_channels torch", digest(rendered, matte, torch.tensor([layers])))
 
 

@@ -134,12 +134,7 @@ def render_picture(picture, depth_m, lens, aperture, *, clipped, threshold, gain
     chromatic = aperture.channel_focus_scale(focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m)
     if (tile_size is None and not on_cuda) or chromatic is not None:
         return render_full(picture.color, depth_m, lens, deterministic=deterministic, **options)
-    if deterministic and on_cuda:
-        from ..scatter_triton import deterministic_mode
-
-        with deterministic_mode():
-            return render_tiled(picture.color, depth_m, lens, tile_px=tile_size, **options)
-    return render_tiled(picture.color, depth_m, lens, tile_px=tile_size, **options)
+    return render_tiled(picture.color, depth_m, lens, tile_px=tile_size, deterministic=deterministic, **options)
 
 
 def check_choices(
