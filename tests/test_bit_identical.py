@@ -255,6 +255,9 @@ def test_tiled_and_deterministic_on_the_cpu():
     image, depth = layered_scene(7)
     tiled = render_tiled(image, depth, LENS, aperture="blades:n=5", device="cpu", tile_px=32, hole_matte=True)
     check("tiled", digest(tiled.image, tiled.hole_matte))
+    fixed_tiles = render_tiled(image, depth, LENS, aperture="blades:n=5", device="cpu", tile_px=32, hole_matte=True,
+                               deterministic=True)
+    assert digest(fixed_tiles.image, fixed_tiles.hole_matte) == digest(tiled.image, tiled.hole_matte)
     plain = render_full(image, depth, LENS, aperture="blades:n=5", device="cpu", hole_matte=True)
     fixed = render_full(image, depth, LENS, aperture="blades:n=5", device="cpu", hole_matte=True, deterministic=True)
     check("deterministic", digest(fixed.image, fixed.hole_matte))

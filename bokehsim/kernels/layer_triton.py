@@ -30,7 +30,9 @@ import triton.language as tl
 from ..aperture import SpanTable
 from ..composite import FILL_CELL_PX, FILL_FADE_PX, HIDDEN_MARGIN_PX, normalise_coverage
 from . import triton_launch
-from .triton_launch import FIXED_POINT_SCALE, MODE_FIXED, MODE_SCALAR, MODE_VECTOR, channel_pad, check_table, emission_mode, launch
+from .triton_launch import (
+    FIXED_POINT_SCALE, MAX_CHANNELS, MODE_FIXED, MODE_SCALAR, MODE_VECTOR, channel_pad, check_table, emission_mode, launch,
+)
 from .triton_runs import emit_kernels, kernel_area, kernel_reach
 
 #: Pixels per program (one row segment) of the fused layer scatter.

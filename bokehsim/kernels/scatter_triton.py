@@ -21,13 +21,13 @@ import triton.language as tl
 from ..aperture import SpanTable
 from ..scatter import MIN_RADIUS_PX
 from . import triton_launch
-from .triton_launch import FIXED_POINT_SCALE, MODE_FIXED, MODE_SCALAR, MODE_VECTOR, channel_pad, check_table, emission_mode, launch
+from .triton_launch import (
+    FIXED_POINT_SCALE, MAX_CHANNELS, MODE_FIXED, MODE_SCALAR, MODE_VECTOR, channel_pad, check_table, emission_mode, launch,
+)
 from .triton_runs import emit_kernels, kernel_area, kernel_reach
 
 #: Pixels per program of the list scatter; one block's row loop runs to its largest reach.
 LIST_BLOCK = 128
-#: Most channels one scatter launch carries (more are split into several launches).
-MAX_CHANNELS = 16
 
 @triton.jit
 def _list_pixel(pos, valid, order_ptr, val_ptr, y_ptr, x_ptr, coc_ptr, off_ptr, norm_ptr, area,

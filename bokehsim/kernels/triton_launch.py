@@ -23,6 +23,8 @@ from ..scatter import ellipse_quadratic_form
 
 #: Fixed-point scale of deterministic mode: entries are rounded to multiples of 2^-32.
 FIXED_POINT_SCALE = 2.0**32
+#: Most channels one scatter launch carries (the list scatter splits more into several launches).
+MAX_CHANNELS = 16
 #: Force an emission mode ("scalar" or "vector"), for benchmarks; None picks by device (the
 #: environment variable BOKEHSIM_TRITON_MODE does the same without code).
 FORCE_MODE: str | None = None
