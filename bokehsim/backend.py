@@ -123,13 +123,13 @@ class Backend:
         with the torch reference, each time with one warning line. Nothing has been written when a
         kernel fails to compile, and a job holds no state of its own across the retry.
         """
+        global VECTOR_FAILURE
         try:
             return job(self.scatter(), self.compositor())
         except Exception as error:
             if not is_triton_error(error):
                 raise
             if self._vector_reductions_in_use():
-                global VECTOR_FAILURE
                 VECTOR_FAILURE = _first_line(error)
                 warn_triton_failure("the vector reductions", error, "scalar atomics")
                 return self.run(job)

@@ -153,3 +153,9 @@ def test_errors_that_are_not_triton_s_are_not_hidden_by_the_fallback():
 
     with pytest.raises(torch.OutOfMemoryError):
         Backend(CPU).run(out_of_memory)
+
+
+def test_doctests():
+    import doctest
+
+    assert doctest.testmod(backend).failed == 0
