@@ -159,3 +159,20 @@ def test_doctests():
     import doctest
 
     assert doctest.testmod(backend).failed == 0
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_cuda_backends_pass_deterministic_down_to_both_triton_kernels(deterministic, monkeypatch):
+    """No global switch: the flag a render is given reaches the list scatter and the fused step
+    (built here without a GPU; nothing is launched)."""
+    pytest.importorskip("triton")
+    from bokehsim.kernels import layer_triton, scatter_triton
+
+    monkeypatch.setattr(backend, "VECTOR_FAILURE", None)
+    cuda = Backend(torch.device("cuda"), deterministic=deterministic)
+    scatter, compositor = cuda.scatter(), cuda.compositor()
+    assert scatter.func is scatter_triton.scatter and compositor.func is layer_triton.LayerCompositor
+    assert scatter.keywords == compositor.keywords == {"deterministic": deterministic, "vector": True}
+    monkeypatch.setattr(backend, "VECTOR_FAILURE", "CompilationError: no red.v4")
+    assert cuda.scatter().keywords["vector"] is False and cuda.compositor().keywords["vector"] is False
+    assert Backend(torch.device("cuda"), reference=True).scatter() is scatter_reference
