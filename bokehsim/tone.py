@@ -17,8 +17,8 @@ import math
 
 import torch
 
+from .backend import gpu_twin
 from .errors import InputError
-from .twins import gpu_twin
 
 #: Default linear value above which the expansion starts (sRGB code value ~0.86).
 DEFAULT_HIGHLIGHT_THRESHOLD = 0.7

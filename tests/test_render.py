@@ -132,32 +132,3 @@ def test_axial_chromatic_aberration_gives_each_colour_its_own_focus():
         disc = out[channel]
         assert float(disc.sum()) == pytest.approx(1.0, abs=1e-3)
         assert 2 * math.sqrt(float((disc / disc.max()).sum()) / math.pi) == pytest.approx(coc, abs=0.5)
-
-
-@pytest.mark.parametrize("broken", ["compositor", "layer plan"])
-def test_a_triton_failure_falls_back_to_the_torch_reference_with_a_warning(broken, monkeypatch):
-    """A kernel that does not compile on the user's GPU must not end the render: neither the fused
-    compositor nor a Triton twin of the layer plan, fill or tone curves (bokehsim.twins)."""
-    from bokehsim import twins
-    from bokehsim.aperture import parse_aperture
-    from bokehsim.render import render_channels
-
-    compile_error = type("CompilationError", (Exception,), {"__module__": "triton.compiler.errors"})
-
-    def broken_kernel(*args, **kwargs):
-        raise compile_error("at 12:4: unsupported")
-
-    generator = torch.Generator().manual_seed(3)
-    channels = torch.rand(3, 24, 32, generator=generator)
-    coc = torch.full((24, 32), 6.0)
-    coc[:, :12] = -3.0
-    aperture = parse_aperture("circle")
-    want, _, want_layers = render_channels(channels, coc, aperture)
-    if broken == "layer plan":  # as if on a GPU: every Triton twin is asked for, and fails
-        monkeypatch.setattr(twins, "_on_gpu", lambda tensor: True)
-        monkeypatch.setattr(twins, "_lookup", lambda module, name: broken_kernel)
-        monkeypatch.setattr(twins, "FAILED", set())
-    with pytest.warns(RuntimeWarning, match="CompilationError: at 12:4: unsupported"):
-        image, _, layers = render_channels(channels, coc, aperture,
-                                           compositor=broken_kernel if broken == "compositor" else None)
-    assert layers == want_layers and float((image - want).abs().max()) < 1e-5
