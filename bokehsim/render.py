@@ -240,9 +240,9 @@ def render(
         torch.Size([3, 32, 48])
     """
     is_numpy = isinstance(image, np.ndarray)
-    channels_last = is_numpy and image.ndim in (3, 4) and image.shape[-1] in (1, 3, 4) and image.shape[-3] not in (1, 3, 4)
     tensor = torch.as_tensor(np.ascontiguousarray(image)) if is_numpy else image
     depth = torch.as_tensor(np.ascontiguousarray(depth_m)) if isinstance(depth_m, np.ndarray) else depth_m
+    channels_last = is_numpy and _is_channels_last(tuple(image.shape), tuple(depth.shape[-2:]))
     if channels_last:
         tensor = tensor.movedim(-1, -3)
     batched = tensor.ndim == 4
@@ -259,3 +259,16 @@ def render(
     if channels_last:
         out = out.movedim(-3, -1)
     return out.cpu().numpy() if is_numpy else out
+
+
+def _is_channels_last(image_shape: tuple[int, ...], frame: tuple[int, int]) -> bool:
+    """Whether a numpy image is ``(..., H, W, C)``: the depth map's ``(H, W)`` says where the frame is,
+    so a picture 3 or 4 pixels high is not taken for channels (channels-first wins a tie).
+
+    Example:
+        >>> _is_channels_last((3, 64, 3), (3, 64)), _is_channels_last((3, 4, 64), (4, 64))
+        (True, False)
+    """
+    if len(image_shape) not in (3, 4) or image_shape[-2:] == frame:
+        return False
+    return image_shape[-3:-1] == frame

@@ -10,6 +10,9 @@ of bokehsim/composite.py (tests in test_composite.py), and the whole render on C
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -153,3 +156,15 @@ def test_gpu_fused_composite_matches_reference_loop(cuda):
 
 if __name__ == "__main__":
     serve_interpreted(_interpreted_cases)
+
+
+def test_a_bad_register_cap_in_the_environment_warns_and_never_stops_a_render():
+    layer_triton = pytest.importorskip("bokehsim.kernels.layer_triton")
+    assert layer_triton.register_cap_from_env("80") == 80 and layer_triton.register_cap_from_env("") is None
+    for bad in ("lots", "8", "-80", "80.5", "999"):
+        with pytest.warns(RuntimeWarning, match=r"BOKEHSIM_TRITON_MAXNREG: expected a whole number"):
+            assert layer_triton.register_cap_from_env(bad) is None
+    # At import, where the setting is read: a bad value no longer raises there.
+    result = subprocess.run([sys.executable, "-c", "import bokehsim.kernels.layer_triton as m; print(m.LAYER_MAXNREG)"],
+                            env={**os.environ, "BOKEHSIM_TRITON_MAXNREG": "lots"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "None", result.stderr

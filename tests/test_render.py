@@ -97,6 +97,16 @@ def test_numpy_in_numpy_out_channels_last_and_batches():
     assert torch.allclose(out_batch[0], render(image, depth, LENS), atol=1e-6)
 
 
+@pytest.mark.parametrize("height", [1, 3, 4])
+def test_numpy_channels_last_pictures_as_high_as_a_channel_count_stay_channels_last(height):
+    image, depth = scene()
+    image, depth = image[:, :height], depth[:height]
+    hwc = image.permute(1, 2, 0).numpy()  # (height, W, 3): its first axis could pass for channels
+    out = render(hwc, depth.numpy(), LENS)
+    assert out.shape == hwc.shape
+    assert np.allclose(out, render(image, depth, LENS).permute(1, 2, 0).numpy(), atol=1e-6)
+
+
 def test_bad_depth_is_refused():
     image, depth = scene()
     for bad in (depth[:-1], torch.where(depth > 5, torch.nan, depth), -depth, torch.where(depth > 5, torch.inf, depth)):

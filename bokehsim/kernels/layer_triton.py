@@ -22,6 +22,7 @@ the layer kernel for one 4K ramp (seconds each, on a first render).
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 import triton
@@ -48,7 +49,29 @@ DIRECT_LAUNCH = os.environ.get("BOKEHSIM_TRITON_DIRECT_LAUNCH", "1") != "0"
 #: hidden-background selection in the kernel, Triton 3.9 allocates 112 registers for sm_90 (64
 #: without it), halving the warps in flight; 80 compiles without spills (tests/test_triton_compile.py
 #: compiles it; benchmarks/gpu.py times both). The environment variable BOKEHSIM_TRITON_MAXNREG sets it.
-LAYER_MAXNREG: int | None = int(os.environ["BOKEHSIM_TRITON_MAXNREG"]) if os.environ.get("BOKEHSIM_TRITON_MAXNREG") else None
+#: A value that is not a whole number of registers is ignored with one warning: a typo in a tuning
+#: knob must not stop every CUDA render.
+MAXNREG_RANGE = (16, 255)
+
+
+def register_cap_from_env(text: str | None) -> int | None:
+    """The register cap ``BOKEHSIM_TRITON_MAXNREG`` asks for, or None (unset, or not a valid cap).
+
+    Example:
+        >>> register_cap_from_env("80"), register_cap_from_env(None)
+        (80, None)
+    """
+    if not text:
+        return None
+    low, high = MAXNREG_RANGE
+    if text.strip().isdigit() and low <= int(text) <= high:
+        return int(text)
+    warnings.warn(f"bokehsim: BOKEHSIM_TRITON_MAXNREG: expected a whole number of registers from {low} to {high}, "
+                  f"got {text!r}; the layer kernel is compiled without a cap", RuntimeWarning, stacklevel=2)
+    return None
+
+
+LAYER_MAXNREG: int | None = register_cap_from_env(os.environ.get("BOKEHSIM_TRITON_MAXNREG"))
 
 @triton.jit
 def _cell_taps(p, cells, CELL: tl.constexpr):
