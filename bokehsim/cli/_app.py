@@ -47,7 +47,7 @@ class OneLineErrors(TyperGroup):
         except click_errors.ClickException as error:
             fail(error.format_message())
             sys.exit(error.exit_code)
-        except click_errors.Abort:
+        except typer.Abort:
             err_console.print("aborted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
