@@ -190,7 +190,7 @@ def coc_from_edge_sigma(sigma_px: torch.Tensor) -> torch.Tensor:
 
     Example:
         >>> [round(v, 2) for v in coc_from_edge_sigma(torch.tensor([0.5, 2.0, 32.0])).tolist()]
-        [0.0, 6.1, 98.7]
+        [0.0, 6.1, 99.7]
     """
     table_sigma = torch.tensor(CALIBRATION_SIGMA_PX, dtype=sigma_px.dtype, device=sigma_px.device)
     table_coc = torch.tensor(CALIBRATION_COC_PX, dtype=sigma_px.dtype, device=sigma_px.device)

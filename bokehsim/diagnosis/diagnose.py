@@ -1,0 +1,108 @@
+"""``diagnose(image, depth_m, lens) -> Report``: is the image's blur what the shot gives?"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import InputError
+from ..lens import Lens, check_lens
+from ..render import check_render_inputs
+from ..tone import linear_to_srgb
+from .consistency import edge_readings, implied_f_number, log_residual, rank_correlation, weighted_median
+from .defocus import estimate_defocus
+from .report import Report
+from .shot import shot_from_depth
+from .sign_cutout import cutout
+from .sign_distance import absent_distance
+from .sign_hierarchy import BACKGROUND_COC_PX, failed_hierarchy
+from .sign_optics import contradictory_optics
+from .sign_pattern import fine_pattern
+from .signs import Evidence
+from .thumbnail import thumbnail_separation
+
+#: The f-number assumed when neither a lens f-number is given nor one can be fitted.
+FALLBACK_F_NUMBER = 2.8
+#: The median |log residual| at which the agreement part of the score halves.
+AGREEMENT_HALF_LOG = 0.35
+
+
+def diagnose(
+    image_linear: torch.Tensor,
+    depth_m: torch.Tensor,
+    lens: Lens | None = None,
+    *,
+    focal_length_mm: float | None = None,
+    focus_distance_m: float | None = None,
+    sensor_width_mm: float = 36.0,
+) -> Report:
+    """Diagnose the depth of field of an image against the shot (thin lens, CONVENTIONS).
+
+    Measures the blur the image shows (:func:`~bokehsim.diagnosis.estimate_defocus`), compares it
+    with the blur the lens and the depth give, and scores the five signs of the seed article's depth
+    diagnostic table: ``cutout``, ``absent-distance``, ``contradictory-optics``,
+    ``failed-hierarchy``, ``fine-pattern``.
+
+    Args:
+        image_linear: ``(3, H, W)`` linear-light RGB (decode 8-bit sRGB first), finite.
+        depth_m: ``(H, W)`` z-depth S2 in metres along the optical axis, finite and > 0.
+        lens: the shot (f, N, S1, w_s). Leave it out when the f-number is unknown and give
+            ``focal_length_mm`` and ``focus_distance_m`` (and ``sensor_width_mm``) instead: the
+            f-number that best explains the image is fitted.
+        focal_length_mm, focus_distance_m, sensor_width_mm: f, S1, w_s without a lens.
+
+    Returns:
+        A :class:`~bokehsim.diagnosis.report.Report`.
+
+    Raises:
+        InputError: shapes that differ, invalid depth, lens numbers missing or invalid, or no
+            in-focus region at S1.
+
+    Example:
+        >>> img = torch.rand(3, 48, 64); depth = torch.full((48, 64), 2.0); depth[:, 32:] = 8.0
+        >>> report = diagnose(img, depth, Lens(focal_length_mm=50, f_number=2, focus_distance_m=2))
+        >>> [s.sign for s in report.signs][:2], 0 <= report.score <= 100
+        (['cutout', 'absent-distance'], True)
+    """
+    focal_length_mm, f_number, focus_distance_m, sensor_width_mm = _lens_numbers(
+        lens, focal_length_mm, focus_distance_m, sensor_width_mm)
+    if image_linear.ndim != 3 or image_linear.shape[0] != 3:
+        raise InputError(f"image: expected shape (3, H, W) linear RGB, got {tuple(image_linear.shape)}")
+    check_render_inputs(image_linear, depth_m)
+    image_linear = image_linear.detach().float().cpu()
+    depth_m = depth_m.detach().float().cpu()
+    shot = shot_from_depth(depth_m, focal_length_mm=focal_length_mm, focus_distance_m=focus_distance_m,
+                           sensor_width_mm=sensor_width_mm, f_number=f_number)
+    estimate = estimate_defocus(image_linear)
+    readings = edge_readings(estimate, shot)
+    implied = implied_f_number(readings, shot.coc_per_f_number)
+    used = f_number if f_number is not None else (implied or FALLBACK_F_NUMBER)
+    expected = shot.expected_coc_px(used)
+    evidence = Evidence(image_linear, linear_to_srgb(image_linear.clamp(0, 1)), estimate, shot, used, expected, readings)
+    signs = [cutout(evidence), absent_distance(evidence), contradictory_optics(evidence),
+             failed_hierarchy(evidence), fine_pattern(evidence)]
+    expected_at_edges = expected[readings.ys, readings.xs]
+    residual = log_residual(readings.measured_px, expected_at_edges)
+    median_log = weighted_median(residual.abs(), readings.weight)
+    agreement = 1.0 if math.isnan(median_log) else 0.5 ** (median_log / AGREEMENT_HALF_LOG)
+    score = 100.0 * agreement * (1.0 - max(s.severity for s in signs))
+    return Report(
+        score=score, implied_f_number=implied, f_number=used,
+        rank_correlation=rank_correlation(readings, expected_at_edges),
+        median_error_px=weighted_median((readings.measured_px - expected_at_edges).abs(), readings.weight)
+        if readings.weight.numel() else None,
+        thumbnail_separation=thumbnail_separation(evidence.image_srgb, shot.in_focus, expected >= BACKGROUND_COC_PX),
+        signs=signs, expected_coc_px=expected, measured_coc_px=estimate.coc_px,
+    )
+
+
+def _lens_numbers(lens, focal_length_mm, focus_distance_m, sensor_width_mm):
+    """(f, N or None, S1, w_s) from a Lens or from the keyword numbers; one line naming what is missing."""
+    if lens is not None:
+        return lens.focal_length_mm, lens.f_number, lens.focus_distance_m, lens.sensor_width_mm
+    for name, value in (("focal_length_mm", focal_length_mm), ("focus_distance_m", focus_distance_m)):
+        if value is None:
+            raise InputError(f"{name}: required when no lens is given (the f-number is then fitted)")
+    check_lens(focal_length_mm, 1.0, focus_distance_m, sensor_width_mm)
+    return focal_length_mm, None, focus_distance_m, sensor_width_mm

@@ -1,0 +1,40 @@
+"""``fine-pattern``: detail or moire surviving where the expected blur forbids it.
+
+Edges measured much sharper than the shot allows, inside regions the shot defocuses, away from
+depth edges (a depth edge's sharp near side is legitimate; cut-out edges are ``cutout``'s).
+The statistic is the weight of such edges per unit of frame size (sqrt of its area).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .filters import gaussian_blur
+from .shot import dilate, hot_box
+from .signs import Evidence, SignResult, severity_from_raw
+
+#: Raw statistic at the flag threshold, calibrated on clean renders.
+RAW_AT_FLAG = 0.25
+#: The expected CoC (px) from which a region counts as defocused.
+DEFOCUSED_PX = 4.0
+#: A reading is "too sharp" below this fraction of the expected CoC.
+SHARP_FRACTION = 0.35
+
+
+def fine_pattern(evidence: Evidence) -> SignResult:
+    """Measure the ``fine-pattern`` sign (see the module docstring)."""
+    readings = evidence.readings
+    height, width = evidence.expected_px.shape
+    near_depth_edge = dilate(evidence.shot.depth_edge, max(2, int(float(evidence.expected_px.max()) / 2)))
+    expected = evidence.expected_px[readings.ys, readings.xs]
+    sharp = (expected >= DEFOCUSED_PX) & (readings.measured_px < SHARP_FRACTION * expected)
+    sharp &= ~near_depth_edge[readings.ys, readings.xs]
+    heat = torch.zeros(height, width)
+    heat[readings.ys[sharp], readings.xs[sharp]] = readings.weight[sharp]
+    raw = float(heat.sum()) / math.sqrt(height * width)
+    heat = gaussian_blur(heat, 4.0)
+    heat = heat / heat.max().clamp_min(1e-6)
+    return SignResult("fine-pattern", severity_from_raw(raw, RAW_AT_FLAG), heat, hot_box(heat, share=0.25),
+                      f"{int(sharp.sum())} edges sharper than {SHARP_FRACTION:g} x the expected blur")
