@@ -21,6 +21,10 @@ COC_FLOOR_PX = 1.5
 F_NUMBER_GRID = tuple(0.7 * 2 ** (k / 12) for k in range(79))
 #: Edge readings with less weight than this are ignored.
 MIN_EDGE_WEIGHT = 0.2
+#: Clutter (features smaller than the blur, edges closer than the blur) only ever makes a reading
+#: smaller than the true CoC, while measuring noise goes both ways: so a region's blur is read as
+#: this upper quantile of its edge readings, not their median.
+BLUR_QUANTILE = 0.75
 #: Number of depth bins for the rank correlation.
 DEPTH_BINS = 8
 
@@ -57,7 +61,7 @@ def log_residual(measured_px: torch.Tensor, expected_px: torch.Tensor) -> torch.
 
 
 def implied_f_number(readings: Readings, coc_per_f_number: float) -> float | None:
-    """The f-number whose expected CoC best explains the measured blur (weighted L1 in log), or None.
+    """The f-number whose expected CoC best explains the measured blur, or None.
 
     None when fewer than 20 readings lie out of focus (nothing constrains the aperture).
     """
@@ -66,32 +70,44 @@ def implied_f_number(readings: Readings, coc_per_f_number: float) -> float | Non
         return None
     grid = torch.tensor(F_NUMBER_GRID, dtype=readings.measured_px.dtype)
     expected = coc_per_f_number / grid[:, None] * readings.inverse_defocus[None]
-    loss = (log_residual(readings.measured_px[None], expected).abs() * readings.weight[None]).sum(1)
+    residual = log_residual(readings.measured_px[None], expected)
+    # Pinball loss: the fit follows the upper quantile of the readings (see BLUR_QUANTILE).
+    loss = (torch.maximum(BLUR_QUANTILE * residual, (BLUR_QUANTILE - 1) * residual) * readings.weight[None]).sum(1)
     return float(grid[int(loss.argmin())])
 
 
-def weighted_median(values: torch.Tensor, weight: torch.Tensor) -> float:
-    """The weighted median of flat ``values`` (NaN when there are none)."""
+def weighted_quantile(values: torch.Tensor, weight: torch.Tensor, q: float) -> float:
+    """The weighted ``q``-quantile (0..1) of flat ``values`` (NaN when there are none).
+
+    Example:
+        >>> weighted_quantile(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 1.0, 2.0]), 0.5)
+        2.0
+    """
     if values.numel() == 0:
         return math.nan
     order = torch.argsort(values)
     cumulative = torch.cumsum(weight[order], 0)
-    index = int(torch.searchsorted(cumulative, cumulative[-1] / 2))
+    index = int(torch.searchsorted(cumulative, cumulative[-1] * q))
     return float(values[order][min(index, values.numel() - 1)])
+
+
+def weighted_median(values: torch.Tensor, weight: torch.Tensor) -> float:
+    """The weighted median of flat ``values`` (NaN when there are none)."""
+    return weighted_quantile(values, weight, 0.5)
 
 
 def rank_correlation(readings: Readings, expected_px: torch.Tensor, *, bins: int = DEPTH_BINS) -> float | None:
     """Spearman rank correlation of measured against expected CoC over depth bins (None: < 3 bins).
 
     The readings are split into ``bins`` equal-count bins of expected CoC; each bin's weighted
-    median measured CoC is ranked against its median expected CoC.
+    upper-quartile measured CoC is ranked against its median expected CoC.
     """
     if readings.measured_px.numel() < 3 * 10:
         return None
     order = torch.argsort(expected_px)
     chunks = [chunk for chunk in torch.tensor_split(order, bins) if chunk.numel() >= 10]
     expected = torch.tensor([float(expected_px[c].median()) for c in chunks])
-    measured = torch.tensor([weighted_median(readings.measured_px[c], readings.weight[c]) for c in chunks])
+    measured = torch.tensor([weighted_quantile(readings.measured_px[c], readings.weight[c], BLUR_QUANTILE) for c in chunks])
     if len(chunks) < 3 or float(expected.max() - expected.min()) < 1.0:
         return None
     return _spearman(expected, measured)

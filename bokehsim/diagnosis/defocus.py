@@ -36,12 +36,22 @@ SIGMA_COARSE = 2.0
 #: A level's reading is kept while its edge width lies in this range of level pixels; above it the
 #: next level, where the same blur is half as wide, reads it better.
 LEVEL_SIGMA_RANGE = (0.0, 2.5)
+#: Readings this close to the frame's border (level px) are dropped.
+BORDER_PX = 4
 #: Smallest frame side of the coarsest level.
 MIN_LEVEL_SIDE_PX = 24
 #: Edge contrast (step height over the local mean level) at which confidence reaches 1.
 FULL_CONFIDENCE_CONTRAST = 0.25
 #: An edge must rise this many noise standard deviations above the noise to be measured.
 MIN_SNR = 6.0
+
+#: A highlight is this many times brighter than its 31 px surround and above this linear level.
+HIGHLIGHT_CONTRAST = 1.5
+HIGHLIGHT_LEVEL = 0.4
+#: A channel at or above this linear value is clipped (8-bit 252 and up).
+CLIPPED_LEVEL = 0.97
+#: Readings within this many px of a highlight or a clipped pixel are dropped.
+RIM_PX = 4
 
 #: Calibration: measured Gaussian edge width (px) -> CoC diameter (px) of a disc blur, from
 #: bokehsim renders of step edges (see ``benchmarks/diagnose_eval.py --calibrate``). Between rows
@@ -101,7 +111,8 @@ def estimate_defocus(image_linear: torch.Tensor, *, spread_sigma_px: float = 4.0
         sigma_level, weight = _level_edges(level, noise / scale, top=coarsest)
         _merge_level(edge_sigma, edge_weight, sigma_level, weight, scale)
         level, scale = F.avg_pool2d(level[None], 2)[0], scale * 2
-    edge_coc = coc_from_edge_sigma(edge_sigma)
+    edge_weight = edge_weight * ~highlight_rims(image_linear.float(), plane)
+    edge_coc = torch.where(edge_weight > 0, coc_from_edge_sigma(edge_sigma), math.nan)
     known = edge_weight > 0
     dense = push_pull(torch.where(known, edge_coc, 0.0)[None], edge_weight)[0]
     # A straight edge of full weight blurred by a Gaussian peaks at 1 / (sqrt(2 pi) sigma): scale that to 1.
@@ -110,6 +121,22 @@ def estimate_defocus(image_linear: torch.Tensor, *, spread_sigma_px: float = 4.0
         coc_px=dense.clamp_min(0.0), confidence=support.clamp(0.0, 1.0),
         edge_coc_px=edge_coc, edge_confidence=edge_weight,
     )
+
+
+def highlight_rims(image_linear: torch.Tensor, plane: torch.Tensor) -> torch.Tensor:
+    """Pixels on or next to bright highlights and clipped pixels: ``(H, W)`` bool.
+
+    A defocused point light is a copy of the aperture: its rim is the aperture's edge, sharp at
+    any CoC; and clipping flattens a blurred highlight's top into a sharp knee. Edge readings there
+    say nothing about the defocus.
+
+    Args:
+        image_linear: ``(C, H, W)`` linear image; ``plane`` its ``(H, W)`` luminance.
+    """
+    surround = F.avg_pool2d(plane[None, None], 31, stride=1, padding=15, count_include_pad=False)[0, 0]
+    bright = (plane > HIGHLIGHT_CONTRAST * surround) & (plane > HIGHLIGHT_LEVEL)
+    bright |= image_linear.amax(0) >= CLIPPED_LEVEL
+    return F.max_pool2d(bright[None, None].float(), 2 * RIM_PX + 1, stride=1, padding=RIM_PX)[0, 0] > 0
 
 
 def _check_image(image_linear: torch.Tensor) -> None:
@@ -173,7 +200,10 @@ def _merge_level(edge_sigma: torch.Tensor, edge_weight: torch.Tensor, sigma_leve
     A block of ``scale`` px is pooled ``log2(scale)`` times; box pooling adds ``(scale^2 - 1) / 12``
     px^2 of blur variance, which is taken off.
     """
-    ys, xs = torch.nonzero(weight > 0, as_tuple=True)
+    # Readings next to the frame's border see the padding, not the picture: drop them.
+    inner = torch.zeros_like(weight, dtype=torch.bool)
+    inner[BORDER_PX:-BORDER_PX, BORDER_PX:-BORDER_PX] = True
+    ys, xs = torch.nonzero((weight > 0) & inner, as_tuple=True)
     if ys.numel() == 0:
         return
     sigma_full_sq = (sigma_level[ys, xs] * scale) ** 2 - (scale**2 - 1) / 12.0

@@ -3,14 +3,14 @@
 After the global scale (the f-number) is taken out, the ratio of measured to expected blur should be
 the same everywhere. A uniform blur over a background whose depth varies, or a blur step where the
 depth is smooth, makes that ratio vary across the frame. The statistic is the weighted mean
-absolute deviation, over cells of the frame, of each cell's median log ratio from the frame's.
+absolute deviation, over cells of the frame, of each cell's log ratio (upper quartile of its readings) from the frame's median.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .consistency import log_residual, weighted_median
+from .consistency import BLUR_QUANTILE, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
 from .shot import hot_box
 from .signs import Evidence, SignResult, severity_from_raw
@@ -43,7 +43,8 @@ def absent_distance(evidence: Evidence) -> SignResult:
     for index in torch.unique(cell_index).tolist():
         member = cell_index == index
         if float(weight[member].sum()) >= MIN_CELL_WEIGHT:
-            cells.append((index, weighted_median(residual[member], weight[member]), float(weight[member].sum())))
+            cells.append((index, weighted_quantile(residual[member], weight[member], BLUR_QUANTILE),
+                          float(weight[member].sum())))
     heat = torch.zeros(height, width)
     if len(cells) < 3:
         return SignResult("absent-distance", 0.0, heat, None, "too few blurred edges to compare")

@@ -27,8 +27,15 @@ RAW_AT_FLAG = 0.35
 #: Aspect ratios (major / minor) read as round and as oval.
 ROUND_ASPECT = 1.12
 OVAL_ASPECT = 1.3
-#: Fewest discs to judge by.
+#: Fewest discs to judge by, and fewest round and oval discs to call a mix.
 MIN_DISCS = 4
+MIN_OF_EACH = 3
+#: A blob's area over that of its moment ellipse: about 1 for a filled ellipse, less for
+#: overlapping discs, crescents and streaks.
+MIN_FILL = 0.9
+#: A disc's area over that of a disc of the expected CoC: outside this range a blob is a part of
+#: a disc (occluded, cut) or several merged.
+DISC_AREA_RANGE = (0.5, 1.8)
 #: Discs are judged in regions whose expected CoC reaches this (px).
 MIN_DISC_COC_PX = 6.0
 
@@ -51,10 +58,12 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     close = (rho[:, None] - rho[None]).abs() < 0.15
     mixed_pairs = (round_[:, None] & oval[None] & close).sum()
     all_pairs = (close.sum() - len(discs)) / 2
-    mixed = float(mixed_pairs / all_pairs.clamp_min(1))
+    # One or two odd discs are an occlusion or an overlap more often than a second lens.
+    enough = int(round_.sum()) >= MIN_OF_EACH and int(oval.sum()) >= MIN_OF_EACH
+    mixed = float(mixed_pairs / all_pairs.clamp_min(1)) if enough else 0.0
     orientation = 0.0
     bad = torch.zeros(len(discs), dtype=torch.bool)
-    if int(oval.sum()) >= 3:
+    if int(oval.sum()) >= MIN_OF_EACH:
         doubled = 2 * angle[oval]
         global_fit = float(torch.complex(doubled.cos(), doubled.sin()).mean().abs())
         # Tangential: the long axis is perpendicular to the radius, so 2 (angle - radial) = pi.
@@ -86,8 +95,9 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
         return []
     # Highlights: far brighter than their surroundings, in the brightest part of the defocused region.
     surround = F.avg_pool2d(lum[None, None], 31, stride=1, padding=15, count_include_pad=False)[0, 0]
-    level = float(torch.quantile(lum[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.98))
-    bright = defocused & (lum > 2.0 * surround) & (lum > level)
+    # A disc is flat inside and falls off over ~1 px at its rim: half the peak traces its outline.
+    peak = float(torch.quantile(lum[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
+    bright = defocused & (lum > 1.5 * surround) & (lum >= 0.5 * peak)
     labels = connected_components(bright)
     discs = []
     for label in torch.unique(labels[labels > 0]).tolist():
@@ -105,16 +115,16 @@ def _fit_ellipse(ys: torch.Tensor, xs: torch.Tensor, coc_px: float, shape: tuple
     height, width = shape
     if area < 12 or ys.min() == 0 or xs.min() == 0 or ys.max() == height - 1 or xs.max() == width - 1:
         return None
-    if not 0.15 <= area / (math.pi * coc_px**2 / 4) <= 3.0:
+    if not DISC_AREA_RANGE[0] <= area / (math.pi * coc_px**2 / 4) <= DISC_AREA_RANGE[1]:
         return None
     x, y = xs.mean(), ys.mean()
     cxx, cyy, cxy = ((xs - x) ** 2).mean(), ((ys - y) ** 2).mean(), ((xs - x) * (ys - y)).mean()
     spread = torch.sqrt(((cxx - cyy) / 2) ** 2 + cxy**2)
     major, minor = (cxx + cyy) / 2 + spread, ((cxx + cyy) / 2 - spread).clamp_min(1e-6)
     # A filled ellipse of semi-axes a, b has moments a^2/4, b^2/4: its area is pi * 4 sqrt(major minor).
-    if area / (4 * math.pi * float(torch.sqrt(major * minor))) < 0.75:
+    if area / (4 * math.pi * float(torch.sqrt(major * minor))) < MIN_FILL:
         return None  # not a filled ellipse: overlapping discs or a streak
-    return {"x": float(x), "y": float(y), "aspect": float(torch.sqrt(major / minor)),
+    return {"x": float(x), "y": float(y), "fill": area / (4 * math.pi * float(torch.sqrt(major * minor))), "aspect": float(torch.sqrt(major / minor)),
             "angle": 0.5 * float(torch.atan2(2 * cxy, cxx - cyy))}
 
 

@@ -19,8 +19,10 @@ from .signs import Evidence, SignResult, severity_from_raw
 RAW_AT_FLAG = 0.25
 #: The expected CoC (px) from which a region counts as defocused.
 DEFOCUSED_PX = 4.0
-#: A reading is "too sharp" below this fraction of the expected CoC.
-SHARP_FRACTION = 0.35
+#: A reading is "too sharp" below this fraction of the expected CoC and below SHARP_PX: a blur
+#: can look narrower than it is where features are smaller than it, but never a crisp edge.
+SHARP_FRACTION = 0.25
+SHARP_PX = 2.5
 
 
 def fine_pattern(evidence: Evidence) -> SignResult:
@@ -29,7 +31,7 @@ def fine_pattern(evidence: Evidence) -> SignResult:
     height, width = evidence.expected_px.shape
     near_depth_edge = dilate(evidence.shot.depth_edge, max(2, int(float(evidence.expected_px.max()) / 2)))
     expected = evidence.expected_px[readings.ys, readings.xs]
-    sharp = (expected >= DEFOCUSED_PX) & (readings.measured_px < SHARP_FRACTION * expected)
+    sharp = (expected >= DEFOCUSED_PX) & (readings.measured_px < (SHARP_FRACTION * expected).clamp(max=SHARP_PX))
     sharp &= ~near_depth_edge[readings.ys, readings.xs]
     heat = torch.zeros(height, width)
     heat[readings.ys[sharp], readings.xs[sharp]] = readings.weight[sharp]
