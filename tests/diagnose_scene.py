@@ -25,22 +25,23 @@ def blocks(generator: torch.Generator, count: int, low: int, high: int) -> torch
     return image
 
 
-def scene(seed: int = 0, *, highlights: int = 0):
-    """(all-sharp linear image (3, H, W), z-depth (H, W) in m, subject mask (H, W))."""
+def scene(seed: int = 0, *, lamps: bool = False):
+    """(all-sharp linear image (3, H, W), z-depth (H, W) in m, subject mask (H, W)).
+
+    ``lamps`` adds a row of small, very bright lamps far behind the subject (bokeh discs).
+    """
     generator = torch.Generator().manual_seed(seed)
     background = blocks(generator, 60, 10, 40)
     subject = blocks(generator, 160, 4, 14)
-    rows = torch.linspace(0, 1, HEIGHT)[:, None].expand(HEIGHT, WIDTH)
-    depth = 30.0 / (1 + 6.5 * rows)  # 30 m at the top, 4 m at the bottom
+    rows = torch.linspace(-0.25, 1, HEIGHT)[:, None].expand(HEIGHT, WIDTH).clamp_min(0)
+    depth = 30.0 / (1 + 6.5 * rows)  # a far wall at 30 m, then a floor that comes to 4 m
     mask = torch.zeros(HEIGHT, WIDTH, dtype=torch.bool)
     mask[30:150, 70:150] = True
     image = torch.where(mask, subject, background)
     depth = torch.where(mask, torch.tensor(LENS.focus_distance_m), depth)
-    for _ in range(highlights):  # small lamps, far away, well apart
-        y = int(torch.randint(8, 60, (1,), generator=generator))
-        x = int(torch.randint(8, WIDTH - 8, (1,), generator=generator))
-        if not mask[max(0, y - 20):y + 20, max(0, x - 20):x + 20].any():
-            image[:, y - 1:y + 1, x - 1:x + 1] = 40.0
+    if lamps:
+        for x in range(16, WIDTH - 8, 26):
+            image[:, 13:15, x:x + 2] = 40.0
     return image, depth, mask
 
 

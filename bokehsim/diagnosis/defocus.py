@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..composite import push_pull
+from ..depth_refine import _box_mean, max_filter
 from ..errors import InputError
 from .filters import gaussian_blur, gradients, luminance
 
@@ -133,10 +134,10 @@ def highlight_rims(image_linear: torch.Tensor, plane: torch.Tensor) -> torch.Ten
     Args:
         image_linear: ``(C, H, W)`` linear image; ``plane`` its ``(H, W)`` luminance.
     """
-    surround = F.avg_pool2d(plane[None, None], 31, stride=1, padding=15, count_include_pad=False)[0, 0]
+    surround = _box_mean(plane[None], 15)[0]
     bright = (plane > HIGHLIGHT_CONTRAST * surround) & (plane > HIGHLIGHT_LEVEL)
     bright |= image_linear.amax(0) >= CLIPPED_LEVEL
-    return F.max_pool2d(bright[None, None].float(), 2 * RIM_PX + 1, stride=1, padding=RIM_PX)[0, 0] > 0
+    return max_filter(bright.float(), RIM_PX) > 0
 
 
 def _check_image(image_linear: torch.Tensor) -> None:
@@ -170,7 +171,7 @@ def _level_edges(level: torch.Tensor, noise: float, *, top: bool) -> tuple[torch
     sigma = sigma_sq.clamp_min(0.0).sqrt()
     # Step height: the fine-scale peak gradient times the Gaussian's peak-to-area factor.
     step = magnitude_fine * math.sqrt(2 * math.pi) * torch.sqrt(sigma_sq.clamp_min(0) + SIGMA_FINE**2)
-    local_level = gaussian_blur(level, 4.0).abs() + 0.02
+    local_level = coarse.abs() + 0.02
     # The gradient of noise of std s after a Gaussian of width 1 has about 0.2 s per axis.
     strong = magnitude_fine > MIN_SNR * 0.2 * noise + 1e-4
     high = math.inf if top else LEVEL_SIGMA_RANGE[1]
@@ -180,16 +181,22 @@ def _level_edges(level: torch.Tensor, noise: float, *, top: bool) -> tuple[torch
 
 
 def _ridge(magnitude: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
-    """Non-maximum suppression: pixels whose gradient magnitude is a maximum along the gradient."""
+    """Non-maximum suppression: pixels whose gradient magnitude is a maximum along the gradient
+    (its direction rounded to the nearest of the four neighbour axes)."""
     padded = F.pad(magnitude[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
     height, width = magnitude.shape
-    angle = torch.atan2(gy, gx) % math.pi
-    sector = torch.round(angle / (math.pi / 4)).long() % 4  # 0: x, 1: diagonal, 2: y, 3: anti-diagonal
+    ax, ay = gx.abs(), gy.abs()
+    tan_22_5 = math.tan(math.pi / 8)
+    horizontal, vertical = ay <= tan_22_5 * ax, ax <= tan_22_5 * ay
+    falling = (gx * gy) < 0  # the gradient runs along the anti-diagonal
     keep = torch.zeros_like(magnitude, dtype=torch.bool)
-    for index, (dy, dx) in enumerate(((0, 1), (1, 1), (1, 0), (1, -1))):
+    for select, (dy, dx) in (
+        (horizontal, (0, 1)), (vertical, (1, 0)),
+        (~horizontal & ~vertical & ~falling, (1, 1)), (~horizontal & ~vertical & falling, (1, -1)),
+    ):
         ahead = padded[1 + dy: 1 + dy + height, 1 + dx: 1 + dx + width]
         behind = padded[1 - dy: 1 - dy + height, 1 - dx: 1 - dx + width]
-        keep |= (sector == index) & (magnitude >= ahead) & (magnitude > behind)
+        keep |= select & (magnitude >= ahead) & (magnitude > behind)
     return keep
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import InputError
 from ..lens import Lens, check_lens
@@ -19,9 +21,13 @@ from .sign_distance import absent_distance
 from .sign_hierarchy import BACKGROUND_COC_PX, failed_hierarchy
 from .sign_optics import contradictory_optics
 from .sign_pattern import fine_pattern
-from .signs import Evidence
+from .signs import Evidence, SignResult
 from .thumbnail import thumbnail_separation
 
+#: Pictures larger than this (px, long side) are diagnosed at this size (area-averaged; depth by
+#: nearest sample, which keeps depth edges crisp) and the results scaled back: the signs concern
+#: blurs of several px, and the cost grows with the pixel count.
+WORKING_SIZE_PX = 1024
 #: The f-number assumed when neither a lens f-number is given nor one can be fitted.
 FALLBACK_F_NUMBER = 2.8
 #: The median |log residual| at which the agreement part of the score halves.
@@ -70,8 +76,8 @@ def diagnose(
     if image_linear.ndim != 3 or image_linear.shape[0] != 3:
         raise InputError(f"image: expected shape (3, H, W) linear RGB, got {tuple(image_linear.shape)}")
     check_render_inputs(image_linear, depth_m)
-    image_linear = image_linear.detach().float().cpu()
-    depth_m = depth_m.detach().float().cpu()
+    full_size = tuple(depth_m.shape)
+    image_linear, depth_m, scale = working_copy(image_linear.detach().float().cpu(), depth_m.detach().float().cpu())
     shot = shot_from_depth(depth_m, focal_length_mm=focal_length_mm, focus_distance_m=focus_distance_m,
                            sensor_width_mm=sensor_width_mm, f_number=f_number)
     estimate = estimate_defocus(image_linear)
@@ -87,14 +93,41 @@ def diagnose(
     median_log = weighted_median(residual.abs(), readings.weight)
     agreement = 1.0 if math.isnan(median_log) else 0.5 ** (median_log / AGREEMENT_HALF_LOG)
     score = 100.0 * agreement * (1.0 - max(s.severity for s in signs))
+    median_error = weighted_median((readings.measured_px - expected_at_edges).abs(), readings.weight)
     return Report(
         score=score, implied_f_number=implied, f_number=used,
         rank_correlation=rank_correlation(readings, expected_at_edges),
-        median_error_px=weighted_median((readings.measured_px - expected_at_edges).abs(), readings.weight)
-        if readings.weight.numel() else None,
+        median_error_px=None if math.isnan(median_error) else median_error / scale,
         thumbnail_separation=thumbnail_separation(evidence.image_srgb, shot.in_focus, expected >= BACKGROUND_COC_PX),
-        signs=signs, expected_coc_px=expected, measured_coc_px=estimate.coc_px,
+        signs=[_full_size(sign, full_size, scale) for sign in signs],
+        expected_coc_px=_resized(expected, full_size) / scale, measured_coc_px=_resized(estimate.coc_px, full_size) / scale,
     )
+
+
+def working_copy(image_linear: torch.Tensor, depth_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The image and depth at most ``WORKING_SIZE_PX`` on the long side, and the scale (<= 1) applied."""
+    height, width = depth_m.shape
+    scale = min(1.0, WORKING_SIZE_PX / max(height, width))
+    if scale == 1.0:
+        return image_linear, depth_m, 1.0
+    size = (max(8, round(height * scale)), max(8, round(width * scale)))
+    image = F.interpolate(image_linear[None], size=size, mode="area")[0]
+    depth = F.interpolate(depth_m[None, None], size=size, mode="nearest-exact")[0, 0]
+    return image, depth, size[1] / width
+
+
+def _resized(plane: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(plane.shape) == size:
+        return plane
+    return F.interpolate(plane[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+
+
+def _full_size(sign: SignResult, size: tuple[int, int], scale: float) -> SignResult:
+    """A sign measured on the working copy, its heat map and box at the picture's size."""
+    if scale == 1.0:
+        return sign
+    where = None if sign.where is None else [round(v / scale) for v in sign.where]
+    return replace(sign, heat=_resized(sign.heat, size).clamp(0, 1), where=where)
 
 
 def _lens_numbers(lens, focal_length_mm, focus_distance_m, sensor_width_mm):

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
+from ..depth_refine import max_filter, min_filter
 from ..errors import InputError
 from ..lens import coc_scale_px
 
@@ -72,9 +72,8 @@ def shot_from_depth(depth_m: torch.Tensor, *, focal_length_mm: float, focus_dist
 
 def _depth_edges(coc_f1: torch.Tensor, signed: torch.Tensor) -> torch.Tensor:
     """Pixels whose 3x3 neighbourhood spans a step in expected CoC (or crosses the focus plane)."""
-    stack = (coc_f1 * torch.sign(signed))[None, None]
-    high = F.max_pool2d(stack, 3, stride=1, padding=1)[0, 0]
-    low = -F.max_pool2d(-stack, 3, stride=1, padding=1)[0, 0]
+    signed_coc = coc_f1 * torch.sign(signed)
+    high, low = max_filter(signed_coc, 1), min_filter(signed_coc, 1)
     spread = high - low
     scale = torch.maximum(high.abs(), low.abs()).clamp_min(1e-6)
     return (spread / scale > DEPTH_EDGE_STEP) & (spread > 0.02 * float(coc_f1.max().clamp_min(1e-6)))
@@ -84,7 +83,7 @@ def dilate(mask: torch.Tensor, radius_px: int) -> torch.Tensor:
     """``(H, W)`` bool mask grown by a square of half-size ``radius_px``."""
     if radius_px <= 0:
         return mask
-    return F.max_pool2d(mask[None, None].float(), 2 * radius_px + 1, stride=1, padding=radius_px)[0, 0] > 0
+    return max_filter(mask.float(), radius_px) > 0
 
 
 def bounding_box(mask: torch.Tensor) -> list[int] | None:

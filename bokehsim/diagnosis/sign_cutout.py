@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..depth_refine import max_filter
 from .consistency import weighted_median
 from .filters import gaussian_blur, gradients, luminance
 from .shot import dilate, hot_box
@@ -47,7 +48,7 @@ def cutout(evidence: Evidence) -> SignResult:
     smooth = gaussian_blur(signed, 1.5)
     gx, gy = gradients(smooth)
     norm = torch.hypot(gx, gy)
-    far_coc = F.max_pool2d(signed[None, None], 9, stride=1, padding=4)[0, 0]
+    far_coc = max_filter(signed, 4)
     boundary = shot.depth_edge & (expected <= MAX_NEAR_COC_PX) & (far_coc >= MIN_FAR_COC_PX) & (norm > 0)
     ys, xs = torch.nonzero(boundary, as_tuple=True)
     if ys.numel() < 10:

@@ -1,22 +1,37 @@
 """``absent-distance``: blur that ignores distance.
 
 After the global scale (the f-number) is taken out, the ratio of measured to expected blur should be
-the same everywhere. A uniform blur over a background whose depth varies, or a blur step where the
-depth is smooth, makes that ratio vary across the frame. The statistic is the weighted mean
-absolute deviation, over cells of the frame, of each cell's log ratio (upper quartile of its readings) from the frame's median.
+the same everywhere. Over cells of the frame, each cell's log ratio (the upper quartile of its
+readings) is compared with the frame's median, and regressed on the cell's log expected blur:
+
+* **spread**: the weighted mean absolute deviation of the cells' ratios (a blur step where the
+  depth is smooth, patches blurred at random);
+* **slope**: minus the slope of the ratio against the expected blur. It is 0 when the blur follows
+  distance and -1 when one blur covers every depth (the ratio then falls as the expected blur
+  rises). Only over defocused cells, and only where the cells' expected blur spans at least a factor 1.5.
+
+Each is divided by its threshold; the statistic is the larger.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from .consistency import BLUR_QUANTILE, log_residual, weighted_median, weighted_quantile
+from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
 from .shot import hot_box
 from .signs import Evidence, SignResult, severity_from_raw
 
-#: Raw statistic (log units) at the flag threshold, calibrated on clean renders.
-RAW_AT_FLAG = 0.30
+#: Spread (log units) and slope at the flag threshold, calibrated on clean renders.
+SPREAD_AT_FLAG = 0.30
+SLOPE_AT_FLAG = 0.5
+#: Only cells whose expected blur reaches this (px) enter the slope: near focus the estimator's
+#: floor, not the optics, sets the ratio.
+SLOPE_MIN_COC_PX = 4.0
+#: Smallest spread of the cells' log expected blur for the slope to count.
+MIN_LOG_EXPECTED_SPAN = math.log(1.5)
 #: Cells per frame side (the shorter side gets proportionally fewer).
 CELLS_ACROSS = 8
 #: A cell needs this much reading weight to count.
@@ -39,24 +54,38 @@ def absent_distance(evidence: Evidence) -> SignResult:
     ys, xs = readings.ys[keep], readings.xs[keep]
     cell_px = max(8, max(height, width) // CELLS_ACROSS)
     cell_index = (ys // cell_px) * (width // cell_px + 1) + xs // cell_px
+    log_expected = torch.log(expected[keep] + COC_FLOOR_PX)
     cells = []
     for index in torch.unique(cell_index).tolist():
         member = cell_index == index
         if float(weight[member].sum()) >= MIN_CELL_WEIGHT:
             cells.append((index, weighted_quantile(residual[member], weight[member], BLUR_QUANTILE),
-                          float(weight[member].sum())))
+                          float(weight[member].sum()), weighted_median(log_expected[member], weight[member])))
     heat = torch.zeros(height, width)
     if len(cells) < 3:
         return SignResult("absent-distance", 0.0, heat, None, "too few blurred edges to compare")
-    values = torch.tensor([c[1] for c in cells])
-    weights = torch.tensor([c[2] for c in cells])
+    values, weights, levels = (torch.tensor([c[k] for c in cells]) for k in (1, 2, 3))
     centre = weighted_median(values, weights)
     deviation = (values - centre).abs().clamp(max=MAX_DEVIATION)
-    raw = float((deviation * weights).sum() / weights.sum())
+    spread = float((deviation * weights).sum() / weights.sum())
+    defocused = levels >= math.log(SLOPE_MIN_COC_PX + COC_FLOOR_PX)
+    slope = _weighted_slope(levels[defocused], (values - centre).clamp(-MAX_DEVIATION, MAX_DEVIATION)[defocused], weights[defocused]) if int(defocused.sum()) >= 3 else None
+    raw = max(spread / SPREAD_AT_FLAG, -slope / SLOPE_AT_FLAG if slope is not None else 0.0)
     columns = width // cell_px + 1
-    for (index, _, _), dev in zip(cells, deviation.tolist()):
+    for (index, *_), dev in zip(cells, deviation.tolist()):
         y0, x0 = (index // columns) * cell_px, (index % columns) * cell_px
         heat[y0:y0 + cell_px, x0:x0 + cell_px] = dev
     heat = gaussian_blur(heat, cell_px / 4) / MAX_DEVIATION
-    return SignResult("absent-distance", severity_from_raw(raw, RAW_AT_FLAG), heat.clamp(0, 1), hot_box(heat),
-                      f"blur/expected ratio varies by {raw:.2f} (log) across {len(cells)} cells")
+    slope_text = "n/a" if slope is None else f"{slope:.2f}"
+    return SignResult("absent-distance", severity_from_raw(raw, 1.0), heat.clamp(0, 1), hot_box(heat),
+                      f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}")
+
+
+def _weighted_slope(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> float | None:
+    """Weighted least-squares slope of y on x (None when x spans too little)."""
+    mean_x = float((x * weight).sum() / weight.sum())
+    if float(x.max() - x.min()) < MIN_LOG_EXPECTED_SPAN:
+        return None
+    mean_y = float((y * weight).sum() / weight.sum())
+    variance = float((weight * (x - mean_x) ** 2).sum())
+    return float((weight * (x - mean_x) * (y - mean_y)).sum()) / variance if variance > 0 else None

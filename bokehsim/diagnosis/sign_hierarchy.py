@@ -14,6 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..depth_refine import _box_mean
 from .filters import luminance
 from .signs import Evidence, SignResult, severity_from_raw
 from .shot import bounding_box
@@ -47,8 +48,7 @@ def failed_hierarchy(evidence: Evidence) -> SignResult:
 def loudness_maps(image_srgb: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-pixel saturation, local contrast and detail of a ``(3, H, W)`` sRGB image: ``(H, W)`` each."""
     luma = luminance(image_srgb)[None, None]
-    mean = F.avg_pool2d(luma, 9, stride=1, padding=4, count_include_pad=False)
-    mean_sq = F.avg_pool2d(luma**2, 9, stride=1, padding=4, count_include_pad=False)
+    mean, mean_sq = _box_mean(luma[0], 4)[None], _box_mean(luma[0] ** 2, 4)[None]
     laplacian = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"),
                          torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3))
     return {

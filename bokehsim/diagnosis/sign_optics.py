@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
+from ..depth_refine import _box_mean
+from .components import connected_components
 from .filters import luminance
-from .shot import bounding_box
+from .shot import bounding_box, dilate
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Raw statistic at the flag threshold, calibrated on clean renders.
@@ -94,19 +95,41 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
     if int(defocused.sum()) < 16:
         return []
     # Highlights: far brighter than their surroundings, in the brightest part of the defocused region.
-    surround = F.avg_pool2d(lum[None, None], 31, stride=1, padding=15, count_include_pad=False)[0, 0]
+    surround = _box_mean(lum[None], 15)[0]
     # A disc is flat inside and falls off over ~1 px at its rim: half the peak traces its outline.
     peak = float(torch.quantile(lum[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
     bright = defocused & (lum > 1.5 * surround) & (lum >= 0.5 * peak)
     labels = connected_components(bright)
     discs = []
     for label in torch.unique(labels[labels > 0]).tolist():
-        ys, xs = torch.nonzero(labels == label, as_tuple=True)
+        ys, xs = _half_maximum_blob(lum, labels == label)
+        if ys.numel() == 0:
+            continue
         disc = _fit_ellipse(ys.float(), xs.float(), float(expected_px[ys, xs].median()), lum.shape)
         if disc is not None:
             disc["box"] = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1]
             discs.append(disc)
     return discs
+
+
+def _half_maximum_blob(lum: torch.Tensor, blob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The blob's pixels above half-way between its own peak and the level around it.
+
+    A disc's outline is where it falls to half its height above the background it sits on; one
+    threshold for the whole frame would clip discs on bright ground into ovals.
+    """
+    ys, xs = torch.nonzero(blob, as_tuple=True)
+    margin = max(3, int(max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) * 0.4))
+    y0, y1 = max(0, int(ys.min()) - margin), min(lum.shape[0], int(ys.max()) + margin + 1)
+    x0, x1 = max(0, int(xs.min()) - margin), min(lum.shape[1], int(xs.max()) + margin + 1)
+    window, inside = lum[y0:y1, x0:x1], blob[y0:y1, x0:x1]
+    around = window[~dilate(inside, 2)]
+    if around.numel() == 0:
+        return ys[:0], xs[:0]
+    base, top = float(around.median()), float(window[inside].max())
+    keep = (window >= base + 0.5 * (top - base)) & dilate(inside, 2)
+    local_ys, local_xs = torch.nonzero(keep, as_tuple=True)
+    return local_ys + y0, local_xs + x0
 
 
 def _fit_ellipse(ys: torch.Tensor, xs: torch.Tensor, coc_px: float, shape: tuple[int, int]) -> dict | None:
@@ -126,27 +149,3 @@ def _fit_ellipse(ys: torch.Tensor, xs: torch.Tensor, coc_px: float, shape: tuple
         return None  # not a filled ellipse: overlapping discs or a streak
     return {"x": float(x), "y": float(y), "fill": area / (4 * math.pi * float(torch.sqrt(major * minor))), "aspect": float(torch.sqrt(major / minor)),
             "angle": 0.5 * float(torch.atan2(2 * cxy, cxx - cyy))}
-
-
-def connected_components(mask: torch.Tensor) -> torch.Tensor:
-    """8-connected labels of an ``(H, W)`` bool mask: 0 outside, one positive label per component.
-
-    Example:
-        >>> m = torch.zeros(5, 5, dtype=torch.bool); m[0, 0] = m[4, 4] = m[3, 3] = True
-        >>> len(torch.unique(connected_components(m))) - 1
-        2
-    """
-    if not mask.any():
-        return torch.zeros(mask.shape, dtype=torch.long)
-    ys, xs = torch.nonzero(mask, as_tuple=True)
-    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-    crop = mask[y0:y1, x0:x1]
-    labels = torch.arange(1, crop.numel() + 1, dtype=torch.float64).view(crop.shape) * crop
-    while True:  # every pixel takes the largest label around it until nothing changes
-        grown = F.max_pool2d(labels[None, None], 3, stride=1, padding=1)[0, 0] * crop
-        if torch.equal(grown, labels):
-            break
-        labels = grown
-    full = torch.zeros(mask.shape, dtype=torch.long)
-    full[y0:y1, x0:x1] = labels.long()
-    return full
