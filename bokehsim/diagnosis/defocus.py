@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..composite import push_pull
-from ..depth_refine import _box_mean, max_filter
+from ..depth_refine import _box_mean, max_filter, min_filter
 from ..errors import InputError
 from .filters import gaussian_blur, gradients, luminance
 
@@ -43,12 +43,20 @@ BORDER_PX = 4
 MIN_LEVEL_SIDE_PX = 24
 #: Edge contrast (step height over the local mean level) at which confidence reaches 1.
 FULL_CONFIDENCE_CONTRAST = 0.25
+#: An edge reading below STRONG_CONTRAST (step over local level) needs a gradient this many
+#: times its neighbourhood's mean gradient (a window of 2 * ISOLATION_RADIUS_PX + 1 level px):
+#: a lone straight edge reaches about 4.
+STRONG_CONTRAST = 0.3
+MIN_ISOLATION = 2.5
+ISOLATION_RADIUS_PX = 6
 #: An edge must rise this many noise standard deviations above the noise to be measured.
 MIN_SNR = 6.0
 
-#: A highlight is this many times brighter than its 31 px surround and above this linear level.
-HIGHLIGHT_CONTRAST = 1.5
-HIGHLIGHT_LEVEL = 0.4
+#: A highlight: at least this share of its brightness lies in a structure narrower than
+#: 2 * HIGHLIGHT_RADIUS_PX + 1 px, and it is brighter than HIGHLIGHT_LEVEL (linear).
+HIGHLIGHT_SHARE = 0.5
+HIGHLIGHT_RADIUS_PX = 20
+HIGHLIGHT_LEVEL = 0.3
 #: A channel at or above this linear value is clipped (8-bit 252 and up).
 CLIPPED_LEVEL = 0.97
 #: Readings within this many px of a highlight or a clipped pixel are dropped.
@@ -95,7 +103,7 @@ def estimate_defocus(image_linear: torch.Tensor, *, spread_sigma_px: float = 4.0
         InputError: the image is not ``(C, H, W)`` with C 1 or 3, or smaller than 8 px.
 
     Example:
-        >>> edge = torch.zeros(1, 32, 32); edge[:, :, 16:] = 1.0
+        >>> edge = torch.zeros(1, 32, 32); edge[:, :, 16:] = 0.8
         >>> est = estimate_defocus(edge)
         >>> est.coc_px.shape, bool(est.edge_confidence[:, 15:17].max() > 0)
         (torch.Size([32, 32]), True)
@@ -125,17 +133,21 @@ def estimate_defocus(image_linear: torch.Tensor, *, spread_sigma_px: float = 4.0
 
 
 def highlight_rims(image_linear: torch.Tensor, plane: torch.Tensor) -> torch.Tensor:
-    """Pixels on or next to bright highlights and clipped pixels: ``(H, W)`` bool.
+    """Pixels on or next to small bright highlights and clipped pixels: ``(H, W)`` bool.
 
     A defocused point light is a copy of the aperture: its rim is the aperture's edge, sharp at
     any CoC; and clipping flattens a blurred highlight's top into a sharp knee. Edge readings there
-    say nothing about the defocus.
+    say nothing about the defocus. A highlight is a bright structure narrower than
+    ``2 * HIGHLIGHT_RADIUS_PX + 1`` px: a grey-scale opening of that size removes most of it.
 
     Args:
         image_linear: ``(C, H, W)`` linear image; ``plane`` its ``(H, W)`` luminance.
     """
-    surround = _box_mean(plane[None], 15)[0]
-    bright = (plane > HIGHLIGHT_CONTRAST * surround) & (plane > HIGHLIGHT_LEVEL)
+    opened = max_filter(min_filter(plane, HIGHLIGHT_RADIUS_PX), HIGHLIGHT_RADIUS_PX)
+    bright = ((plane - opened > HIGHLIGHT_SHARE * plane) & (plane > HIGHLIGHT_LEVEL)).float()
+    # The square opening also shaves thin slivers off the curved outline of any large bright
+    # shape: a second, binary opening keeps only blobs at least 5 px across.
+    bright = max_filter(min_filter(bright, 2), 2) > 0
     bright |= image_linear.amax(0) >= CLIPPED_LEVEL
     return max_filter(bright.float(), RIM_PX) > 0
 
@@ -174,9 +186,14 @@ def _level_edges(level: torch.Tensor, noise: float, *, top: bool) -> tuple[torch
     local_level = coarse.abs() + 0.02
     # The gradient of noise of std s after a Gaussian of width 1 has about 0.2 s per axis.
     strong = magnitude_fine > MIN_SNR * 0.2 * noise + 1e-4
+    contrast = step / local_level
+    # Faint edges count only where they stand out of their neighbourhood's mean gradient: grain
+    # and blurred noise (a disc blur keeps faint ripples of fine texture, with steep sides) do not.
+    isolated = magnitude_fine >= MIN_ISOLATION * _box_mean(magnitude_fine[None], ISOLATION_RADIUS_PX)[0]
+    distinct = isolated | (contrast >= STRONG_CONTRAST)
     high = math.inf if top else LEVEL_SIGMA_RANGE[1]
-    usable = _ridge(magnitude_fine, gx, gy) & strong & (ratio_sq > 1.0) & (sigma <= high)
-    weight = (step / local_level / FULL_CONFIDENCE_CONTRAST).clamp(0.0, 1.0) * usable
+    usable = _ridge(magnitude_fine, gx, gy) & strong & distinct & (ratio_sq > 1.0) & (sigma <= high)
+    weight = (contrast / FULL_CONFIDENCE_CONTRAST).clamp(0.0, 1.0) * usable
     return torch.where(usable, sigma, math.nan), weight
 
 

@@ -22,6 +22,7 @@ import torch
 from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
 from .shot import hot_box
+from .sign_pattern import too_sharp
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Spread (log units) and slope at the flag threshold, calibrated on clean renders.
@@ -39,7 +40,7 @@ MIN_CELL_WEIGHT = 4.0
 #: Readings count only where measured or expected blur reaches this many px (sharp on sharp says
 #: nothing about distance).
 MIN_BLUR_PX = 2.0
-#: One cell's deviation counts at most this much (a pasted pattern is fine-pattern's business).
+#: One cell's deviation counts at most this much.
 MAX_DEVIATION = 1.0
 
 
@@ -49,6 +50,7 @@ def absent_distance(evidence: Evidence) -> SignResult:
     height, width = evidence.expected_px.shape
     expected = evidence.expected_px[readings.ys, readings.xs]
     keep = (expected >= MIN_BLUR_PX) | (readings.measured_px >= MIN_BLUR_PX)
+    keep &= ~too_sharp(readings.measured_px, expected)  # a pasted pattern is fine-pattern's business
     residual = log_residual(readings.measured_px, expected)[keep]
     weight = readings.weight[keep]
     ys, xs = readings.ys[keep], readings.xs[keep]

@@ -25,13 +25,17 @@ SHARP_FRACTION = 0.25
 SHARP_PX = 2.5
 
 
+def too_sharp(measured_px: torch.Tensor, expected_px: torch.Tensor) -> torch.Tensor:
+    """Readings far sharper than a defocused region allows (bool, like the inputs)."""
+    return (expected_px >= DEFOCUSED_PX) & (measured_px < (SHARP_FRACTION * expected_px).clamp(max=SHARP_PX))
+
+
 def fine_pattern(evidence: Evidence) -> SignResult:
     """Measure the ``fine-pattern`` sign (see the module docstring)."""
     readings = evidence.readings
     height, width = evidence.expected_px.shape
     near_depth_edge = dilate(evidence.shot.depth_edge, max(2, int(float(evidence.expected_px.max()) / 2)))
-    expected = evidence.expected_px[readings.ys, readings.xs]
-    sharp = (expected >= DEFOCUSED_PX) & (readings.measured_px < (SHARP_FRACTION * expected).clamp(max=SHARP_PX))
+    sharp = too_sharp(readings.measured_px, evidence.expected_px[readings.ys, readings.xs])
     sharp &= ~near_depth_edge[readings.ys, readings.xs]
     heat = torch.zeros(height, width)
     heat[readings.ys[sharp], readings.xs[sharp]] = readings.weight[sharp]
