@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from ..composite import push_pull
 from ..depth_refine import _box_mean, max_filter, min_filter
 from ..errors import InputError
+from ..tone import linear_to_srgb
 from .filters import gaussian_blur, gradients, luminance
 
 #: The two measuring scales in level pixels (Gaussian sigma).
@@ -49,14 +50,17 @@ FULL_CONFIDENCE_CONTRAST = 0.25
 STRONG_CONTRAST = 0.3
 MIN_ISOLATION = 2.5
 ISOLATION_RADIUS_PX = 6
+#: Smallest step an edge reading needs, in sRGB-encoded units (8 codes of 255).
+MIN_STEP_SRGB = 8 / 255
 #: An edge must rise this many noise standard deviations above the noise to be measured.
 MIN_SNR = 6.0
 
 #: A highlight: at least this share of its brightness lies in a structure narrower than
-#: 2 * HIGHLIGHT_RADIUS_PX + 1 px, and it is brighter than HIGHLIGHT_LEVEL (linear).
+#: 2 * HIGHLIGHT_RADIUS_PX + 1 px (bright or dim: dim discs have sharp rims too), above the
+#: near-black floor HIGHLIGHT_LEVEL (linear).
 HIGHLIGHT_SHARE = 0.5
 HIGHLIGHT_RADIUS_PX = 20
-HIGHLIGHT_LEVEL = 0.3
+HIGHLIGHT_LEVEL = 0.002
 #: A channel at or above this linear value is clipped (8-bit 252 and up).
 CLIPPED_LEVEL = 0.97
 #: Readings within this many px of a highlight or a clipped pixel are dropped.
@@ -187,6 +191,10 @@ def _level_edges(level: torch.Tensor, noise: float, *, top: bool) -> tuple[torch
     # The gradient of noise of std s after a Gaussian of width 1 has about 0.2 s per axis.
     strong = magnitude_fine > MIN_SNR * 0.2 * noise + 1e-4
     contrast = step / local_level
+    # As a viewer sees it: a step of a few 8-bit codes is quantisation and grain, not an edge.
+    level_mean = coarse.clamp_min(0)
+    step_srgb = linear_to_srgb(level_mean + step / 2) - linear_to_srgb((level_mean - step / 2).clamp_min(0))
+    strong &= step_srgb >= MIN_STEP_SRGB
     # Faint edges count only where they stand out of their neighbourhood's mean gradient: grain
     # and blurred noise (a disc blur keeps faint ripples of fine texture, with steep sides) do not.
     isolated = magnitude_fine >= MIN_ISOLATION * _box_mean(magnitude_fine[None], ISOLATION_RADIUS_PX)[0]
