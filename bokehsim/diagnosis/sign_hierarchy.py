@@ -20,7 +20,7 @@ from .signs import Evidence, SignResult, severity_from_raw
 from .shot import bounding_box
 
 #: Raw statistic (log ratio) at the flag threshold, calibrated on clean renders.
-RAW_AT_FLAG = 0.9
+RAW_AT_FLAG = 1.05
 #: The expected CoC (px) from which a region is "background".
 BACKGROUND_COC_PX = 6.0
 #: Each loudness gets this floor (sRGB units) so that two near-black regions do not compare.

@@ -24,7 +24,7 @@ from .shot import bounding_box, dilate
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Raw statistic at the flag threshold, calibrated on clean renders.
-RAW_AT_FLAG = 0.35
+RAW_AT_FLAG = 0.52
 #: Aspect ratios (major / minor) read as round and as oval.
 ROUND_ASPECT = 1.12
 OVAL_ASPECT = 1.3

@@ -16,7 +16,7 @@ from .shot import dilate, hot_box
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Raw statistic at the flag threshold, calibrated on clean renders.
-RAW_AT_FLAG = 0.25
+RAW_AT_FLAG = 1.0
 #: The expected CoC (px) from which a region counts as defocused.
 DEFOCUSED_PX = 4.0
 #: A reading is "too sharp" below this fraction of the expected CoC and below SHARP_PX: a blur
@@ -43,4 +43,5 @@ def fine_pattern(evidence: Evidence) -> SignResult:
     heat = gaussian_blur(heat, 4.0)
     heat = heat / heat.max().clamp_min(1e-6)
     return SignResult("fine-pattern", severity_from_raw(raw, RAW_AT_FLAG), heat, hot_box(heat, share=0.25),
-                      f"{int(sharp.sum())} edges sharper than {SHARP_FRACTION:g} x the expected blur")
+                      f"{int(sharp.sum())} edges sharper than {SHARP_FRACTION:g} x the expected blur "
+                      f"(weight {raw:.2f} per sqrt px of frame)")
