@@ -28,7 +28,7 @@ from .shot import dilate, hot_box
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Thresholds of the four terms (their values at the flag threshold), calibrated on clean renders.
-BLEED_AT_FLAG = 0.22
+BLEED_AT_FLAG = 0.25
 RIM_AT_FLAG = 0.05
 SOFT_AT_FLAG = 0.3
 SHARP_BAND_AT_FLAG = 0.56

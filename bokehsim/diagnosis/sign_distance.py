@@ -26,7 +26,7 @@ from .sign_pattern import too_sharp
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Spread (log units) and slope at the flag threshold, calibrated on clean renders.
-SPREAD_AT_FLAG = 0.5
+SPREAD_AT_FLAG = 0.56
 SLOPE_AT_FLAG = 0.6
 #: Only cells whose expected blur reaches this (px) enter the slope: near focus the estimator's
 #: floor, not the optics, sets the ratio.

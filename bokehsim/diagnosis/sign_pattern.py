@@ -16,7 +16,7 @@ from .shot import dilate, hot_box
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Raw statistic at the flag threshold, calibrated on clean renders.
-RAW_AT_FLAG = 1.0
+RAW_AT_FLAG = 3.5
 #: The expected CoC (px) from which a region counts as defocused.
 DEFOCUSED_PX = 4.0
 #: A reading is "too sharp" below this fraction of the expected CoC and below SHARP_PX: a blur
