@@ -13,7 +13,7 @@ the spirit of Karaali & Jung (2018), on an image pyramid:
 * Edges are the local maxima of the gradient along its direction (non-maximum suppression); flat
   regions have no edges and no estimate (confidence 0).
 * The Gaussian width is turned into a CoC diameter (a disc, CONVENTIONS) by a table calibrated on
-  bokehsim's own renders of step edges of known CoC (``benchmarks/diagnose_eval.py --calibrate``).
+  bokehsim's own renders of step edges of known CoC (see ``CALIBRATION_SIGMA_PX``).
 
 The sparse edge estimates are spread into a dense map by push-pull interpolation.
 """
@@ -67,8 +67,9 @@ CLIPPED_LEVEL = 0.97
 RIM_PX = 4
 
 #: Calibration: measured Gaussian edge width (px) -> CoC diameter (px) of a disc blur, from
-#: bokehsim renders of step edges (see ``benchmarks/diagnose_eval.py --calibrate``). Between rows
-#: the map is linear; beyond the last row it extends with the last slope.
+#: bokehsim renders of a bright disc's step edges at known CoC, 8-bit (tests/test_diagnose_defocus.py
+#: checks it at 4, 10 and 20 px). Between rows the map is linear; beyond the last row it extends
+#: with the last slope.
 #: Below 0.75 px an edge is as sharp as an 8-bit, pixel-sampled image can show (the
 #: measuring scales' own width and the pixel footprint are in the reading).
 CALIBRATION_SIGMA_PX = (0.0, 0.75, 0.96, 1.10, 1.34, 2.0, 4.0, 8.0, 16.0)
@@ -114,7 +115,6 @@ def estimate_defocus(image_linear: torch.Tensor, *, spread_sigma_px: float = 4.0
     """
     _check_image(image_linear)
     plane = luminance(image_linear.float())
-    height, width = plane.shape
     edge_sigma = torch.full_like(plane, math.nan)
     edge_weight = torch.zeros_like(plane)
     noise = noise_sigma(plane)
