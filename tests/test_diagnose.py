@@ -11,6 +11,7 @@ from bokehsim import InputError, Lens, diagnose
 from bokehsim.diagnosis import SIGN_NAMES
 from bokehsim.diagnosis.filters import gaussian_blur
 from bokehsim.diagnosis.overlay import SIGN_COLOURS, draw_overlay
+from bokehsim.diagnosis.shot import dilate
 from bokehsim.diagnosis.thumbnail import thumbnail_separation
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
 from diagnose_scene import HEIGHT, LENS, WIDTH, quantised, scene, shot
@@ -49,24 +50,26 @@ def test_implied_f_number_of_a_clean_render(clean, sharp):
 def corrupt(kind: str, sharp, clean) -> torch.Tensor:
     image, depth, mask = sharp
     matte = mask.float()
-    if kind == "cutout":  # the subject pasted on a plate blurred with the subject in it
+    if kind == "cutout":  # pasted on a plate blurred with the subject in it, with a light rim
         plate = gaussian_blur(image.clamp(0, 1), 3.5)
-        return quantised(matte * image.clamp(0, 1) + (1 - matte) * plate)
+        rim = (dilate(mask, 2) & ~mask).float()
+        pasted = matte * image.clamp(0, 1) + (1 - matte) * plate
+        return quantised(pasted * (1 - rim) + 0.8 * rim)
     if kind == "absent-distance":  # one blur for every depth behind the subject
         return shot(image, torch.where(mask, depth, torch.tensor(8.0)))
     if kind == "contradictory-optics":  # round and oval discs side by side
         ovals = shot(image, depth, aperture="oval:aspect=1.9,angle=30")
         cells = ((torch.arange(WIDTH) // 26) % 2).float().expand(HEIGHT, WIDTH)
         return cells * ovals + (1 - cells) * clean
-    if kind == "failed-hierarchy":  # the background's saturation boosted
+    if kind == "failed-hierarchy":  # the far background's saturation boosted
         encoded = linear_to_srgb(clean)
         mean = encoded.mean(0, keepdim=True)
-        boosted = srgb_to_linear((mean + (encoded - mean) * 2.2).clamp(0, 1))
-        return torch.where(mask, clean, boosted)
-    if kind == "fine-pattern":  # a fine checker printed on the defocused floor
+        boosted = srgb_to_linear((mean + (encoded - mean) * 3.0).clamp(0, 1))
+        return torch.where(depth >= 10.0, boosted, clean)
+    if kind == "fine-pattern":  # a fine, contrasty checker printed on the defocused floor
         out = clean.clone()
-        yy, xx = torch.meshgrid(torch.arange(40), torch.arange(50), indexing="ij")
-        out[:, 110:150, 10:60] *= 0.6 + 0.8 * ((yy // 2 + xx // 2) % 2).float()
+        yy, xx = torch.meshgrid(torch.arange(50), torch.arange(60), indexing="ij")
+        out[:, 100:150, 172:232] *= 0.2 + 1.6 * ((yy // 3 + xx // 3) % 2).float()
         return quantised(out)
     raise AssertionError(kind)
 
