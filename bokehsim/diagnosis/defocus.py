@@ -108,10 +108,10 @@ def estimate_defocus(image_linear: torch.Tensor, *, spread_sigma_px: float = 4.0
         InputError: the image is not ``(C, H, W)`` with C 1 or 3, or smaller than 8 px.
 
     Example:
-        >>> edge = torch.zeros(1, 32, 32); edge[:, :, 16:] = 0.8
+        >>> edge = torch.zeros(1, 32, 96); edge[:, :, 48:] = 0.8
         >>> est = estimate_defocus(edge)
-        >>> est.coc_px.shape, bool(est.edge_confidence[:, 15:17].max() > 0)
-        (torch.Size([32, 32]), True)
+        >>> est.coc_px.shape, bool(est.edge_confidence[:, 47:49].max() > 0)
+        (torch.Size([32, 96]), True)
     """
     _check_image(image_linear)
     plane = luminance(image_linear.float())

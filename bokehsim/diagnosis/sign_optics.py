@@ -138,7 +138,7 @@ def _fit_ellipse(ys: torch.Tensor, xs: torch.Tensor, coc_px: float, shape: tuple
     height, width = shape
     if area < 12 or ys.min() == 0 or xs.min() == 0 or ys.max() == height - 1 or xs.max() == width - 1:
         return None
-    if not DISC_AREA_RANGE[0] <= area / (math.pi * coc_px**2 / 4) <= DISC_AREA_RANGE[1]:
+    if coc_px <= 0 or not DISC_AREA_RANGE[0] <= area / (math.pi * coc_px**2 / 4) <= DISC_AREA_RANGE[1]:
         return None
     x, y = xs.mean(), ys.mean()
     cxx, cyy, cxy = ((xs - x) ** 2).mean(), ((ys - y) ** 2).mean(), ((xs - x) * (ys - y)).mean()
