@@ -79,6 +79,8 @@ def diagnose_file(
     check_outputs([p for p in (outputs.overlay, outputs.reference) if p is not None], [image, depth.path])
     if outputs.json is not None:
         check_data_output(outputs.json, ".json", [image, depth.path])
+    if outputs.overlay is not None and outputs.overlay.suffix.lower() != ".png":
+        raise InputError(f"--overlay {outputs.overlay}: expected a .png file, got '{outputs.overlay.suffix or 'no extension'}'")
     f_number_known = lens.f_number is not None
     # The lens checks need some f-number; a fitted one replaces this stand-in later.
     checked = check_lens_settings(lens if f_number_known else replace(lens, f_number=1.0), depth)

@@ -50,4 +50,4 @@ def draw_overlay(image_linear: torch.Tensor, report: Report) -> np.ndarray:
         draw.text((4, 4 + 12 * index), label, fill=colour)
     if not flagged:
         draw.text((4, 4), f"no sign flagged (score {report.score:.0f})", fill=(255, 255, 255))
-    return np.asarray(picture)
+    return np.array(picture)  # a writable copy
