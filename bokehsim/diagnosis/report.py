@@ -16,7 +16,7 @@ class Report:
     """What :func:`bokehsim.diagnose` found.
 
     Attributes:
-        score: 0..100, 100 = the blur is what the shot gives everywhere.
+        score: 0..100, ``100 * (1 - the largest severity)``: 100 = no sign of any kind.
         implied_f_number: the f-number that best explains the measured blur (None: nothing out of
             focus to measure).
         f_number: the f-number the expected blur was computed at (given, else the implied one).
