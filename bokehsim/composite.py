@@ -54,6 +54,11 @@ FILL_FADE_PX = 2.0 * FILL_CELL_PX
 HIDDEN_MARGIN_PX = 2.0
 #: Distance (px) standing for "farther than any reach" (finite, so that interpolating it stays finite).
 FAR_PX = 1e6
+#: A pixel brighter than this many times its layer's local surface level (and than white) is a light,
+#: not surface: it is left out of the hidden-background fill, which must never invent a light source.
+HIGHLIGHT_RATIO = 8.0
+#: Luminance floor (linear) of the local surface level, so that black surfaces have a finite log.
+LEVEL_FLOOR = 1e-4
 
 Scatter = Callable[..., torch.Tensor]
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
@@ -360,10 +365,44 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
     for slot, spec in enumerate(filled):
         slots[spec.index] = slot
     slot_of_layer = to_device(torch.tensor(slots), layer.device)
-    sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot_of_layer[layer], len(filled))
+    slot = surface_slots(channels, slot_of_layer[layer], len(filled))
+    sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot, len(filled))
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
     return FillMaps(distance=cell_distance(sums[:, -1] > 0, rings), sums=sums,
                     slot={spec.index: slot for slot, spec in enumerate(filled)})
+
+
+def surface_slots(channels: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Tensor:
+    """``slot`` with the lights taken out (set to -1), so that the fill averages surface only.
+
+    Why: a fill cell holding one tiny 500x-white light among dark surface would average to 30x the
+    surface, and push-pull spreads that mean over the whole hidden region, a glow that no real
+    background has (the "double light edge"). The surface level is robust: the geometric mean of the
+    layer's own luminance over a cell and its 8 neighbours (a few lights barely move it). A pixel is a
+    light if it is brighter than ``HIGHLIGHT_RATIO`` times that level and than white (1.0), so
+    inputs within [0, 1] (8-bit pictures before highlight expansion) keep every pixel.
+
+    Args:
+        channels: ``(C, H, W)``; the colour is channels 0-2 when C >= 3, else channel 0 (an alpha
+            channel, if any, comes last).
+        slot: ``(H, W)`` integer slot of every pixel, as for :func:`cell_sums`.
+        slots: S.
+
+    Returns:
+        ``(H, W)`` slots, -1 where a pixel is a light.
+    """
+    colour = channels[:3] if channels.shape[0] >= 3 else channels[:1]
+    luminance = colour.mean(dim=0)
+    log_sums = cell_sums(luminance.clamp_min(LEVEL_FLOOR).log()[None], slot, slots)  # (S, 2, h, w)
+    log_sums = F.avg_pool2d(log_sums, 3, stride=1, padding=1)  # a ratio of sums: the 1/9 cancels
+    level = torch.exp(log_sums[:, 0] / log_sums[:, 1].clamp_min(1e-12))
+    level = torch.cat([level, torch.zeros_like(level[:1])])  # the spare slot of pixels without a fill
+    height, width = slot.shape
+    ys = torch.arange(height, device=slot.device)[:, None] // FILL_CELL_PX
+    xs = torch.arange(width, device=slot.device)[None, :] // FILL_CELL_PX
+    pixel_level = level[slot.clamp(0, slots), ys, xs].to(luminance.dtype)
+    light = luminance > torch.clamp_min(HIGHLIGHT_RATIO * pixel_level, 1.0)
+    return torch.where(light, -1, slot)
 
 
 @gpu_twin("composite_triton")  # a fixed summation order: bit-reproducible, unlike atomics
