@@ -202,3 +202,14 @@ def test_lights_behind_a_silhouette_are_not_spread_into_the_invented_background(
     band = matte > 0.05
     assert int(band.sum()) > 100
     assert float(image[:, band].mean() / reference[:, band].mean()) == pytest.approx(1.0, abs=0.02)  # 1.16 then
+
+
+def test_a_small_light_one_layer_in_front_of_a_wall_is_counted_once():
+    """A tiny lamp a little nearer than the wall it hangs before lies in the next nearer layer. The
+    wall's layer takes the hidden pixels of that layer as they are (a ramp continues its surface);
+    a light must not be one of them, or its light is scattered twice."""
+    wall = torch.full((1, 64, 64), 0.05, dtype=torch.float64)
+    coc = torch.full((64, 64), 20.0, dtype=torch.float64)  # layer (16, 22.6]
+    wall[0, 32, 32], coc[32, 32] = 400.0, 15.0  # layer (11.3, 16]
+    image, _, _ = render_channels(wall, coc, parse_aperture("circle"))
+    assert float(image.sum() / wall.sum()) == pytest.approx(1.0, abs=1e-3)  # 1.66 when it continued the wall

@@ -164,6 +164,12 @@ def _interpreted_cases() -> dict[str, float]:
     got = fused_composite(channels, coc, circle_table(), hole_matte=True)
     results["composite/windows"] = max(relative_error(got.image, want.image),
                                        relative_error(got.hole_matte, want.hole_matte))
+    channels, coc = composite_scene(12, 14, spread=0.4)  # lights among the layers: never continued
+    channels[:, 2::5, 3::4] = 300.0
+    want = composite_layers(channels, coc, circle_table(), hole_matte=True)
+    got = fused_composite(channels, coc, circle_table(), hole_matte=True)
+    results["composite/lights"] = max(relative_error(got.image, want.image),
+                                      relative_error(got.hole_matte, want.hole_matte))
     values = torch.rand(3, 13, 18, generator=torch.Generator().manual_seed(4))
     slot = torch.randint(-1, 4, (13, 18), generator=torch.Generator().manual_seed(5))
     results["cell_sums"] = relative_error(ct.cell_sums(values, slot, 3), cell_sums(values, slot, 3))
@@ -235,7 +241,7 @@ def test_interpreted_scatter_keeps_the_reference_layout():
     assert interpreted_results()["scatter/shape"] == 0.0
 
 
-@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic", "windows"])
+@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic", "windows", "lights"])
 def test_interpreted_fused_composite_matches_reference(case):
     """Layers, hidden fill, front/behind tables, matte, vignetting: fused step == reference loop."""
     assert interpreted_results()[f"composite/{case}"] <= ATOL["composite"]
