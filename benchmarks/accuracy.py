@@ -18,7 +18,11 @@ blurred copies); **blender** (Blender's compositor Defocus node, only when ``bpy
 Columns: PSNR and SSIM on sRGB-encoded images (clipped to [0, 1]); edge PSNR over the pixels within
 8 px of a depth discontinuity (neighbouring z-depths differing by more than 10 %); highlight PSNR over
 the pixels whose linear reference exceeds 1.0, on sRGB(compress_highlights(x)) so that highlights are
-not all clipped to the same white ("-" when fewer than 50 such pixels); ``ref noise`` is the
+not all clipped to the same white ("-" when fewer than 50 such pixels); ``energy`` is the output's
+total light over the reference's (linear sums; in the 8-bit rows display-referred linear against the
+shoulder-compressed reference), 1.00 for a renderer that neither invents nor loses light, and the
+``unchanged`` row gives the input's own ratio (light the lens takes from or brings into the frame
+at its border, or that occluders hide); ``ref noise`` is the
 reference's own noise (estimated PSNR from the generator's sidecar): differences well below it are
 noise.
 
@@ -217,6 +221,11 @@ def psnr_db(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) 
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
+def energy_ratio(output: torch.Tensor, reference: torch.Tensor) -> float:
+    """Total light of ``output`` over that of ``reference`` (both linear, ``(C, H, W)``)."""
+    return float(output.double().sum() / reference.double().sum())
+
+
 def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean SSIM (Wang et al. 2004: 11 x 11 Gaussian window, sigma 1.5, L = 1), averaged over channels."""
     x = torch.arange(11, dtype=torch.float64) - 5
@@ -258,6 +267,7 @@ def scores(candidate: torch.Tensor, reference: torch.Tensor, band: torch.Tensor)
         "edge": psnr_db(shown_candidate, shown_reference, band),
         "highlight": psnr_db(linear_to_srgb(compress_highlights(candidate)),
                              linear_to_srgb(compress_highlights(reference)), highlight),
+        "energy": energy_ratio(candidate, reference),
     }
 
 
@@ -302,16 +312,17 @@ def _display_scores(output: torch.Tensor, reference: torch.Tensor, band: torch.T
     highlight = reference.amax(dim=0) > 1.0
     return {"psnr": psnr_db(shown_output, shown_reference), "ssim": ssim(shown_output, shown_reference),
             "edge": psnr_db(shown_output, shown_reference, band),
-            "highlight": psnr_db(shown_output, shown_reference, highlight)}
+            "highlight": psnr_db(shown_output, shown_reference, highlight),
+            "energy": energy_ratio(output, compress_highlights(reference))}
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| scene | input | method | PSNR dB | SSIM | edge PSNR dB | highlight PSNR dB | ref noise dB |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| scene | input | method | PSNR dB | SSIM | edge PSNR dB | highlight PSNR dB | energy | ref noise dB |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     number = lambda value: "-" if math.isnan(value) else f"{value:.2f}"  # noqa: E731
     for row in rows:
         lines.append(f"| {row['scene']} | {row['input']} | {row['method']} | {number(row['psnr'])} | {row['ssim']:.4f} | "
-                     f"{number(row['edge'])} | {number(row['highlight'])} | {row['ref_noise']:.1f} |")
+                     f"{number(row['edge'])} | {number(row['highlight'])} | {row['energy']:.3f} | {row['ref_noise']:.1f} |")
     return "\n".join(lines) + "\n"
 
 

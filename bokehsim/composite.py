@@ -54,6 +54,11 @@ FILL_FADE_PX = 2.0 * FILL_CELL_PX
 HIDDEN_MARGIN_PX = 2.0
 #: Distance (px) standing for "farther than any reach" (finite, so that interpolating it stays finite).
 FAR_PX = 1e6
+#: A pixel brighter than this many times the picture's local surface level (and than white) is a light,
+#: not surface: it is left out of the hidden-background fill, which must never invent a light source.
+HIGHLIGHT_RATIO = 8.0
+#: Luminance floor (linear) of the local surface level, so that black surfaces have a finite log.
+LEVEL_FLOOR = 1e-4
 
 Scatter = Callable[..., torch.Tensor]
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (end exclusive)
@@ -109,11 +114,14 @@ class FillMaps:
         sums: ``(S, C + 2, h, w)`` per cell, the sums of the layer's own channels and CoC, then their
             count; None once :attr:`values` has been computed from them (their memory is released).
         slot: layer index -> position along S.
+        light: ``(H, W)`` bool, the pixels that are lights (:func:`light_pixels`): in no fill, and
+            invented (never taken as they are) where they are hidden.
     """
 
     distance: torch.Tensor
     sums: torch.Tensor | None
     slot: dict[int, int]
+    light: torch.Tensor
     _values: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -175,7 +183,8 @@ def composite_layers(
         compositor: a fused select-scatter-composite step used instead of :func:`layer_pixels`,
             ``scatter_fn`` and the compositing below (on CUDA: ``kernels.layer_triton.LayerCompositor``).
             It is built as ``compositor(channels, coc_px, layer, behind_table, vignette_offset=...,
-            hole_matte=...)``, gets ``add_layer(spec, fill, table)`` for every layer (``fill`` from
+            hole_matte=..., light=...)`` (``light``: :attr:`FillMaps.light`, or None), gets
+            ``add_layer(spec, fill, table)`` for every layer (``fill`` from
             :meth:`FillMaps.layer`, or None) and returns ``(image, matte)`` from ``finish()``.
         max_abs_coc_px, layer_radius_px: the whole picture's largest |c| and each layer's largest
             radius, when this call renders one tile of it (so every tile uses the same layers).
@@ -194,7 +203,7 @@ def composite_layers(
 
     if compositor is not None:  # it keeps its own transmittance, colour and matte
         fused = compositor(channels, coc_px, layer, behind_table, vignette_offset=vignette_offset,
-                           hole_matte=hole_matte)
+                           hole_matte=hole_matte, light=None if fill is None else fill.light)
     else:
         fused = None
         transmittance = torch.ones(height, width, device=device, dtype=dtype)
@@ -374,10 +383,44 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
     for slot, spec in enumerate(filled):
         slots[spec.index] = slot
     slot_of_layer = to_device(torch.tensor(slots), layer.device)
-    sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot_of_layer[layer], len(filled))
+    light = light_pixels(channels)
+    slot = torch.where(light, -1, slot_of_layer[layer])  # lights are left out of every fill
+    sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot, len(filled))
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
     return FillMaps(distance=cell_distance(sums[:, -1] > 0, rings), sums=sums,
-                    slot={spec.index: slot for slot, spec in enumerate(filled)})
+                    slot={spec.index: slot for slot, spec in enumerate(filled)}, light=light)
+
+
+def light_pixels(channels: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: the pixels that are lights, not surface.
+
+    Why: a fill cell holding one tiny 500x-white light among dark surface would average to 30x the
+    surface, and push-pull spreads that mean over the whole hidden region, a glow that no real
+    background has (the "double light edge"); and a small light one layer in front of a wall would
+    be taken once more, as it is, by the wall's layer as if it continued the wall's surface, which
+    doubles its light. So lights are left out of the fill and never continue a surface behind them.
+
+    The surface level is robust: the geometric mean of the luminance of *all* pixels (every layer)
+    over a ``FILL_CELL_PX`` cell and its 8 neighbours, so that a few lights barely move it, and a
+    layer made of nothing but lights (small lamps at their own depth) counts as lights, not as a
+    surface: such a layer then invents nothing. A pixel is a light if it is brighter than
+    ``HIGHLIGHT_RATIO`` times that level and than white (1.0), so inputs within [0, 1] (8-bit
+    pictures before highlight expansion) have none.
+
+    Args:
+        channels: ``(C, H, W)``; the colour is channels 0-2 when C >= 3, else channel 0 (an alpha
+            channel, if any, comes last).
+    """
+    colour = channels[:3] if channels.shape[0] >= 3 else channels[:1]
+    luminance = colour.mean(dim=0)
+    height, width = luminance.shape
+    # Dense pools, not cell_sums: a single map needs no slots, and pools are several times faster.
+    log_level = F.avg_pool2d(luminance.clamp_min(LEVEL_FLOOR).log()[None], FILL_CELL_PX, ceil_mode=True)
+    log_level = F.avg_pool2d(log_level, 3, stride=1, padding=1, count_include_pad=False)
+    level = torch.exp(log_level[0])  # (h, w)
+    ys = torch.arange(height, device=luminance.device)[:, None] // FILL_CELL_PX
+    xs = torch.arange(width, device=luminance.device)[None, :] // FILL_CELL_PX
+    return luminance > torch.clamp_min(HIGHLIGHT_RATIO * level[ys, xs].to(luminance.dtype), 1.0)
 
 
 @gpu_twin("composite_triton")  # a fixed summation order: bit-reproducible, unlike atomics
@@ -509,7 +552,8 @@ def layer_pixels(
     pixels: the nearer layer is see-through up to its radius r_p from its silhouette, and layer k's
     kernels spread by their radius r_k (``spec.radius_px``, the layer's largest). Hidden pixels whose
     CoC is at least ``spec.continuous_from`` continue the same surface (a ramp crossing the layer
-    boundary) and are used as they are. The others are invented from the fill maps, opaque within
+    boundary) and are used as they are, unless they are lights (:func:`light_pixels`: taken as they
+    are, a light would be scattered twice). The others are invented from the fill maps, opaque within
     that reach and fading to 0 over a few more pixels, so the invention never ends in a hard edge.
 
     Args:
@@ -537,7 +581,11 @@ def layer_pixels(
     distance = sample_cells(fill.distance[slot], ys, xs)
     reach = coc.abs() * 0.5 + spec.radius_px + HIDDEN_MARGIN_PX  # per hidden pixel
     band = distance < reach + FILL_FADE_PX
-    invented = band & (coc < spec.continuous_from)  # the rest of the band continues the surface
+    # The rest of the band continues the surface, except lights (they would be counted twice).
+    invented = band & (coc < spec.continuous_from)
+    light = fill.light[spec.window]
+    if bool(light.any()):  # lights are rare: most windows have none, and then this costs nothing
+        invented |= band & light.reshape(-1)[hidden]
     pixels[hidden[band]] = True
     index = hidden[invented]
     if index.numel():

@@ -1,5 +1,7 @@
 """The three occlusion cases of the core issue, measured on synthetic two-plane scenes."""
 
+import math
+
 import pytest
 import torch
 
@@ -175,3 +177,39 @@ def test_layer_windows_lose_nothing_in_a_ramp_through_focus(monkeypatch):
     assert float(whole_matte.max()) < 3e-3
     assert float((windowed_matte - whole_matte).abs().max()) < 1e-9
     assert float((windowed - whole).abs().max()) < 1e-9
+
+
+def test_lights_behind_a_silhouette_are_not_spread_into_the_invented_background():
+    """A sharp dark subject before a dark surface with tiny very bright lights around its silhouette,
+    rendered wide open. The reference knows the hidden background (the surface alone): outside the
+    subject the output is its blur, on the subject the subject (it occludes the rest). The invented
+    background must hold no more light than that, and its band must stay at the surface's level."""
+    size, radius, coc = 96, 24, 20.0
+    torch.manual_seed(1)
+    background = 0.05 + 0.02 * torch.rand(3, size, size, dtype=torch.float64)
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    subject = (ys - size // 2) ** 2 + (xs - size // 2) ** 2 < radius**2
+    for angle in torch.linspace(0.0, 6.0, 12).tolist():  # 1-4 px outside the silhouette
+        distance = radius + 1 + angle % 4
+        y, x = int(size // 2 + distance * math.sin(angle)), int(size // 2 + distance * math.cos(angle))
+        background[:, y, x] = torch.tensor([300.0, 150.0, 60.0], dtype=torch.float64)
+    picture = torch.where(subject, 0.02, background)
+    depth_coc = torch.where(subject, 0.0, torch.full((size, size), coc, dtype=torch.float64))
+    image, matte, _ = render_channels(picture, depth_coc, parse_aperture("circle"), hole_matte=True)
+    known, _, _ = render_channels(background, torch.full_like(depth_coc, coc), parse_aperture("circle"))
+    reference = torch.where(subject, picture, known)
+    assert float(image.sum() / reference.sum()) == pytest.approx(1.0, abs=0.02)  # 1.09 when lights were averaged into the fill
+    band = matte > 0.05
+    assert int(band.sum()) > 100
+    assert float(image[:, band].mean() / reference[:, band].mean()) == pytest.approx(1.0, abs=0.02)  # 1.16 then
+
+
+def test_a_small_light_one_layer_in_front_of_a_wall_is_counted_once():
+    """A tiny lamp a little nearer than the wall it hangs before lies in the next nearer layer. The
+    wall's layer takes the hidden pixels of that layer as they are (a ramp continues its surface);
+    a light must not be one of them, or its light is scattered twice."""
+    wall = torch.full((1, 64, 64), 0.05, dtype=torch.float64)
+    coc = torch.full((64, 64), 20.0, dtype=torch.float64)  # layer (16, 22.6]
+    wall[0, 32, 32], coc[32, 32] = 400.0, 15.0  # layer (11.3, 16]
+    image, _, _ = render_channels(wall, coc, parse_aperture("circle"))
+    assert float(image.sum() / wall.sum()) == pytest.approx(1.0, abs=1e-3)  # 1.66 when it continued the wall

@@ -53,10 +53,15 @@ def _interpreted_cases() -> dict[str, float]:
     want = composite_layers(channels, coc, circle_table(), hole_matte=True)
     got = fused_composite(channels, coc, circle_table(), hole_matte=True)
     results["windows"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
+    channels, coc = composite_scene(12, 14, spread=0.4)  # lights among the layers: never continued
+    channels[:, 2::5, 3::4] = 300.0
+    want = composite_layers(channels, coc, circle_table(), hole_matte=True)
+    got = fused_composite(channels, coc, circle_table(), hole_matte=True)
+    results["lights"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
     return results
 
 
-@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic", "windows"])
+@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic", "windows", "lights"])
 def test_interpreted_fused_composite_matches_reference(case):
     """Layers, hidden fill, front/behind tables, matte, vignetting: fused step == reference loop."""
     assert interpreted_results(__file__)[case] <= ATOL["composite"]

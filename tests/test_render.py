@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from bokehsim import Lens, render, render_full
+from bokehsim.aperture import parse_aperture
+from bokehsim.backend import Backend
 from bokehsim.errors import InputError
+from bokehsim.render import render_channels
 
 LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0)
 
@@ -142,3 +145,27 @@ def test_axial_chromatic_aberration_gives_each_colour_its_own_focus():
         disc = out[channel]
         assert float(disc.sum()) == pytest.approx(1.0, abs=1e-3)
         assert 2 * math.sqrt(float((disc / disc.max()).sum()) / math.pi) == pytest.approx(coc, abs=0.5)
+
+
+#: A point light must leave the renderer with the energy it came in with, wherever it is in the
+#: frame and on either side of focus (CONVENTIONS: a kernel never adds or loses energy).
+_FIELD_POSITIONS = [(48, 48), (8, 8), (48, 88), (84, 20)]  # centre, corner, edge, off-axis (discs inside)
+_VIGNETTED = "the compositor divides by the layer's coverage, which a field-varying kernel does not keep at 1"
+
+
+@pytest.mark.parametrize("spec", [
+    "circle", "blades:n=5,curvature=0.3", "oval:aspect=1.6,angle=30", "anamorphic:squeeze=2", "mirror",
+    pytest.param("cat-eye:strength=0.6", marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)),
+    pytest.param("cat-eye:strength=0.3", marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)),
+    pytest.param("swirl:strength=0.5", marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)),
+])
+@pytest.mark.parametrize("coc", [14.0, -14.0])
+def test_a_point_light_keeps_its_energy_through_the_renderer_at_every_field_position(spec, coc):
+    picture = torch.zeros(1, 96, 96, dtype=torch.float64)
+    for y, x in _FIELD_POSITIONS:
+        picture[0, y, x] = 1000.0
+    image, _, _ = render_channels(picture, torch.full((96, 96), coc, dtype=torch.float64), parse_aperture(spec),
+                                  backend=Backend(torch.device("cpu"), reference=True))
+    # The discs (radius 7 px) do not overlap: each one's light is the sum over its own square.
+    sums = [float(image[0, y - 8:y + 9, x - 8:x + 9].sum()) / 1000.0 for y, x in _FIELD_POSITIONS]
+    assert sums == pytest.approx([1.0] * len(sums), abs=1e-3)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bokehsim.kernels import scatter_numba
-from bokehsim.aperture import circle_table, table_from_inside
+from bokehsim.aperture import circle_table, parse_aperture, table_from_inside
 from bokehsim.scatter import scatter as scatter_reference
 
 SIZE = 81
@@ -115,3 +115,15 @@ def test_kernel_leaving_the_frame_is_cut_not_piled_up(point_kernel, scatter):
     full = point_kernel(20.0, size=61)
     inside = full[28:58, 28:58]  # the same kernel, placed at (2, 2) of a 30 x 30 frame
     assert torch.allclose(out, inside, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["cat-eye:strength=0.6", "cat-eye:strength=0.3,blades=7", "swirl:strength=0.5"])
+@pytest.mark.parametrize("coc", [21.0, -21.0])
+def test_vignetted_kernels_sum_to_one_at_every_field_position(spec, coc, point_kernel):
+    """The kernel itself is energy-true across the frame (the renderer's side: test_render.py)."""
+    aperture = parse_aperture(spec)
+    offsets = aperture.vignette_offsets(320, 320).double()
+    table = aperture.table(in_front=coc < 0)
+    for y, x in [(160, 160), (0, 0), (160, 319), (40, 250), (300, 100)]:
+        kernel = point_kernel(coc, table, offset=offsets[:, y, x].tolist())
+        assert float(kernel.sum()) == pytest.approx(1.0, abs=1e-6)

@@ -84,7 +84,7 @@ def _cell_taps(p, cells, CELL: tl.constexpr):
 
 
 @triton.jit
-def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, dist_ptr, fill_ptr, CH, CW,
+def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, dist_ptr, fill_ptr, CH, CW,
                  k, low, high, continuous_from, radius, margin, fade_px,
                  off_ptr, off_sp, off_sc, area,
                  C_IMG: tl.constexpr, CP: tl.constexpr, VIGNETTE: tl.constexpr, FILL: tl.constexpr,
@@ -92,8 +92,8 @@ def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, dist_ptr, fi
     """What layer k scatters at pixels (y, x): ``composite.layer_pixels``, per pixel.
 
     Own pixels (``layer == k``) and, with FILL, the hidden pixels of nearer layers within reach of
-    k's own cells: those with a CoC >= ``continuous_from`` as they are, the others invented from the
-    layer's fill cells (colour and CoC interpolated, coverage fading out past the reach).
+    k's own cells: those with a CoC >= ``continuous_from`` that are not lights as they are, the others
+    invented from the layer's fill cells (colour and CoC interpolated, coverage fading out past the reach).
     """
     pix = y.to(tl.int64) * W + x
     lay = tl.load(layer_ptr + pix, mask=ok_lane, other=0).to(tl.int32)
@@ -114,7 +114,8 @@ def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, dist_ptr, fi
         distance = upper * (1 - fy) + lower * fy
         reach = tl.abs(coc) * 0.5 + radius + margin
         band = hidden & (distance < reach + fade_px)
-        invented = band & (coc < continuous_from)
+        lit = tl.load(light_ptr + pix, mask=band, other=0) != 0
+        invented = band & ((coc < continuous_from) | lit)
         part = part | band
         own_or_kept = part & (invented == 0)
         V = tl.where(ch[None, :] < C_IMG,
@@ -159,6 +160,7 @@ def _scatter_layer_kernel(
     img_ptr,                       # (C_IMG, H, W) fp32 premultiplied channels
     coc_ptr,                       # (H, W) fp32 signed CoC
     layer_ptr,                     # (H, W) integer layer index of every pixel (0 = nearest)
+    light_ptr,                     # (H, W) uint8, nonzero = a light (composite.light_pixels)
     dist_ptr, fill_ptr,            # the layer's fill cells: (CH, CW) distance, (C_IMG + 1, CH, CW) values
     off_ptr, off_sp, off_sc,       # vignetting displacement and its pixel / component strides, or unused
     lint_ptr, rint_ptr, w_ptr,     # span table
@@ -179,7 +181,7 @@ def _scatter_layer_kernel(
     in_win = x < x1
     yv = y + tl.zeros([BLOCK], tl.int32)
     part, V, xc, r, sharp, reach, flip, ox, oy, norm = _layer_pixel(
-        x, yv, in_win, W, HW, img_ptr, coc_ptr, layer_ptr, dist_ptr, fill_ptr, CH, CW,
+        x, yv, in_win, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, dist_ptr, fill_ptr, CH, CW,
         k, low, high, continuous_from, radius, margin, fade_px, off_ptr, off_sp, off_sc, area,
         C_IMG, CP, VIGNETTE, FILL, CELL)
     if tl.max(part.to(tl.int32), axis=0) > 0:
@@ -190,7 +192,7 @@ def _scatter_layer_kernel(
         if MERGE:
             pprev = in_win & (lane > 0)
             P_part, P, pxc, pr, psharp, preach, pflip, pox, poy, pnorm = _layer_pixel(
-                x - 1, yv, pprev, W, HW, img_ptr, coc_ptr, layer_ptr, dist_ptr, fill_ptr, CH, CW,
+                x - 1, yv, pprev, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, dist_ptr, fill_ptr, CH, CW,
                 k, low, high, continuous_from, radius, margin, fade_px, off_ptr, off_sp, off_sc, area,
                 C_IMG, CP, VIGNETTE, FILL, CELL)
             if VIGNETTE:
@@ -291,13 +293,15 @@ class LayerCompositor:
         hole_matte: also accumulate the matte of invented background.
         deterministic: int64 fixed-point accumulation, bit-identical from run to run.
         vector: allow the sm_90 vector reductions (:func:`.triton_launch.emission_mode`).
+        light: ``(H, W)`` bool, the pixels that are lights (``composite.FillMaps.light``): hidden, they
+            are invented, never taken as they are; None: none.
 
     All tensors on one CUDA device (or the CPU under ``TRITON_INTERPRET=1``).
     """
 
     def __init__(self, channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor, table: SpanTable, *,
                  vignette_offset: torch.Tensor | None = None, hole_matte: bool = False,
-                 deterministic: bool = False, vector: bool = True) -> None:
+                 deterministic: bool = False, vector: bool = True, light: torch.Tensor | None = None) -> None:
         device = channels.device
         if device.type != "cuda" and not triton_launch.interpreted():
             raise ValueError(f"channels: expected a CUDA tensor (or TRITON_INTERPRET=1), got device {device}")
@@ -316,6 +320,8 @@ class LayerCompositor:
         self.image = channels.to(torch.float32).contiguous()
         self.coc = coc_px.to(torch.float32).contiguous()
         self.layer = layer.to(torch.int16).contiguous()  # a few dozen layers; 2 bytes a pixel to read per layer
+        self.light = (torch.zeros_like(self.layer, dtype=torch.uint8) if light is None
+                      else light.to(device=device, dtype=torch.uint8).contiguous())
         self.hole_matte = bool(hole_matte)
         self.table = table
         check_table(table, device)
@@ -377,7 +383,7 @@ class LayerCompositor:
             self._launch_again(
                 (use_fill, id(table), self.mode, LAYER_BLOCK, LAYER_MAXNREG, triton_launch.MERGE_NEIGHBOURS),
                 _scatter_layer_kernel, (win_h, -(-win_w // LAYER_BLOCK)),  # (triton.cdiv is a slow call from Python)
-                self.arena, cur, cur_top, self.image, self.coc, self.layer, dist, values,
+                self.arena, cur, cur_top, self.image, self.coc, self.layer, self.light, dist, values,
                 off, off_sp, off_sc, table.left_integral, table.right_integral, table.weight,
                 height, width, cells_h, cells_w, rows.start, cols.start, cols.stop,
                 spec.index, low, high, max(spec.continuous_from, -1e9), float(spec.radius_px), HIDDEN_MARGIN_PX,
