@@ -161,7 +161,7 @@ def also_sharp(
     Example:
         >>> answer = also_sharp(Shot(50, 2.0, 2.0, 4.0), 3.0, image_width_px=1920)
         >>> round(answer.focus_distance_m, 2), round(answer.f_number, 1), answer.problem is None
-        (2.4, 7.2, True)
+        (2.4, 11.3, True)
     """
     width_px = image_width_px or DEFAULT_IMAGE_WIDTH_PX
     widest = widest_f_number or WIDEST_F_NUMBER
