@@ -12,7 +12,7 @@ import csv
 from io import StringIO
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -87,6 +87,39 @@ def append_note(path: str | os.PathLike, **values) -> dict:
     except OSError as error:
         raise InputError(f"{path}: cannot append to the notebook ({error.strerror or error})") from None
     return row
+
+
+@dataclass(frozen=True)
+class NoteSettings:
+    """``--note FILE`` and ``--rating 1-5``: where to append a row for a run, and the user's rating."""
+
+    path: Path | None = None
+    rating: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rating is not None and self.path is None:
+            raise InputError("--rating: only used with --note notebook.csv")
+        check_rating(self.rating)
+        if self.path is not None:
+            check_notebook(self.path)
+
+
+def note_run(note: NoteSettings, parameters: dict, *, score: float | None = None) -> dict | None:
+    """Append the row of one run from its sidecar parameters (nothing without ``--note``).
+
+    The camera-to-subject distance is the focus distance S1; the subject-to-background distance
+    comes from the run's shot, if it had one.
+    """
+    if note.path is None:
+        return None
+    shot = parameters.get("shot") or {}
+    shot = shot if isinstance(shot, dict) else asdict(shot)
+    return append_note(
+        note.path, command=parameters.get("command"), image=parameters.get("image"), output=parameters.get("output"),
+        focal_length_mm=parameters.get("focal_length_mm"), camera_to_subject_m=parameters.get("focus_distance_m"),
+        subject_to_background_m=shot.get("subject_to_background_m"), f_number=parameters.get("f_number"),
+        look=parameters.get("look"), score=score, rating=note.rating,
+    )
 
 
 def read_notebook(path: str | os.PathLike) -> list[dict]:

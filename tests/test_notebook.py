@@ -76,3 +76,24 @@ def test_plot_puts_the_best_score_highest(tmp_path):
     red = np.argwhere((left[..., 0] > 200) & (left[..., 1] < 60))
     assert green.size and red.size
     assert green[:, 1].mean() > red[:, 1].mean() and green[:, 0].mean() < red[:, 0].mean()
+
+
+def test_a_run_row_takes_focus_as_subject_distance_and_the_shot_background(tmp_path):
+    from bokehsim.notebook import NoteSettings, note_run
+    from bokehsim.shot import Shot
+
+    note = NoteSettings(tmp_path / "n.csv", rating=4)
+    parameters = {"command": "render", "image": tmp_path / "a.png", "output": tmp_path / "b.png", "focal_length_mm": 85.0,
+                  "f_number": 1.8, "focus_distance_m": 1.5, "look": None, "shot": Shot(85, 1.8, 1.5, 3.0)}
+    note_run(note, parameters)
+    row = read_notebook(note.path)[0]
+    assert (row["camera_to_subject_m"], row["subject_to_background_m"], row["rating"], row["output"]) == (
+        1.5, 3.0, 4.0, str(tmp_path / "b.png"))
+    assert note_run(NoteSettings(), parameters) is None
+
+
+def test_rating_without_note_is_refused():
+    from bokehsim.notebook import NoteSettings
+
+    with pytest.raises(InputError, match="--rating: only used with --note"):
+        NoteSettings(rating=3)
