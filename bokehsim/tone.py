@@ -17,7 +17,8 @@ import math
 
 import torch
 
-from .twins import gpu_twin
+from .backend import gpu_twin
+from .errors import InputError
 
 #: Default linear value above which the expansion starts (sRGB code value ~0.86).
 DEFAULT_HIGHLIGHT_THRESHOLD = 0.7
@@ -42,11 +43,12 @@ def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
     return torch.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1.0 / 2.4) - 0.055)
 
 
-def _check_curve(threshold: float, gain: float) -> None:
+def check_curve(threshold: float, gain: float) -> None:
+    """Raise :class:`InputError` unless ``0 < threshold < 1`` and ``gain >= 1`` (finite)."""
     if not 0.0 < threshold < 1.0:
-        raise ValueError(f"highlight threshold must lie in (0, 1), got {threshold}")
-    if gain < 1.0:
-        raise ValueError(f"highlight gain must be >= 1, got {gain}")
+        raise InputError(f"--highlight-threshold: expected a linear value in (0, 1), got {threshold}")
+    if not (1.0 <= gain < math.inf):
+        raise InputError(f"--highlight-gain: expected a finite linear value >= 1, got {gain}")
 
 
 def shoulder_curve(x: torch.Tensor, threshold: float = DEFAULT_HIGHLIGHT_THRESHOLD) -> torch.Tensor:
@@ -99,7 +101,7 @@ def expand_highlights(
     Returns:
         Tensor like ``rgb`` with values in [0, gain]; hue is preserved.
     """
-    _check_curve(threshold, gain)
+    check_curve(threshold, gain)
     if gain == 1.0:
         return rgb
     return _expand(rgb, threshold, gain, channel_dim)
@@ -114,7 +116,7 @@ def compress_highlights(
     rgb: torch.Tensor, *, threshold: float = DEFAULT_HIGHLIGHT_THRESHOLD, channel_dim: int = -3
 ) -> torch.Tensor:
     """Map linear HDR colour into [0, 1) through the soft shoulder; the inverse of the expansion."""
-    _check_curve(threshold, 1.0)
+    check_curve(threshold, 1.0)
     return _compress(rgb, threshold, channel_dim)
 
 
@@ -126,8 +128,3 @@ def _compress(rgb: torch.Tensor, threshold: float, channel_dim: int) -> torch.Te
 def _one_image(rgb: torch.Tensor, channel_dim: int) -> bool:
     """A ``(C, H, W)`` fp32 image, the layout of the GPU twins (one pass instead of some twenty)."""
     return rgb.ndim == 3 and channel_dim in (0, -3) and rgb.dtype == torch.float32
-
-
-def shoulder_peak_for_gain(threshold: float, gain: float) -> float:
-    """Where a pixel expanded to ``gain`` lands after the shoulder (just below 1.0)."""
-    return threshold + (1 - threshold) * -math.expm1(-(gain - threshold) / (1 - threshold))

@@ -11,10 +11,50 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from ..errors import InputError
 
+try:  # typer >= 0.25 carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer on click
+    from click import exceptions as click_errors
+
+#: click >= 8.2 signals "no arguments: show the help" with a usage error of its own.
+_NoArgsIsHelp = getattr(click_errors, "NoArgsIsHelpError", ())
+
+
+class OneLineErrors(TyperGroup):
+    """The command group, with click's usage errors (a bad value, a missing option) said in one line.
+
+    Typer draws them as a boxed panel with the usage; every other bokehsim error is one line with
+    exit code 2, so these are too: ``error: bokehsim render: Invalid value for '--tile-size': ...``.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NoArgsIsHelp as error:
+            typer.echo(error.ctx.get_help())
+            sys.exit(error.exit_code)
+        except click_errors.UsageError as error:
+            where = f"{error.ctx.command_path}: " if error.ctx else ""
+            hint = f" (see {error.ctx.command_path} --help)" if error.ctx else ""
+            fail(f"{where}{error.format_message()}{hint}")
+            sys.exit(2)
+        except click_errors.ClickException as error:
+            fail(error.format_message())
+            sys.exit(error.exit_code)
+        except click_errors.Abort:
+            err_console.print("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="bokehsim",
     help=(
         "Physically correct depth of field from an image and a depth map.\n\n"

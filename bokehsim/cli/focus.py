@@ -8,74 +8,40 @@ from typing import Annotated
 
 import typer
 
-from ..depth import INFINITY_INVERSE_DEPTH, focus_report, load_depth, parse_point
+from ..depth import INFINITY_INVERSE_DEPTH, check_depth_options, load_depth, parse_point
+from ..jobs import DepthSource
 from ..errors import InputError
+from ..focus import focus_report
 from ..lens import FULL_FRAME_ACCEPTABLE_COC_MM, check_lens, sensor_width_mm
 from ._app import FNumberOpt, FocalLengthOpt, SensorOpt, app, err_console, handle_input_errors, out_console
-from ._depth_opts import (
-    DEFAULTS,
-    BackgroundAtOpt,
-    BackgroundDistanceOpt,
-    BaselineOpt,
-    DepthKindOpt,
-    DepthModelOpt,
-    DepthOpt,
-    EstimateDepthOpt,
-    FarOpt,
-    FocalLengthPxOpt,
-    FocusAtOpt,
-    NearOpt,
-    OfflineOpt,
-    RefineDepthOpt,
-    ResizeDepthOpt,
-    SubjectDistanceOpt,
-    depth_options_from_cli,
-)
+from ._options import FocusDistanceOpt, depth_options
 
 
 @app.command("focus")
 @handle_input_errors
+@depth_options
 def focus_cli(
     image: Annotated[Path, typer.Argument(help="The photo (PNG/JPEG/TIFF/EXR/.npy).", show_default=False)],
-    depth: DepthOpt = DEFAULTS["depth"],
+    depth: DepthSource,
     at: Annotated[str | None, typer.Option("--at", help="Point to measure, X,Y (default: --focus-at, else the centre).", rich_help_panel="Focus")] = None,
     focal_length: FocalLengthOpt = None,
     f_number: FNumberOpt = None,
     sensor: SensorOpt = "full-frame",
-    focus_distance: Annotated[float | None, typer.Option("--focus-distance", help="S1 in metres (default: the depth under the point).", rich_help_panel="Focus")] = None,
+    focus_distance: FocusDistanceOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (with the calibration report) instead of text.")] = False,
-    depth_kind: DepthKindOpt = DEFAULTS["depth_kind"],
-    near: NearOpt = None,
-    far: FarOpt = None,
-    subject_distance: SubjectDistanceOpt = None,
-    background_distance: BackgroundDistanceOpt = None,
-    background_at: BackgroundAtOpt = None,
-    focus_at: FocusAtOpt = None,
-    baseline: BaselineOpt = None,
-    focal_length_px: FocalLengthPxOpt = None,
-    estimate_depth: EstimateDepthOpt = DEFAULTS["estimate_depth"],
-    depth_model: DepthModelOpt = DEFAULTS["depth_model"],
-    offline: OfflineOpt = DEFAULTS["offline"],
-    refine_depth: RefineDepthOpt = DEFAULTS["refine_depth"],
-    resize_depth: ResizeDepthOpt = DEFAULTS["resize_depth"],
 ) -> None:
     """Print the depth under a point and, for a lens, where it is sharp when focused there.
 
     Example: bokehsim focus photo.png --depth depth.png --subject-distance 1.8 --focus-at 0.5,0.4 -f 85 -N 1.8
     """
     sensor_mm = check_lens_args(focal_length, f_number, sensor, focus_distance)
-    options = depth_options_from_cli(
-        depth_kind=depth_kind, near=near, far=far, subject_distance=subject_distance,
-        background_distance=background_distance, background_at=background_at, focus_at=focus_at,
-        baseline=baseline, focal_length_px=focal_length_px, estimate_depth=estimate_depth,
-        depth_model=depth_model, offline=offline, refine_depth=refine_depth, resize_depth=resize_depth,
-    )
+    check_depth_options(depth.options, depth.path)
     from ..io import read_image  # file formats: imported when a command runs, not at --help
 
     picture = read_image(image)
     height, width = picture.color.shape[-2:]
-    x, y = parse_point(at or focus_at or "0.5,0.5", width, height, name="--at" if at else "--focus-at")
-    result = load_depth(depth, picture.color, options)
+    x, y = parse_point(at or depth.options.focus_at or "0.5,0.5", width, height, name="--at" if at else "--focus-at")
+    result = load_depth(depth.path, picture.color, depth.options)
     report = focus_report(
         result.depth_m, x, y, focal_length_mm=focal_length, f_number=f_number,
         sensor_width_mm=sensor_mm, focus_distance_m=focus_distance,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,14 @@ from ..errors import InputError
 from ._app import app, err_console, handle_input_errors
 
 
+class Method(str, Enum):
+    """How the reference is rendered (bokehsim.groundtruth.generate.METHODS)."""
+
+    auto = "auto"
+    thinlens = "thinlens"
+    accumulation = "accumulation"
+
+
 @app.command("groundtruth", rich_help_panel="Evaluation")
 @handle_input_errors
 def groundtruth_cli(
@@ -20,7 +29,7 @@ def groundtruth_cli(
     width: Annotated[int | None, typer.Option("--width", help="Image width in px (height keeps the scene's aspect ratio). Default: the scene's.")] = None,
     spp: Annotated[int | None, typer.Option("--spp", help="Samples per pixel of the pinhole and the reference. Default: the scene's.")] = None,
     look: Annotated[str | None, typer.Option("--look", help="Aperture look, e.g. circle, blades:n=7,rotation=15,curvature=0.3, oval:aspect=1.5,angle=30, anamorphic:squeeze=2, cat-eye:strength=0.6. Default: the scene's.")] = None,
-    method: Annotated[str, typer.Option("--method", help="Reference renderer: auto (thin lens for the circle, lens-sample accumulation otherwise), thinlens, accumulation.")] = "auto",
+    method: Annotated[Method, typer.Option("--method", help="Reference renderer: auto (thin lens for the circle, lens-sample accumulation otherwise), thinlens, accumulation.")] = Method.auto,
     npy: Annotated[bool, typer.Option("--npy", help="Also write .npy copies of the images and the depth.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Render scenes again that OUTPUT already holds.")] = False,
 ) -> None:
@@ -29,14 +38,13 @@ def groundtruth_cli(
     Needs Mitsuba 3: pip install "bokehsim\\[groundtruth]". Interrupted runs resume: finished scenes are skipped.
     """
     from ..groundtruth import Settings, generate, is_done, load_scene, parse_look, planned_ticks
-    from ..groundtruth.generate import METHODS, check_out_root, reference_method, effective_shot
+    from ..groundtruth.generate import check_out_root, reference_method, effective_shot
 
     if width is not None and width < 8:
         raise InputError(f"--width: expected an integer >= 8, got {width}")
     if spp is not None and spp < 2:
         raise InputError(f"--spp: expected an integer >= 2 (the reference is split into two halves), got {spp}")
-    if method not in METHODS:
-        raise InputError(f"--method: expected one of {', '.join(METHODS)}, got {method!r}")
+    method = method.value
     settings = Settings(width_px=width, spp=spp, look=parse_look(look) if look else None, look_source=look,
                         method=method, npy=npy, force=force)
     loaded = _check_unique_names([load_scene(path) for path in _scene_files(scenes)])

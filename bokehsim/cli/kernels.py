@@ -15,6 +15,7 @@ from ..lens import Lens, sensor_width_mm
 from ..looks import resolve_aperture, suggested_lens
 from ._aperture_opts import ApertureOpt, LookOpt, ProfileOpt, SaSignOpt
 from ._app import FNumberOpt, FocalLengthOpt, SensorOpt, app, err_console, handle_input_errors
+from ._options import Device, DeviceOpt
 from ._progress import LazyProgress
 
 
@@ -33,7 +34,7 @@ def kernels_cli(
     f_number: FNumberOpt = None,
     focus_distance: Annotated[float, typer.Option("--focus-distance", help="S1 in metres, to label tiles with distances.", rich_help_panel="Lens")] = 2.0,
     sensor: SensorOpt = "full-frame",
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Render a contact sheet of a look: point lights from the centre to the corners, in front of and behind focus.
 
@@ -43,8 +44,6 @@ def kernels_cli(
     if output.suffix.lower() != ".png":
         raise InputError(f"{output}: expected a .png contact sheet")
     io.check_output_path(output, [])
-    if device not in ("auto", "cpu", "cuda"):
-        raise InputError(f"--device: expected auto, cpu or cuda, got {device!r}")
     width, height = _pair("--size", size)
     columns, rows = _pair("--grid", grid)
     cocs = _cocs(coc) if coc is not None else default_cocs(width)
@@ -59,7 +58,7 @@ def kernels_cli(
     with LazyProgress("rendering tiles", stderr=err_console) as progress:
         sheet = contact_sheet(
             chosen, width=width, height=height, columns=columns, rows=rows, coc_px=cocs, lens=lens,
-            device=device, progress=progress.update,
+            device=device.value, progress=progress.update,
         )
     io.write_preview_png(output, to_png_codes(sheet.image))
     parameters = {"command": "kernels", "look": look, "sa_sign": sa_sign, "output": output, **sheet.legend}

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-import drjit as dr
-
 import numpy as np
 
 from ._mitsuba import is_vectorised
@@ -51,36 +49,39 @@ def z_depth_from_ray_distance(t_m: np.ndarray, cos_theta: np.ndarray, near_clip_
 
 
 def pixel_centre_rays(mi: ModuleType, sensor, width_px: int, height_px: int):
-    """One camera ray through each pixel centre (row-major), and its cos(theta) as ``(H, W)``."""
-    xs, ys = np.meshgrid((np.arange(width_px) + 0.5) / width_px, (np.arange(height_px) + 0.5) / height_px)
-    position = mi.Point2f(xs.ravel().astype(np.float32), ys.ravel().astype(np.float32))
-    ray, _ = sensor.sample_ray(0.0, 0.5, position, mi.Point2f(0.5, 0.5))
+    """One camera ray through each pixel centre (row-major), and its cos(theta) as ``(H, W)``.
+
+    The JIT variants get one wavefront ray holding all pixels; the ``scalar_*`` variants, which have
+    no vector types (``mi.Point2f`` of an array fails there), get a list of rays, one per pixel.
+    """
+    import drjit as dr  # with Mitsuba, which the groundtruth extra installs; not at import time
+
     forward = sensor.world_transform() @ mi.Vector3f(0, 0, 1)
-    cos_theta = np.array(dr.dot(ray.d, forward)).reshape(height_px, width_px)
-    return ray, cos_theta
+    aperture_centre = mi.Point2f(0.5, 0.5)
+    if is_vectorised(mi):
+        xs, ys = _pixel_centres(width_px, height_px)
+        ray, _ = sensor.sample_ray(0.0, 0.5, mi.Point2f(xs.astype(np.float32), ys.astype(np.float32)), aperture_centre)
+        cos_theta = np.array(dr.dot(ray.d, forward))
+        return ray, cos_theta.reshape(height_px, width_px)
+    rays = [sensor.sample_ray(0.0, 0.5, mi.Point2f(float(x), float(y)), aperture_centre)[0]
+            for x, y in zip(*_pixel_centres(width_px, height_px))]
+    cos_theta = np.array([float(dr.dot(ray.d, forward)) for ray in rays])
+    return rays, cos_theta.reshape(height_px, width_px)
+
+
+def _pixel_centres(width_px: int, height_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Film coordinates (0..1) of the pixel centres, row-major, as two flat float64 arrays."""
+    xs, ys = np.meshgrid((np.arange(width_px) + 0.5) / width_px, (np.arange(height_px) + 0.5) / height_px)
+    return xs.ravel(), ys.ravel()
 
 
 def render_z_depth(mi: ModuleType, scene, sensor, width_px: int, height_px: int, near_clip_m: float) -> np.ndarray:
     """``(H, W)`` float32 z-depth in metres at the pixel centres of ``sensor`` (a pinhole camera)."""
-    if not is_vectorised(mi):
-        return _render_z_depth_scalar(mi, scene, sensor, width_px, height_px, near_clip_m)
-    ray, cos_theta = pixel_centre_rays(mi, sensor, width_px, height_px)
-    hit = scene.ray_intersect(ray)
-    t_m = np.where(np.array(hit.is_valid()), np.array(hit.t), np.inf).reshape(height_px, width_px)
-    return z_depth_from_ray_distance(t_m, cos_theta, near_clip_m).astype(np.float32)
-
-
-def _render_z_depth_scalar(mi: ModuleType, scene, sensor, width_px: int, height_px: int, near_clip_m: float):
-    """The same, one ray at a time, for the ``scalar_rgb`` variant (no vector types there)."""
-    forward = sensor.world_transform() @ mi.Vector3f(0, 0, 1)
-    t_m = np.full((height_px, width_px), np.inf)
-    cos_theta = np.ones((height_px, width_px))
-    for row in range(height_px):
-        for col in range(width_px):
-            position = mi.Point2f((col + 0.5) / width_px, (row + 0.5) / height_px)
-            ray, _ = sensor.sample_ray(0.0, 0.5, position, mi.Point2f(0.5, 0.5))
-            cos_theta[row, col] = dr.dot(ray.d, forward)
-            hit = scene.ray_intersect(ray)
-            if hit.is_valid():
-                t_m[row, col] = hit.t
-    return z_depth_from_ray_distance(t_m, cos_theta, near_clip_m).astype(np.float32)
+    rays, cos_theta = pixel_centre_rays(mi, sensor, width_px, height_px)
+    if is_vectorised(mi):
+        hit = scene.ray_intersect(rays)
+        t_m = np.where(np.array(hit.is_valid()), np.array(hit.t), np.inf)
+    else:
+        hits = [scene.ray_intersect(ray) for ray in rays]
+        t_m = np.array([float(hit.t) if hit.is_valid() else np.inf for hit in hits])
+    return z_depth_from_ray_distance(t_m.reshape(height_px, width_px), cos_theta, near_clip_m).astype(np.float32)
