@@ -1,13 +1,18 @@
-"""The shot commands through the real app: prompt, notebook summary (focus --shot and pull below)."""
+"""The shot commands through the real app: prompt, notebook summary, focus --shot, --shot/--note on
+render, and pull."""
 
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 from typer.testing import CliRunner
+
+from bokehsim import io
 
 from bokehsim.cli import app
 from bokehsim.cli import commands  # noqa: F401  (registers the commands)
-from bokehsim.notebook import append_note
+from bokehsim.notebook import append_note, read_notebook
 from bokehsim.shot import load_shot
 
 ROOT = Path(__file__).parent.parent
@@ -70,3 +75,108 @@ def test_notebook_summary_table_json_and_plot(tmp_path):
 def test_notebook_summary_of_a_missing_file(tmp_path):
     result = runner.invoke(app, ["notebook", "summary", str(tmp_path / "none.csv")])
     assert result.exit_code == 2 and "notebook not found" in result.output
+
+
+@pytest.fixture()
+def rgbd(tmp_path):
+    """A 32 x 40 RGB-D pair: subject at 1.8 m on the left, wall at 6 m on the right."""
+    import torch
+
+    image = tmp_path / "in.png"
+    io.write_image(image, torch.rand(3, 32, 40, generator=torch.Generator().manual_seed(2)), bit_depth=8, transfer="srgb")
+    depth = np.full((32, 40), 6.0, dtype=np.float32)
+    depth[:, :20] = 1.8
+    np.save(tmp_path / "depth.npy", depth)
+    return tmp_path, image, tmp_path / "depth.npy"
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_focus_shot_without_an_image():
+    result = run("focus", "--shot", HEADSHOT)
+    assert result.exit_code == 0, result.output
+    assert "sharp from      1.484 m to 1.516 m" in result.stdout
+    assert "5.25% of the frame width" in result.stdout and result.stdout.rstrip().endswith("melted")
+    report = json.loads(run("focus", "--shot", HEADSHOT, "-N", "16", "--json").stdout)
+    assert report["f_number"] == 16 and report["background"] == "recognisable"  # the option wins over the file
+
+
+def test_focus_also_sharp_past_f22_says_diffraction():
+    result = run("focus", "--shot", HEADSHOT, "--also-sharp", "2.6")
+    assert result.exit_code == 0, result.output
+    assert "past f/22" in result.stdout and "Airy disc" in result.stdout
+    two_shot = run("focus", "--shot", ROOT / "scenes" / "shots" / "anamorphic-two-shot.toml", "--also-sharp", "2.6", "--json")
+    answer = json.loads(two_shot.stdout)["also_sharp"]
+    assert answer["focus_distance_m"] == pytest.approx(2.1273, abs=1e-4) and answer["problem"] is None
+
+
+def test_focus_needs_an_image_or_a_shot():
+    result = run("focus")
+    assert result.exit_code == 2 and "give an IMAGE" in result.output
+    result = run("focus", "missing.png", "--also-sharp", "2")
+    assert result.exit_code == 2 and "--also-sharp: needs --shot FILE" in result.output
+
+
+def test_render_with_a_shot_records_it_and_notes_the_run(rgbd):
+    folder, image, depth = rgbd
+    out, notebook = folder / "out.png", folder / "notebook.csv"
+    result = run("render", image, "--depth", depth, "--shot", HEADSHOT, "-N", "4", "-o", out, "--note", notebook, "--rating", 4)
+    assert result.exit_code == 0, result.output
+    parameters = json.loads((folder / "out.png.json").read_text())["parameters"]
+    assert parameters["shot"]["focal_length_mm"] == 85 and parameters["f_number"] == 4.0
+    assert parameters["focus_distance_m"] == 1.5  # the shot's subject distance
+    row = read_notebook(notebook)[0]
+    assert (row["focal_length_mm"], row["f_number"], row["subject_to_background_m"], row["rating"]) == (85, 4, 3, 4)
+
+
+def test_bad_rating_fails_before_any_output(rgbd):
+    folder, image, depth = rgbd
+    result = run("render", image, "--depth", depth, "--shot", HEADSHOT, "-o", folder / "out.png",
+                 "--note", folder / "n.csv", "--rating", 9)
+    assert result.exit_code == 2 and "--rating: expected an integer from 1 to 5, got 9" in result.output
+    assert sorted(p.name for p in folder.iterdir()) == ["depth.npy", "in.png"]
+
+
+def test_a_pull_frame_is_the_render_of_its_lens(rgbd):
+    folder, image, depth = rgbd
+    frames = folder / "pull.png"
+    result = run("pull", image, "--depth", depth, "-f", 50, "-N", 1.4, "--focus-distance", 1.8,
+                 "--to-distance", 6, "--frames", 3, "-o", frames)
+    assert result.exit_code == 0, result.output
+    lenses = json.loads((folder / "pull.png.json").read_text())["parameters"]["frames"]
+    assert [lens["focus_distance_m"] for lens in lenses][::2] == [1.8, 6.0]
+    middle = lenses[1]
+    single = folder / "single.png"
+    result = run("render", image, "--depth", depth, "-f", 50, "-N", middle["f_number"],
+                 "--focus-distance", repr(middle["focus_distance_m"]), "-o", single)
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(io.read_image(single).color.numpy(), io.read_image(folder / "pull_0002.png").color.numpy())
+
+
+def test_pull_with_a_shot_writes_an_mp4(rgbd):
+    pytest.importorskip("imageio_ffmpeg")
+    folder, image, depth = rgbd
+    out = folder / "pull.mp4"
+    result = run("pull", image, "--depth", depth, "--shot", ROOT / "scenes" / "shots" / "environmental-35mm.toml",
+                 "--f-number-to", 8, "--frames", 2, "-o", out)
+    assert result.exit_code == 0, result.output
+    parameters = json.loads((folder / "pull.mp4.json").read_text())["parameters"]
+    assert parameters["shot"]["focal_length_mm"] == 35 and [f["f_number"] for f in parameters["frames"]] == [2.0, 8.0]
+    assert out.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--frames", "1", "--to-distance", "3"], "--frames: expected at least 2 frames, got 1"),
+        ([], "--to-distance/--f-number-to: a pull needs"),
+        (["--to-distance", "3", "--fps", "0"], "--fps: expected a positive number"),
+    ],
+)
+def test_bad_pull_fails_before_any_output(rgbd, args, message):
+    folder, image, depth = rgbd
+    result = run("pull", image, "--depth", depth, "-f", 50, "-N", 2, "--focus-distance", 2, *args, "-o", folder / "p.png")
+    assert result.exit_code == 2 and message in result.output
+    assert sorted(p.name for p in folder.iterdir()) == ["depth.npy", "in.png"]
