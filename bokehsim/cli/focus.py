@@ -46,6 +46,8 @@ def focus_cli(
     Example: bokehsim focus photo.png --depth depth.png --subject-distance 1.8 --focus-at 0.5,0.4 -f 85 -N 1.8;
     bokehsim focus --shot scenes/shots/anamorphic-two-shot.toml --also-sharp 2.6
     """
+    if not (math.isfinite(max_coc) and max_coc > 0):
+        raise InputError(f"--max-coc: expected a CoC > 0 px, got {max_coc:g}")
     if image is None or shot is not None:
         return shot_focus(image, depth, shot, focal_length=focal_length, f_number=f_number, sensor=sensor,
                           focus_distance=focus_distance, also_sharp_m=also_sharp_m, max_coc=max_coc, as_json=as_json)
@@ -77,8 +79,6 @@ def shot_focus(image, depth: DepthSource, shot_path: Path | None, *, focal_lengt
     """`focus --shot`: the shot's report (explicit lens options win), at the image's width if one is given."""
     if shot_path is None:
         raise InputError("focus: give an IMAGE (with --depth) or --shot FILE")
-    if not (math.isfinite(max_coc) and max_coc > 0):
-        raise InputError(f"--max-coc: expected a CoC > 0 px, got {max_coc:g}")
     the_shot = merge_shot(load_shot(shot_path), focal_length_mm=focal_length, f_number=f_number,
                           camera_to_subject_m=focus_distance, sensor=sensor)
     check_shot(the_shot, source=str(shot_path))
