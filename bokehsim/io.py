@@ -472,6 +472,11 @@ def write_preview_png(path: str | os.PathLike, rgb_uint8: np.ndarray) -> None:
         _write_png(tmp, rgb_uint8)
 
 
+def display_codes(color: torch.Tensor) -> np.ndarray:
+    """``(C, H, W)`` linear colour -> ``(H, W, C)`` uint8 sRGB codes, as an 8-bit file stores them."""
+    return _encode_pixels(color, None, 8, "srgb")
+
+
 def _check_image_args(path: Path, color, alpha, bit_depth: int, transfer: str) -> None:
     if not isinstance(color, torch.Tensor) or color.ndim != 3 or color.shape[0] not in (1, 3) or 0 in color.shape:
         shape = tuple(color.shape) if hasattr(color, "shape") else type(color).__name__
@@ -586,12 +591,15 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathLike | None]) -> None:
+def check_output_path(
+    output: str | os.PathLike, inputs: Sequence[str | os.PathLike | None], *, formats: tuple[str, ...] = _IMAGE_FORMATS
+) -> None:
     """Refuse an output that cannot be written or would overwrite an input. Call before any work.
 
     Args:
         output: the output file.
         inputs: the input files (``None`` entries are skipped).
+        formats: the extensions allowed (default: the image formats).
 
     Raises:
         InputError: unsupported output extension, missing or unwritable output folder, output is a
@@ -599,7 +607,7 @@ def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathL
             hard links count as the same file).
     """
     output = Path(output)
-    _extension(output, _IMAGE_FORMATS, "output", _IMAGE_HINT)
+    _extension(output, formats, "output", _IMAGE_HINT if formats == _IMAGE_FORMATS else "use " + ", ".join(formats))
     folder = output.parent
     if not folder.is_dir():
         raise InputError(f"{output}: output folder '{folder}' does not exist")

@@ -28,6 +28,7 @@ from .depth import DepthOptions, DepthResult, check_depth_options, depth_at, loa
 from .errors import InputError
 from .lens import Lens, check_lens, sensor_width_mm
 from .looks import resolve_aperture, suggested_lens
+from .shot import Shot
 
 #: Output extensions written as float (linear) maps.
 FLOAT_OUTPUTS = {".exr", ".npy"}
@@ -44,6 +45,9 @@ class LensSettings:
         focus_distance_m: S1 in metres; None focuses on the depth under the depth source's ``focus_at``.
         sensor: a preset name (``full-frame``, ``aps-c`` ...) or a width in mm.
         look: a named look or a look file; ``aperture``/``profile``/``sa_sign`` override its parts.
+        shot: the :class:`~bokehsim.shot.Shot` of ``--shot`` (its numbers already fill the fields
+            above that were not given); its subject distance focuses the lens when neither
+            ``focus_distance_m`` nor a focus point is given.
     """
 
     focal_length_mm: float | None = None
@@ -54,6 +58,7 @@ class LensSettings:
     aperture: str | None = None
     profile: str | None = None
     sa_sign: int | None = None
+    shot: Shot | None = None
 
 
 @dataclass(frozen=True)
@@ -113,14 +118,22 @@ def check_lens_settings(lens: LensSettings, depth: DepthSource) -> CheckedLens:
     for value, option in ((focal_length_mm, "--focal-length/-f"), (f_number, "--f-number/-N")):
         if value is None:
             raise InputError(f"{option}: required (or a --look that suggests it)")
-    if lens.focus_distance_m is None and depth.options.focus_at is None:
-        raise InputError("focus: give --focus-distance M or --focus-at X,Y")
+    if focus_distance_of(lens, depth) is None and depth.options.focus_at is None:
+        raise InputError("focus: give --focus-distance M, --focus-at X,Y or a --shot")
     check_depth_options(depth.options, depth.path)
     sensor_mm = sensor_width_mm(lens.sensor)
     # A focus point is known only once the depth is read; 1 km stands in for it in the early check.
-    check_lens(focal_length_mm, f_number, lens.focus_distance_m or 1000.0, sensor_mm)
+    check_lens(focal_length_mm, f_number, focus_distance_of(lens, depth) or 1000.0, sensor_mm)
     aperture = resolve_aperture(lens.aperture, lens.profile, lens.look, sa_sign=lens.sa_sign)
     return CheckedLens(focal_length_mm, f_number, sensor_mm, aperture)
+
+
+def focus_distance_of(lens: LensSettings, depth: DepthSource) -> float | None:
+    """S1 before the depth is read: --focus-distance, else None where --focus-at picks it, else the
+    shot's camera-to-subject distance (explicit options win over the shot)."""
+    if lens.focus_distance_m is not None or depth.options.focus_at is not None or lens.shot is None:
+        return lens.focus_distance_m
+    return lens.shot.camera_to_subject_m
 
 
 def load_inputs(image: Path, depth: DepthSource, lens: CheckedLens, focus_distance_m: float | None) -> Inputs:
@@ -190,7 +203,7 @@ def render_files(
                          highlight_threshold=highlight_threshold, highlight_gain=highlight_gain)
     checked = check_lens_settings(lens, depth)
 
-    inputs = load_inputs(image, depth, checked, lens.focus_distance_m)
+    inputs = load_inputs(image, depth, checked, focus_distance_of(lens, depth))
     for warning in inputs.depth.warnings:
         (warn or (lambda _: None))(warning)
     clipped = highlights and inputs.picture.transfer == "srgb"
@@ -246,7 +259,7 @@ def sidecar_parameters(lens: LensSettings, depth: DepthSource, inputs: Inputs) -
         "depth": depth.path, "focal_length_mm": inputs.lens.focal_length_mm, "f_number": inputs.lens.f_number,
         "focus_distance_m": inputs.lens.focus_distance_m, "focus": inputs.focus_report, "sensor": lens.sensor,
         "sensor_width_mm": inputs.lens.sensor_width_mm, "look": lens.look, "aperture": inputs.aperture.spec,
-        "profile": inputs.aperture.profile.spec, "depth_calibration": inputs.depth.report,
+        "profile": inputs.aperture.profile.spec, "depth_calibration": inputs.depth.report, "shot": lens.shot,
     }
 
 

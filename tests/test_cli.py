@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ BAD_VALUES = {"float": ["-1", "nan"], "integer": ["-5"], "choice": ["bogus"], "t
 #: Options that take free text with no wrong value, or whose bad value only shows when used.
 FREE_TEXT = {
     ("render", "--depth-model"), ("focus", "--depth-model"), ("diagnose", "--depth-model"),  # any Hugging Face id or folder
+    ("pull", "--depth-model"),
 }
 
 
@@ -65,6 +67,9 @@ def valid_invocation(command: str, folder, out) -> list[str]:
         "diagnose": ["diagnose", image, "--depth", depth, "-f", "50", "-N", "2", "--focus-at", "0.25,0.5"],
         "kernels": ["kernels", "-o", str(out / "k.png"), "--size", "32x24", "--grid", "1x1", "--coc", "6"],
         "looks": ["looks"],
+        "prompt": ["prompt", str(Path(__file__).parent.parent / "scenes" / "shots" / "headshot-85mm.toml")],
+        "pull": ["pull", image, "--depth", depth, "-f", "50", "-N", "2", "--focus-distance", "2", "--to-distance", "4",
+                 "--frames", "2", "-o", str(out / "p.png")],
         "groundtruth": ["groundtruth", str(folder / "scene.toml"), "-o", str(out / "gt")],
     }[command]
 

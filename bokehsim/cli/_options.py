@@ -22,12 +22,15 @@ import inspect
 from collections.abc import Callable
 from enum import Enum
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..depth import DepthOptions
 from ..jobs import DepthSource, LensSettings
+from ..notebook import NoteSettings
+from ..shot import load_shot
 from ._aperture_opts import ApertureOpt, LookOpt, ProfileOpt, SaSignOpt
 from ._app import FNumberOpt, FocalLengthOpt, SensorOpt
 from ._depth_opts import (
@@ -57,6 +60,15 @@ FocusDistanceOpt = Annotated[
     float | None,
     typer.Option("--focus-distance", help="S1: distance the lens is focused at, in metres.", rich_help_panel="Focus"),
 ]
+ShotOpt = Annotated[
+    Path | None,
+    typer.Option("--shot", help="A shot file (scenes/shots/*.toml): its focal length, f-number, sensor and look, focused at its subject; explicit options win.", rich_help_panel="Lens"),
+]
+NoteOpt = Annotated[
+    Path | None,
+    typer.Option("--note", help="Append a row (time, image, lens, distances, look, score, rating) to this notebook .csv.", rich_help_panel="Notebook"),
+]
+RatingOpt = Annotated[int | None, typer.Option("--rating", help="Your rating of the result, 1 to 5, for --note.", rich_help_panel="Notebook")]
 
 #: One bundle = the keyword the command receives, what builds it, and its options as
 #: ``{CLI parameter: (library field, Annotated option type, default)}``.
@@ -64,11 +76,16 @@ _LENS_FIELDS: dict[str, tuple[str, Any, Any]] = {
     "focal_length": ("focal_length_mm", FocalLengthOpt, None),
     "f_number": ("f_number", FNumberOpt, None),
     "focus_distance": ("focus_distance_m", FocusDistanceOpt, None),
-    "sensor": ("sensor", SensorOpt, "full-frame"),
+    "sensor": ("sensor", SensorOpt, None),  # None: the shot's, else full-frame
     "look": ("look", LookOpt, None),
     "aperture": ("aperture", ApertureOpt, None),
     "profile": ("profile", ProfileOpt, None),
     "sa_sign": ("sa_sign", SaSignOpt, None),
+    "shot": ("shot", ShotOpt, None),
+}
+_NOTE_FIELDS: dict[str, tuple[str, Any, Any]] = {
+    "note": ("path", NoteOpt, None),
+    "rating": ("rating", RatingOpt, None),
 }
 _DEPTH_FIELDS: dict[str, tuple[str, Any, Any]] = {
     "depth": ("path", DepthOpt, DEFAULTS["depth"]),
@@ -90,7 +107,14 @@ _DEPTH_FIELDS: dict[str, tuple[str, Any, Any]] = {
 
 
 def _lens_from(values: dict[str, Any]) -> LensSettings:
-    return LensSettings(**values)
+    """The lens options, with a --shot's numbers wherever an option was not given."""
+    shot_path = values.pop("shot")
+    shot = load_shot(shot_path) if shot_path is not None else None
+    if shot is not None:
+        from_shot = {"focal_length_mm": shot.focal_length_mm, "f_number": shot.f_number, "sensor": shot.sensor, "look": shot.look}
+        values.update({key: value for key, value in from_shot.items() if values[key] is None})
+    values["sensor"] = values["sensor"] or "full-frame"
+    return LensSettings(**values, shot=shot)
 
 
 def _depth_from(values: dict[str, Any]) -> DepthSource:
@@ -127,5 +151,7 @@ def _bundle(keyword: str, fields: dict[str, tuple[str, Any, Any]], build: Callab
 
 lens_options = _bundle("lens", _LENS_FIELDS, _lens_from)
 lens_options.__doc__ = "Give the command ``lens: LensSettings`` from -f, -N, --focus-distance, --sensor and the look options."
+note_options = _bundle("note", _NOTE_FIELDS, lambda values: NoteSettings(**values))
+note_options.__doc__ = "Give the command ``note: NoteSettings`` from --note and --rating (checked before any work)."
 depth_options = _bundle("depth", _DEPTH_FIELDS, _depth_from)
 depth_options.__doc__ = "Give the command ``depth: DepthSource`` from --depth, --focus-at and the depth calibration options."

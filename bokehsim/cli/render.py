@@ -12,8 +12,9 @@ import typer
 
 from .. import tone
 from ..jobs import DepthSource, LensSettings, render_files
+from ..notebook import NoteSettings, note_run
 from ._app import app, err_console, handle_input_errors
-from ._options import BitDepth, Device, DeviceOpt, depth_options, lens_options
+from ._options import BitDepth, Device, DeviceOpt, depth_options, lens_options, note_options
 from ._progress import LazyProgress
 
 
@@ -21,11 +22,13 @@ from ._progress import LazyProgress
 @handle_input_errors
 @depth_options
 @lens_options
+@note_options
 def render_cli(
     image: Annotated[Path, typer.Argument(help="Input photo: PNG/JPEG/TIFF (sRGB), EXR/float TIFF/.npy (linear HDR).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output image; its extension picks the format.")],
     lens: LensSettings,
     depth: DepthSource,
+    note: NoteSettings,
     coc_map: Annotated[Path | None, typer.Option("--coc-map", help="Also write the signed CoC in pixels (.npy/.exr float, .png colour-coded).", rich_help_panel="Outputs")] = None,
     hole_matte: Annotated[Path | None, typer.Option("--hole-matte", help="Also write where hidden background was invented (0..1).", rich_help_panel="Outputs")] = None,
     bit_depth: Annotated[BitDepth | None, typer.Option("--bit-depth", help="8 or 16 for PNG/TIFF outputs (default: as the input).", rich_help_panel="Outputs")] = None,
@@ -48,6 +51,7 @@ def render_cli(
             deterministic=deterministic, tile_size=tile_size, progress=progress.update,
             warn=lambda line: err_console.print(f"[yellow]warning:[/] {line}", soft_wrap=True),
         )
+    note_run(note, report.parameters)
     err_console.print(
         f"wrote {output} ({report.width_px}x{report.height_px}, focus {report.focus_distance_m:.3g} m, "
         f"max CoC {report.max_abs_coc_px:.1f} px, {report.layers} layers, {report.elapsed_s:.1f} s)"
