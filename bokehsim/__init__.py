@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 
 from .aperture import Aperture, parse_aperture
 from .errors import InputError
+from .fix import FixResult, fix
 from .lens import Lens, coc_px
 from .render import render, render_full
 
-__all__ = ["Aperture", "InputError", "Lens", "coc_px", "parse_aperture", "render", "render_full", "__version__"]
+__all__ = ["Aperture", "FixResult", "InputError", "fix", "Lens", "coc_px", "parse_aperture", "render", "render_full", "__version__"]

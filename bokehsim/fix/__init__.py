@@ -146,10 +146,14 @@ def fix(
                         highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, encoded=encoded)
     decisions["tone"] = curve.to_dict()
     existing = background_blur(existing_blur_px, blur_confidence, protected)
-    rims = remove_rims(apply_black_point(image, curve.black_point), protected, existing)
-    decisions["rims"] = rims.stats()
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0
+    # Rims are removed only where the band is re-rendered: a band whose blur is already right is
+    # left as the picture has it (the rim test cannot tell a rim from the background's own detail).
+    curved = apply_black_point(image, curve.black_point)
+    rims = remove_rims(curved, protected, existing)
+    rims.image = torch.where(missing.coc_px.abs() >= NEGLIGIBLE_COC_PX, rims.image, curved)
+    decisions["rims"] = rims.stats()
     decisions["blur"] = missing.stats(~protected)
     out, out_alpha = rims.image, alpha
     if bool((missing.coc_px.abs() >= NEGLIGIBLE_COC_PX).any()) or curve.expand_highlights:

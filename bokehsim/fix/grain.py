@@ -29,6 +29,9 @@ FLAT_FACTOR = 1.5
 #: Lag-1 autocorrelation range of a block's plane residual that can be grain: fine periodic texture
 #: goes below it (a 3 px pattern has -0.5), smooth texture above it.
 GRAIN_CORRELATION_RANGE = (-0.3, 0.6)
+#: Range of the ratio of a block's Immerkaer estimate to its plane-residual level that can be grain:
+#: 1 for white noise, about 0.6 for grain with lag-1 correlation 0.5; texture lies far off it.
+GRAIN_RATIO_RANGE = (0.5, 1.3)
 #: A bin needs this many flat blocks to be measured.
 MIN_BLOCKS = 8
 #: Grain below this level (encoded units, ~0.4 of an 8-bit code) is not worth synthesising.
@@ -104,8 +107,9 @@ def _grain_like(blocks: torch.Tensor) -> torch.Tensor:
     power = residual.square().mean((1, 2, 3)).clamp_min(1e-12)
     lag = ((residual[..., :, 1:] * residual[..., :, :-1]).mean((1, 2, 3))
            + (residual[..., 1:, :] * residual[..., :-1, :]).mean((1, 2, 3))) / (2 * power)
+    ratio = immerkaer_sigma(blocks).mean(1) / power.sqrt()
     low, high = GRAIN_CORRELATION_RANGE
-    return (lag > low) & (lag < high)
+    return (lag > low) & (lag < high) & (ratio > GRAIN_RATIO_RANGE[0]) & (ratio < GRAIN_RATIO_RANGE[1])
 
 
 def immerkaer_sigma(blocks: torch.Tensor) -> torch.Tensor:
