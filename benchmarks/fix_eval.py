@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from bokehsim import Lens, render_full
-from bokehsim.fix import fix
+from bokehsim.repair import fix
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
 
 ROOT = Path(__file__).resolve().parents[1]

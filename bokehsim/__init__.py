@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 from .aperture import Aperture, parse_aperture
 from .errors import InputError
-from .fix import FixResult, fix
+from .repair import FixResult, fix
 from .lens import Lens, coc_px
 from .render import render, render_full
 

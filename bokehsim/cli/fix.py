@@ -1,6 +1,6 @@
 """`bokehsim fix`: repair the depth of field of an almost-good picture, never touching the subject.
 
-The command parses and names the options; :func:`bokehsim.fix.files.fix_files` does the work.
+The command parses and names the options; :func:`bokehsim.repair.files.fix_files` does the work.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ..fix.files import fix_files
+from ..repair.files import fix_files
 from ..jobs import DepthSource, LensSettings
 from ._app import app, err_console, handle_input_errors
 from ._options import depth_options, lens_options

@@ -54,7 +54,7 @@ def fix_files(
     progress: Callable[[int, int], None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> FixReport:
-    """Do what `bokehsim fix` does (see :func:`bokehsim.fix.fix`).
+    """Do what `bokehsim fix` does (see :func:`bokehsim.repair.fix`).
 
     Args:
         image: the picture; the output has its format's bit depth (8/16-bit, float) and its alpha.
@@ -63,7 +63,7 @@ def fix_files(
         subject_mask: a picture the size of ``image``, white where the subject must not change.
         existing_blur: a float map (px) of the CoC the picture already shows (e.g. a defocus estimate);
             without it the picture is taken as sharp and all of the lens's blur is added.
-        tone, black_point, grain, hierarchy: the steps of :func:`bokehsim.fix.fix`.
+        tone, black_point, grain, hierarchy: the steps of :func:`bokehsim.repair.fix`.
         compare: also write before | after side by side (PNG).
         changes: also write a heat map of what changed (PNG).
         seed: the synthesised grain's seed.

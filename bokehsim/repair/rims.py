@@ -72,7 +72,7 @@ def remove_rims(image: torch.Tensor, protected: torch.Tensor, existing_coc_px: t
 
     Args:
         image: ``(C, H, W)`` linear colour.
-        protected: ``(H, W)`` bool, the subject (:func:`~bokehsim.fix.protect.subject_mask`).
+        protected: ``(H, W)`` bool, the subject (:func:`~bokehsim.repair.protect.subject_mask`).
         existing_coc_px: ``(H, W)`` the blur the image already shows, CoC px (>= 0).
 
     Returns:

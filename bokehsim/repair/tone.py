@@ -10,7 +10,7 @@ with a manual override:
   before the blur and rolled off after it, exactly as ``render`` does (:mod:`bokehsim.tone`), so a
   blurred lamp keeps its energy instead of becoming a flat grey disc.
 
-The subject is never curved: it is copied bit for bit (:mod:`bokehsim.fix.protect`).
+The subject is never curved: it is copied bit for bit (:mod:`bokehsim.repair.protect`).
 """
 
 from __future__ import annotations
