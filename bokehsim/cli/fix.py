@@ -38,6 +38,7 @@ def fix_cli(
     existing_blur: Annotated[Path | None, typer.Option("--existing-blur", help="Float map (.npy/.exr/.tif) of the CoC in px the picture already shows; without it the picture is taken as sharp.")] = None,
     tone: Annotated[Mode, typer.Option("--tone", help="Black point and clipped highlights before the blur: auto or off.")] = Mode.auto,
     black_point: Annotated[float | None, typer.Option("--black-point", help="Linear level mapped to black (overrides --tone auto's measure).")] = None,
+    rims: Annotated[Mode, typer.Option("--rims", help="Unmix subject colour smeared into the re-blurred band around the subject: auto or off.")] = Mode.auto,
     grain: Annotated[Mode, typer.Option("--grain", help="Give re-blurred regions the sharp region's grain: auto or off.")] = Mode.auto,
     hierarchy: Annotated[Mode, typer.Option("--hierarchy", help="Calm a background louder than the subject: auto or off.")] = Mode.auto,
     compare: Annotated[Path | None, typer.Option("--compare", help="Also write before | after side by side (.png).", rich_help_panel="Outputs")] = None,
@@ -51,7 +52,7 @@ def fix_cli(
     with LazyProgress("fixing", stderr=err_console) as progress:
         report = fix_files(
             image, output, lens=lens, depth=depth, subject_mask=subject_mask, existing_blur=existing_blur,
-            tone=tone.value, black_point=black_point, grain=grain.value, hierarchy=hierarchy.value,
+            tone=tone.value, black_point=black_point, rims=rims.value, grain=grain.value, hierarchy=hierarchy.value,
             compare=compare, changes=changes, seed=seed, progress=progress.update,
             warn=lambda line: err_console.print(f"[yellow]warning:[/] {line}", soft_wrap=True),
         )

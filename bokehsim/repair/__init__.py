@@ -86,6 +86,7 @@ def fix(
     highlight_threshold: float = tone_curves.DEFAULT_HIGHLIGHT_THRESHOLD,
     highlight_gain: float = tone_curves.DEFAULT_HIGHLIGHT_GAIN,
     encoded: bool = True,
+    rims: str = "auto",
     grain: str = "auto",
     hierarchy: str = "auto",
     seed: int = 0,
@@ -107,6 +108,7 @@ def fix(
         tone: ``auto`` or ``off``; ``black_point`` and ``expand_highlights`` override ``auto``.
         highlight_threshold, highlight_gain: the highlight expansion curve (as ``render``).
         encoded: the picture came from an 8/16-bit (sRGB) file.
+        rims: ``auto`` (unmix subject colour smeared into a re-blurred band next to the subject) or ``off``.
         grain: ``auto`` (match the sharp region's grain) or ``off``.
         hierarchy: ``auto`` (calm a background louder than the subject) or ``off``.
         seed: the synthesised grain's seed.
@@ -131,7 +133,7 @@ def fix(
                         ("subject", subject)):
         if value is not None and value.shape != shape:
             raise InputError(f"{name}: expected shape {tuple(shape)} like the depth, got {tuple(value.shape)}")
-    for option, mode in (("--grain", grain), ("--hierarchy", hierarchy)):
+    for option, mode in (("--rims", rims), ("--grain", grain), ("--hierarchy", hierarchy)):
         if mode not in MODES:
             raise InputError(f"{option}: expected auto or off, got {mode!r}")
     image, depth_m = image.float().cpu(), depth_m.float().cpu()
@@ -151,18 +153,23 @@ def fix(
     # Rims are removed only where the band is re-rendered: a band whose blur is already right is
     # left as the picture has it (the rim test cannot tell a rim from the background's own detail).
     curved = apply_black_point(image, curve.black_point)
-    rims = remove_rims(curved, protected, existing)
-    rims.image = torch.where(missing.coc_px.abs() >= NEGLIGIBLE_COC_PX, rims.image, curved)
-    decisions["rims"] = rims.stats()
+    unmixed = curved
+    if rims == "auto":
+        rim = remove_rims(curved, protected, existing)
+        unmixed = torch.where(missing.coc_px.abs() >= NEGLIGIBLE_COC_PX, rim.image, curved)
+        decisions["rims"] = rim.stats()
     decisions["blur"] = missing.stats(~protected)
-    out, out_alpha = rims.image, alpha
+    out, out_alpha = image, alpha
     if bool((missing.coc_px.abs() >= NEGLIGIBLE_COC_PX).any()) or curve.expand_highlights:
         rendered = render_full(
-            rims.image, depth_for_coc(missing.coc_px, lens, width), lens, aperture=aperture, alpha=alpha,
+            unmixed, depth_for_coc(missing.coc_px, lens, width), lens, aperture=aperture, alpha=alpha,
             clipped_highlights=curve.expand_highlights, highlight_threshold=highlight_threshold,
             highlight_gain=highlight_gain, device="cpu", progress=progress,
         ).image
-        out = rendered[: image.shape[0]]
+        # The curve is for the blur: where nothing is re-blurred the picture keeps its own tone (what
+        # the render spilled there from re-blurred neighbours stays).
+        untouched = (missing.coc_px.abs() < NEGLIGIBLE_COC_PX).float()
+        out = rendered[: image.shape[0]] + (image - curved) * untouched
         out_alpha = rendered[image.shape[0]:] if alpha is not None else None
     out = finish_encoded(out, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
                          seed=seed, decisions=decisions)

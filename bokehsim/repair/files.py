@@ -46,6 +46,7 @@ def fix_files(
     existing_blur: Path | None = None,
     tone: str = "auto",
     black_point: float | None = None,
+    rims: str = "auto",
     grain: str = "auto",
     hierarchy: str = "auto",
     compare: Path | None = None,
@@ -63,7 +64,7 @@ def fix_files(
         subject_mask: a picture the size of ``image``, white where the subject must not change.
         existing_blur: a float map (px) of the CoC the picture already shows (e.g. a defocus estimate);
             without it the picture is taken as sharp and all of the lens's blur is added.
-        tone, black_point, grain, hierarchy: the steps of :func:`bokehsim.repair.fix`.
+        tone, black_point, rims, grain, hierarchy: the steps of :func:`bokehsim.repair.fix`.
         compare: also write before | after side by side (PNG).
         changes: also write a heat map of what changed (PNG).
         seed: the synthesised grain's seed.
@@ -75,7 +76,7 @@ def fix_files(
     started = time.perf_counter()
     side = [p for p in (compare, changes) if p is not None]
     check_outputs([output, *side], [image, depth.path, subject_mask, existing_blur])
-    for option, mode in (("--tone", tone), ("--grain", grain), ("--hierarchy", hierarchy)):
+    for option, mode in (("--tone", tone), ("--rims", rims), ("--grain", grain), ("--hierarchy", hierarchy)):
         if mode not in MODES:
             raise InputError(f"{option}: expected auto or off, got {mode!r}")
     for path in side:
@@ -92,7 +93,7 @@ def fix_files(
 
     result = fix(picture.color, depth_m, inputs.lens, existing_blur_px=blur, aperture=inputs.aperture,
                  alpha=picture.alpha, subject=mask, tone=tone, black_point=black_point,
-                 encoded=picture.transfer == "srgb", grain=grain, hierarchy=hierarchy, seed=seed, progress=progress)
+                 encoded=picture.transfer == "srgb", rims=rims, grain=grain, hierarchy=hierarchy, seed=seed, progress=progress)
     rendered = result.image if result.alpha is None else torch.cat([result.image, result.alpha])
     write_render_outputs(SimpleNamespace(image=rendered), picture, output, None, None, None)
     if compare is not None:
@@ -102,7 +103,7 @@ def fix_files(
 
     parameters = {
         "command": "fix", "image": image, "output": output, **sidecar_parameters(lens, depth, inputs),
-        "subject_mask": subject_mask, "existing_blur": existing_blur, "tone_mode": tone, "grain_mode": grain,
+        "subject_mask": subject_mask, "existing_blur": existing_blur, "tone_mode": tone, "rims_mode": rims, "grain_mode": grain,
         "hierarchy_mode": hierarchy, "seed": seed, "protected_fraction": float(result.protected.float().mean()),
         "decisions": result.decisions, "compare": compare, "changes": changes,
     }

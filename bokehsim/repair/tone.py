@@ -24,9 +24,9 @@ from ..errors import InputError
 
 #: The percentile of luminance read as the picture's black.
 BLACK_PERCENTILE = 0.1
-#: A black above this linear level (sRGB code ~48 of 255) is lifted, a grey veil; below it the picture's
-#: blacks are taken as meant (deep shadows of a real scene are often well above zero).
-LIFTED_BLACK_LINEAR = 0.03
+#: A black above this linear level (sRGB code ~63 of 255) is lifted, a grey veil; below it the picture's
+#: blacks are taken as meant (the darkest parts of a real scene are often well above zero).
+LIFTED_BLACK_LINEAR = 0.05
 #: A channel at or above this linear value is clipped (the top code of an 8-bit picture).
 CLIPPED_LINEAR = 0.999
 #: Rec. 709 luminance weights of linear RGB.
