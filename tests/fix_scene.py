@@ -22,14 +22,15 @@ def scene(seed: int = 0, checks: bool = True) -> tuple[torch.Tensor, torch.Tenso
     subject at 2 m."""
     g = torch.Generator().manual_seed(seed)
     y, x = torch.meshgrid(torch.arange(HEIGHT, dtype=torch.float32), torch.arange(WIDTH, dtype=torch.float32), indexing="ij")
-    coarse = F.interpolate(torch.rand(1, 3, 7, 10, generator=g), size=(HEIGHT, WIDTH), mode="bilinear", align_corners=False)[0]
+    coarse = F.interpolate(torch.rand(1, 3, *((7, 10) if checks else (3, 4)), generator=g), size=(HEIGHT, WIDTH), mode="bilinear", align_corners=False)[0]
     pattern = ((x // 9 + y // 9) % 2)[None] * 0.3 * checks
     image = (0.15 + 0.5 * coarse + pattern).clamp(0, 1) ** 2.2
     depth = torch.full((HEIGHT, WIDTH), 8.0)
     depth[:, WIDTH * 3 // 4:] = 4.0
     subject = (x - WIDTH * 0.4) ** 2 + (y - HEIGHT * 0.5) ** 2 < (HEIGHT * 0.3) ** 2
     depth[subject] = 2.0
-    image[:, subject] = torch.tensor([0.5, 0.3, 0.2])[:, None] * (0.8 + 0.2 * x / WIDTH)[subject]
+    ramp = ((x - WIDTH * 0.4 + HEIGHT * 0.3) / (HEIGHT * 0.6)).clamp(0, 1)  # dark to light across the subject
+    image[:, subject] = torch.tensor([0.6, 0.45, 0.35])[:, None] * (0.1 + 0.9 * ramp)[subject]
     return image, depth
 
 

@@ -44,7 +44,7 @@ def test_subject_colour_smeared_by_a_box_blurred_plate_is_removed():
     plain = fix(pasted, depth, lens, existing_blur_px=blur, rims="off")
     band = dilate(subject, 3) & ~dilate(subject, 1)
     error = lambda result: (codes(result.image) - codes(truth))[:, band].abs().mean()
-    assert error(fixed) < 0.8 * error(plain)  # the unmixing itself helps, where the rim was
+    assert error(fixed) < 0.9 * error(plain)  # the unmixing itself helps, where the rim was
     assert psnr(fixed.image, truth) > psnr(pasted, truth) + 3.0
 
 

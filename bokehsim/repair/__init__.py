@@ -38,8 +38,6 @@ MODES = ("auto", "off")
 #: Blur readings closer than this to the subject are the subject's own hard outline (or its rim), not
 #: the background's blur: the background's blur there is spread from farther readings.
 OUTLINE_READING_PX = 4
-#: Missing blur (CoC px) at which a pixel's grain is fully replaced.
-FULL_GRAIN_COC_PX = 3.0
 
 __all__ = ["FixResult", "fix"]
 
@@ -171,7 +169,7 @@ def fix(
         untouched = (missing.coc_px.abs() < NEGLIGIBLE_COC_PX).float()
         out = rendered[: image.shape[0]] + (image - curved) * untouched
         out_alpha = rendered[image.shape[0]:] if alpha is not None else None
-    out = finish_encoded(out, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
+    out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
                          seed=seed, decisions=decisions)
     out = torch.where(protected, image, out)
     if alpha is not None:
@@ -192,19 +190,21 @@ def background_blur(existing_blur_px: torch.Tensor | None, confidence: torch.Ten
     return push_pull(existing_blur_px.float().cpu().clamp_min(0.0)[None], weight)[0]
 
 
-def finish_encoded(linear: torch.Tensor, expected: torch.Tensor, protected: torch.Tensor, missing_coc_px: torch.Tensor,
-                   *, grain: str, hierarchy: str, seed: int, decisions: dict) -> torch.Tensor:
-    """Grain and hierarchy, which act on the encoded (sRGB) picture; pixels above 1.0 (HDR) keep
-    their linear value."""
+def finish_encoded(linear: torch.Tensor, before: torch.Tensor, expected: torch.Tensor, protected: torch.Tensor,
+                   missing_coc_px: torch.Tensor, *, grain: str, hierarchy: str, seed: int, decisions: dict) -> torch.Tensor:
+    """Grain and hierarchy, which act on the encoded (sRGB) picture (``before``: the linear picture
+    before the re-blur); pixels above 1.0 (HDR) keep their linear value."""
     if grain == "off" and hierarchy == "off":
         return linear
     encoded = tone_curves.linear_to_srgb(linear)
     if grain == "auto":
         model = measure_grain(encoded, protected)
         decisions["grain"] = model.to_dict()
-        weight = (missing_coc_px.abs() / FULL_GRAIN_COC_PX).clamp(0, 1) * ~protected
-        if model.blocks and bool((weight > 0).any()):
-            encoded = match_grain(encoded, model, weight, seed=seed)
+        reblurred = missing_coc_px.abs() >= NEGLIGIBLE_COC_PX
+        if model.blocks and bool(reblurred.any()):
+            present = measure_grain(tone_curves.linear_to_srgb(before), reblurred)
+            decisions["grain"]["reblurred_before"] = present.to_dict()["level"]
+            encoded = match_grain(encoded, model, present, missing_coc_px * reblurred, seed=seed)
     if hierarchy == "auto":
         encoded, decisions["hierarchy"] = calm_background(encoded, expected, protected)
     return torch.where(linear > 1.0, linear, tone_curves.srgb_to_linear(encoded))

@@ -16,7 +16,7 @@ part of their intensity bin are kept.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -207,28 +207,40 @@ def synthesise_grain(model: GrainModel, shape: tuple[int, int, int], *, seed: in
     return F.conv2d(rows, kernel.view(1, 1, 3, 1))[:, 0]
 
 
-def match_grain(image_encoded: torch.Tensor, model: GrainModel, weight: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
-    """Add the grain the model asks for and the image lacks, where ``weight`` > 0.
+def blur_attenuation(coc_px: torch.Tensor) -> torch.Tensor:
+    """The factor by which a disc blur of diameter ``|coc_px|`` lowers white grain's level: one over
+    the square root of the disc's area in px (1 for discs smaller than a pixel).
 
-    The grain already there is measured on the same flat blocks (where ``weight`` is 1), so only the
-    difference of variances is added: ``sqrt(target^2 - present^2)`` per channel and intensity.
+    Example:
+        >>> [round(v, 3) for v in blur_attenuation(torch.tensor([0.0, 4.0])).tolist()]
+        [1.0, 0.282]
+    """
+    area_px = math.pi / 4 * coc_px.abs() ** 2
+    return area_px.clamp_min(1.0).rsqrt()
+
+
+def match_grain(image_encoded: torch.Tensor, model: GrainModel, present: GrainModel, added_coc_px: torch.Tensor,
+                *, seed: int = 0) -> torch.Tensor:
+    """Give pixels re-blurred by ``added_coc_px`` the grain level of ``model`` again.
+
+    The grain a pixel had before (``present``, measured on the picture before the re-blur) survives
+    the blur attenuated (:func:`blur_attenuation`); only the difference of variances is added:
+    ``sqrt(target^2 - surviving^2)`` per channel and intensity.
 
     Args:
-        image_encoded: ``(C, H, W)`` encoded colour in [0, 1].
+        image_encoded: ``(C, H, W)`` encoded colour in [0, 1], after the re-blur.
         model: the grain of the sharp region (:func:`measure_grain`).
-        weight: ``(H, W)`` in [0, 1], how much of the missing grain each pixel receives.
+        present: the grain of the re-blurred region before the re-blur (NaN levels count as none).
+        added_coc_px: ``(H, W)`` CoC px of the blur added at each pixel (0: untouched, no grain added).
         seed: the grain's random seed (fixed, so a fix is reproducible).
 
     Returns:
         ``(C, H, W)`` in [0, 1].
     """
-    present = measure_grain(image_encoded, weight >= 1.0)
-    target = _filled(model.level)
-    have = _filled(present.level).clamp(max=target)
-    missing = GrainModel((target**2 - have**2).clamp_min(0.0).sqrt(), model.correlation,
-                         model.channel_correlation, model.blocks)
     intensity = image_encoded.mean(0)
-    amount = missing.level_at(intensity) * weight
+    target = replace(model, level=_filled(model.level)).level_at(intensity)
+    surviving = replace(present, level=_filled(present.level)).level_at(intensity) * blur_attenuation(added_coc_px)
+    amount = (target**2 - surviving**2).clamp_min(0.0).sqrt() * (added_coc_px.abs() > 0)
     if float(amount.max()) < MIN_GRAIN:
         return image_encoded
     return (image_encoded + amount * synthesise_grain(model, tuple(image_encoded.shape), seed=seed)).clamp(0.0, 1.0)
