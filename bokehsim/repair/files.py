@@ -17,6 +17,7 @@ from ..jobs import DepthSource, LensSettings, check_lens_settings, check_outputs
 from ..jobs import write_render_outputs
 from ..tone import linear_to_srgb
 from . import MODES, fix
+from .tone import check_black_point
 
 #: A focus point at or beyond this quantile of the depth map is on the farthest thing in view (the
 #: sky, a backdrop): a fix would blur the whole subject.
@@ -79,6 +80,9 @@ def fix_files(
     for option, mode in (("--tone", tone), ("--rims", rims), ("--grain", grain), ("--hierarchy", hierarchy)):
         if mode not in MODES:
             raise InputError(f"{option}: expected auto or off, got {mode!r}")
+    check_black_point(black_point)
+    if seed < 0:
+        raise InputError(f"--seed: expected an integer >= 0, got {seed}")
     for path in side:
         if path.suffix.lower() != ".png":
             raise InputError(f"{path}: expected a .png file for --compare/--changes, got {path.suffix or 'no extension'}")

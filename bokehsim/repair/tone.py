@@ -90,8 +90,7 @@ def decide_tone(
     """
     if mode not in ("auto", "off"):
         raise InputError(f"--tone: expected auto or off, got {mode!r}")
-    if black_point is not None and not 0.0 <= black_point < 0.5:
-        raise InputError(f"--black-point: expected a linear level in [0, 0.5), got {black_point}")
+    check_black_point(black_point)
     tone.check_curve(highlight_threshold, highlight_gain)
     luma = luminance(image_linear)
     measured = float(torch.quantile(luma.flatten()[:: max(1, luma.numel() // 1_000_000)], BLACK_PERCENTILE / 100))
@@ -101,6 +100,12 @@ def decide_tone(
     if expand_highlights is None:
         expand_highlights = mode == "auto" and encoded and clipped > 0.0
     return ToneDecision(black_point, measured, clipped, expand_highlights, highlight_threshold, highlight_gain)
+
+
+def check_black_point(black_point: float | None) -> None:
+    """Raise :class:`InputError` unless ``black_point`` is None or a linear level in [0, 0.5)."""
+    if black_point is not None and not 0.0 <= black_point < 0.5:
+        raise InputError(f"--black-point: expected a linear level in [0, 0.5), got {black_point}")
 
 
 def apply_black_point(image_linear: torch.Tensor, black_point: float) -> torch.Tensor:
