@@ -161,7 +161,8 @@ def timing() -> float:
     sharp, depth, lens = scene(1920, 1)
     sharp, depth = sharp[:, :1080], depth[:1080]
     picture = to_8bit(sharp)
-    fix(picture[:, :64, :64], depth[:64, :64], lens, existing_blur_px=torch.zeros(64, 64))  # compile the scatter first
+    small, small_depth, small_lens = scene(160, 1)
+    fix(to_8bit(small), small_depth, small_lens)  # compile the scatter first
     started = time.perf_counter()
     fix(picture, depth, lens, existing_blur_px=torch.zeros_like(depth))
     return time.perf_counter() - started

@@ -159,22 +159,30 @@ def fix(
     decisions["blur"] = missing.stats(~protected)
     out, out_alpha = image, alpha
     if bool((missing.coc_px.abs() >= NEGLIGIBLE_COC_PX).any()) or curve.expand_highlights:
-        rendered = render_full(
-            unmixed, depth_for_coc(missing.coc_px, lens, width), lens, aperture=aperture, alpha=alpha,
-            clipped_highlights=curve.expand_highlights, highlight_threshold=highlight_threshold,
-            highlight_gain=highlight_gain, device="cpu", progress=progress,
-        ).image
-        # The curve is for the blur: where nothing is re-blurred the picture keeps its own tone (what
-        # the render spilled there from re-blurred neighbours stays).
-        untouched = (missing.coc_px.abs() < NEGLIGIBLE_COC_PX).float()
-        out = rendered[: image.shape[0]] + (image - curved) * untouched
-        out_alpha = rendered[image.shape[0]:] if alpha is not None else None
+        out, out_alpha = render_missing(image, unmixed, image - curved, missing.coc_px, lens, aperture=aperture,
+                                        alpha=alpha, curve=curve, progress=progress)
     out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
                          seed=seed, decisions=decisions)
     out = torch.where(protected, image, out)
     if alpha is not None:
         out_alpha = torch.where(protected, alpha.cpu(), out_alpha)
     return FixResult(out, out_alpha, protected, expected, existing, missing.coc_px, missing.deficit_px, decisions)
+
+
+def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Tensor, missing_coc_px: torch.Tensor,
+                   lens: Lens, *, aperture, alpha, curve, progress) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Render the missing blur of the curved, rim-free picture ``unmixed`` (``(C, H, W)`` linear);
+    returns the colour and the alpha (None without one)."""
+    rendered = render_full(
+        unmixed, depth_for_coc(missing_coc_px, lens, image.shape[-1]), lens, aperture=aperture, alpha=alpha,
+        clipped_highlights=curve.expand_highlights, highlight_threshold=curve.highlight_threshold,
+        highlight_gain=curve.highlight_gain, device="cpu", progress=progress,
+    ).image
+    # The curve is for the blur: where nothing is re-blurred the picture keeps its own tone (what the
+    # render spilled there from re-blurred neighbours stays).
+    untouched = (missing_coc_px.abs() < NEGLIGIBLE_COC_PX).float()
+    colour = rendered[: image.shape[0]] + uncurve * untouched
+    return colour, (rendered[image.shape[0]:] if alpha is not None else None)
 
 
 def background_blur(existing_blur_px: torch.Tensor | None, confidence: torch.Tensor | None,
