@@ -29,7 +29,7 @@ from ..lens import Lens
 from ..render import check_render_inputs, render_full
 from .grain import measure_grain, match_grain
 from .hierarchy import calm_background
-from .protect import distance_px, subject_mask
+from .protect import dilate, subject_mask
 from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
 from .rims import remove_rims
 from .tone import apply_black_point, decide_tone
@@ -192,7 +192,7 @@ def background_blur(existing_blur_px: torch.Tensor | None, confidence: torch.Ten
     if existing_blur_px is None:
         return torch.zeros(protected.shape)
     weight = torch.ones(protected.shape) if confidence is None else confidence.float().cpu().clamp(0, 1)
-    weight = weight * (distance_px(protected, OUTLINE_READING_PX) > OUTLINE_READING_PX)
+    weight = weight * ~dilate(protected, OUTLINE_READING_PX)
     if float(weight.sum()) == 0.0:
         return existing_blur_px.float().cpu().clamp_min(0.0)
     return push_pull(existing_blur_px.float().cpu().clamp_min(0.0)[None], weight)[0]
