@@ -61,7 +61,8 @@ def test_blur_beyond_the_lens_is_left_and_reported_as_deficit():
 def test_grain_of_sharp_and_reblurred_regions_agree_within_ten_percent():
     sharp, depth = scene(checks=False)  # smooth regions, so flat blocks hold grain and nothing else
     grainy = to_8bit(add_grain(sharp, 0.02))  # a sharp, grainy picture: all of the lens's blur is missing
-    result = fix(grainy, depth, LENS, hierarchy="off")
+    sharp_everywhere = torch.zeros(depth.shape)
+    result = fix(grainy, depth, LENS, existing_blur_px=sharp_everywhere, hierarchy="off")
     coc = result.missing_coc_px.abs()
     encoded = linear_to_srgb(result.image)
     sharp_level = measure_grain(encoded, result.protected).level
@@ -70,6 +71,6 @@ def test_grain_of_sharp_and_reblurred_regions_agree_within_ten_percent():
     assert both.any()
     ratio = reblurred_level[both] / sharp_level[both]
     assert ((ratio - 1).abs() < 0.10).all(), ratio
-    without = fix(grainy, depth, LENS, grain="off", hierarchy="off")
+    without = fix(grainy, depth, LENS, existing_blur_px=sharp_everywhere, grain="off", hierarchy="off")
     lost = measure_grain(linear_to_srgb(without.image), coc >= 3.0).level
     assert (lost[both].nan_to_num(0.0) < 0.5 * sharp_level[both]).all()  # blur removed the grain (NaN: none found)
