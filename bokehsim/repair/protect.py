@@ -10,6 +10,8 @@ subject spills over are not protected: the lens blurs that foreground across the
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -56,7 +58,7 @@ def depth_edges(depth_m: torch.Tensor) -> torch.Tensor:
     centre = padded[1:-1, 1:-1]
     jump = torch.stack([(padded[1:-1, :-2] - centre).abs(), (padded[1:-1, 2:] - centre).abs(),
                         (padded[:-2, 1:-1] - centre).abs(), (padded[2:, 1:-1] - centre).abs()]).amax(0)
-    return jump > torch.log(torch.tensor(DEPTH_EDGE_RATIO))
+    return jump > math.log(DEPTH_EDGE_RATIO)
 
 
 def foreground_reach(coc_px: torch.Tensor) -> torch.Tensor:
@@ -72,7 +74,7 @@ def foreground_reach(coc_px: torch.Tensor) -> torch.Tensor:
     while bool((front & (radius_px > low)).any()):
         high = max(1.0, 2.0 * low)
         in_bin = front & (radius_px > low) & (radius_px <= high)
-        reach |= dilate(in_bin, int(torch.ceil(torch.tensor(high))))
+        reach |= dilate(in_bin, math.ceil(high))
         low = high
     return reach
 
