@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import functools
 import json
-import math
 import os
 import statistics
 import sys
@@ -46,8 +46,9 @@ import importlib  # noqa: E402
 
 render_module = importlib.import_module("bokehsim.render")  # the package re-exports a function named render
 
+from bokehsim import backend as backend_module  # noqa: E402
 from bokehsim import composite as composite_module  # noqa: E402
-from bokehsim import scatter_triton  # noqa: E402
+from bokehsim.kernels import layer_triton, triton_launch  # noqa: E402
 
 from bokehsim.lens import Lens  # noqa: E402
 
@@ -99,21 +100,34 @@ def composite_impl():
 def pipeline(name: str):
     """Select the compositor for the duration: "fused" (the fused GPU step) or "current" (the torch
     compositing loop with the Triton list scatter); a "-det" suffix adds deterministic mode, "-r80"
-    caps the fused layer kernel at 80 registers (``scatter_triton.LAYER_MAXNREG``), "-jit" launches
-    every kernel through Triton's launch path (``scatter_triton.DIRECT_LAUNCH`` off)."""
-    saved = render_module.compositor_for, scatter_triton.LAYER_MAXNREG, scatter_triton.DIRECT_LAUNCH
-    if not name.startswith("fused"):
-        render_module.compositor_for = lambda device, **kwargs: None
-    scatter_triton.set_deterministic(name.endswith("-det"))
+    caps the fused layer kernel at 80 registers (``layer_triton.LAYER_MAXNREG``), "-jit" launches
+    every kernel through Triton's launch path (``layer_triton.DIRECT_LAUNCH`` off)."""
+    saved = render_module.Backend, layer_triton.LAYER_MAXNREG, layer_triton.DIRECT_LAUNCH
+    fused, deterministic = name.startswith("fused"), name.endswith("-det")
+
+    def chosen(device, **kwargs):  # the backend render_full builds, as this pipeline wants it
+        return PipelineBackend(device, **dict(kwargs, deterministic=deterministic), fused=fused)
+
+    render_module.Backend = chosen
     if name.endswith("-r80"):
-        scatter_triton.LAYER_MAXNREG = 80
+        layer_triton.LAYER_MAXNREG = 80
     if name.endswith("-jit"):
-        scatter_triton.DIRECT_LAUNCH = False
+        layer_triton.DIRECT_LAUNCH = False
     try:
         yield
     finally:
-        render_module.compositor_for, scatter_triton.LAYER_MAXNREG, scatter_triton.DIRECT_LAUNCH = saved
-        scatter_triton.set_deterministic(False)
+        render_module.Backend, layer_triton.LAYER_MAXNREG, layer_triton.DIRECT_LAUNCH = saved
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineBackend(backend_module.Backend):
+    """A backend without the fused layer step where ``fused`` is False (the torch compositing loop
+    over the Triton list scatter)."""
+
+    fused: bool = True
+
+    def compositor(self):
+        return super().compositor() if self.fused else None
 
 
 def render_once(image, depth, aperture):
@@ -197,7 +211,7 @@ def phase_breakdown(image, depth, aperture) -> dict[str, float]:
     phases = [(composite_module, "layer_specs", "layer plan (one sync)"),
               (composite_module, "fill_maps", "fill maps of all layers (composite.fill_maps)"),
               (composite_module, "push_pull", "push-pull of all layers' fill (at the first layer that fills)"),
-              (scatter_triton.LayerCompositor, "add_layer", "fused select + scatter + integrate + composite")]
+              (layer_triton.LayerCompositor, "add_layer", "fused select + scatter + integrate + composite")]
     saved = [getattr(owner, name) for owner, name, _ in phases]
     for (owner, name, label), fn in zip(phases, saved):
         setattr(owner, name, timed(label, fn))
@@ -239,8 +253,8 @@ def kernel_profile(image, depth, aperture, rows: int = 18) -> tuple[str, dict[st
     return averages.table(sort_by="device_time_total", row_limit=rows, max_name_column_width=48), calls
 
 
-#: Variants of the fused layer step: a name and the ``scatter_triton`` settings it runs with
-#: (``deterministic`` is the LayerCompositor argument).
+#: Variants of the fused layer step: a name and the ``triton_launch`` / ``layer_triton`` settings it
+#: runs with (``deterministic`` is the LayerCompositor argument).
 ALL_VARIANTS = [
     ("vector+merge", {"FORCE_MODE": "vector"}),
     ("vector, no merge", {"FORCE_MODE": "vector", "MERGE_NEIGHBOURS": False}),
@@ -256,18 +270,23 @@ SWEEP_VARIANTS = [
 ]  # (each compiles the layer kernel twice, a few seconds: eight fit the script's 90 s)
 
 
+def _setting_owner(key: str):
+    """The kernels module a variant setting lives in."""
+    return layer_triton if key.startswith("LAYER_") else triton_launch
+
+
 def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS, progress=False) -> dict[str, float]:
     """Median time of the fused layer steps alone (inputs prepared once), per emission variant."""
     lens = Lens(**LENS)
     coc = lens.coc_px(depth, image.shape[-1])
     ap = render_module.parse_aperture(aperture)
-    pad = math.ceil(float(coc.abs().max()) / 2) + 1
+    _, pad = render_module.border_pad_px(coc)
     padded = F.pad(image[None], (pad,) * 4, mode="replicate")[0]
     padded_coc = F.pad(coc[None, None], (pad,) * 4, mode="replicate")[0, 0]
     table = ap.table(in_front=False)
     layers, frame = [], {}
 
-    class Recorder(scatter_triton.LayerCompositor):
+    class Recorder(layer_triton.LayerCompositor):
         def __init__(self, *args, **kwargs):
             frame.update(args=args, kwargs=kwargs)
             super().__init__(*args, **kwargs)
@@ -279,14 +298,14 @@ def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS, progre
     composite_impl()(padded, padded_coc, table, compositor=Recorder)
     results = {}
     for name, settings in variants:
-        saved = {key: getattr(scatter_triton, key) for key in settings if key != "deterministic"}
+        saved = {key: getattr(_setting_owner(key), key) for key in settings if key != "deterministic"}
         try:
             for key, value in settings.items():
                 if key != "deterministic":
-                    setattr(scatter_triton, key, value)
+                    setattr(_setting_owner(key), key, value)
 
             def step(deterministic=settings.get("deterministic", False)):
-                comp = scatter_triton.LayerCompositor(*frame["args"], **dict(frame["kwargs"], deterministic=deterministic))
+                comp = layer_triton.LayerCompositor(*frame["args"], **dict(frame["kwargs"], deterministic=deterministic))
                 for spec, fill, tab in layers:
                     comp.add_layer(spec, fill, tab)
                 return comp.finish()
@@ -303,7 +322,7 @@ def kernel_only(image, depth, aperture, runs: int, variants=ALL_VARIANTS, progre
             results[name] = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
         finally:
             for key, value in saved.items():
-                setattr(scatter_triton, key, value)
+                setattr(_setting_owner(key), key, value)
         if progress:
             print(f"  {name}: {results[name]}", flush=True)
     results["layers"] = len(layers)
@@ -329,7 +348,7 @@ def main() -> int:
     global DEVICE, COC_MAX
     scale = 1
     if args.smoke:
-        if not scatter_triton._interpreted():  # (it must be set before Triton is imported)
+        if not triton_launch.interpreted():  # (it must be set before Triton is imported)
             parser.error("--smoke runs the kernels under Triton's interpreter: "
                          "TRITON_INTERPRET=1 python benchmarks/gpu.py --smoke")
         DEVICE, scale, COC_MAX = "cpu", int(os.environ.get("SMOKE_SCALE", "90")), 6.0
@@ -465,8 +484,8 @@ def main() -> int:
         timed_entry("1080p ramp", 1080, 1920, "ramp", "circle", "current")
         timed_entry("4K ramp cat-eye 0.6", 2160, 3840, "ramp", "cat-eye:strength=0.6", "current")
         guarded("peak memory (current)", lambda: memory("current"))
-    if scatter_triton.VECTOR_FAILURE:
-        notes.append(f"- vector reductions fell back to scalar atomics: {scatter_triton.VECTOR_FAILURE}")
+    if backend_module.VECTOR_FAILURE:
+        notes.append(f"- vector reductions fell back to scalar atomics: {backend_module.VECTOR_FAILURE}")
     text = write()
     print()
     print(text)

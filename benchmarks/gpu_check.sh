@@ -56,7 +56,7 @@ timeout ${BENCH_TIMEOUT:-150} "$PY" benchmarks/gpu.py --runs ${RUNS:-10} --budge
   || { echo "benchmark FAILED or timed out"; status=1; }
 
 step "GPU tests: the whole suite, -m gpu${TEST_FILTER:+ (-k $TEST_FILTER)}"
-timeout ${TEST_TIMEOUT:-240} "$PY" -m pytest -v --tb=short -m gpu -p no:cacheprovider --continue-on-collection-errors \
+timeout ${TEST_TIMEOUT:-240} "$PY" -m pytest -v --tb=short -m gpu --device cuda -p no:cacheprovider --continue-on-collection-errors \
   --durations=8 ${TEST_FILTER:+-k "$TEST_FILTER"} ${TEST_PATHS:-tests/} 2>&1 | tee "$OUT/pytest_gpu.log" \
   || { echo "GPU tests FAILED or timed out"; status=1; }
 
@@ -66,7 +66,8 @@ timeout ${SWEEP_TIMEOUT:-90} "$PY" benchmarks/gpu.py --sweep --runs ${RUNS:-10} 
 
 if [ "${FULL:-0}" = "1" ]; then
   step "all tests of the GPU test files (interpreter included)"
-  timeout 300 "$PY" -m pytest -q -p no:cacheprovider tests/test_scatter_triton.py tests/test_tiling.py 2>&1 \
+  timeout 300 "$PY" -m pytest -q -p no:cacheprovider --device all tests/test_scatter_triton.py tests/test_layer_triton.py \
+    tests/test_composite_triton.py tests/test_tone_triton.py tests/test_tiling.py 2>&1 \
     | tee "$OUT/pytest_files.log" || status=1
 fi
 

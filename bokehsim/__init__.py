@@ -9,9 +9,13 @@
 __version__ = "0.1.0"
 
 from .aperture import Aperture, parse_aperture
+from .diagnosis import diagnose
 from .errors import InputError
-from .repair import FixResult, fix
 from .lens import Lens, coc_px
+from .repair import FixResult, fix
 from .render import render, render_full
 
-__all__ = ["Aperture", "FixResult", "InputError", "fix", "Lens", "coc_px", "parse_aperture", "render", "render_full", "__version__"]
+__all__ = [
+    "Aperture", "FixResult", "InputError", "Lens", "coc_px", "diagnose", "fix", "parse_aperture", "render", "render_full",
+    "__version__",
+]

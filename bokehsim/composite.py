@@ -23,7 +23,7 @@ one :func:`layer_specs` (one sync) fixes every layer's range, radius, reach and 
 cells (per layer: the mean of its own pixels in each cell, push-pulled into the holes, and the
 distance to its nearest own cell); then each layer only selects its pixels (:func:`layer_pixels`)
 and is scattered and composited. On CUDA the selection runs inside the fused Triton layer kernel,
-and the functions marked ``@gpu_twin`` run as Triton kernels (:mod:`bokehsim.composite_triton`).
+and the functions marked ``@gpu_twin`` run as Triton kernels (:mod:`bokehsim.kernels.composite_triton`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from .aperture import SpanTable
 from .scatter import scatter
-from .twins import gpu_twin
+from .backend import gpu_twin
 
 #: Ratio between consecutive layer boundaries in |c|.
 LAYER_RATIO = math.sqrt(2.0)
@@ -173,7 +173,7 @@ def composite_layers(
         scatter_fn: the scatter implementation (torch reference, compiled CPU kernel or Triton).
         progress: called with (layers done, layers total).
         compositor: a fused select-scatter-composite step used instead of :func:`layer_pixels`,
-            ``scatter_fn`` and the compositing below (on CUDA: ``scatter_triton.LayerCompositor``).
+            ``scatter_fn`` and the compositing below (on CUDA: ``kernels.layer_triton.LayerCompositor``).
             It is built as ``compositor(channels, coc_px, layer, behind_table, vignette_offset=...,
             hole_matte=...)``, gets ``add_layer(spec, fill, table)`` for every layer (``fill`` from
             :meth:`FillMaps.layer`, or None) and returns ``(image, matte)`` from ``finish()``.
@@ -225,16 +225,30 @@ def composite_layers(
         if progress:
             progress(done + 1, len(specs))
 
-    if fused is not None:
-        image, matte = fused.finish()
-        return CompositeResult(image=image, hole_matte=matte, layers=len(specs))
-    # Where no layer reached full coverage (the frame border, where kernels from outside the frame
-    # are missing), renormalise instead of darkening.
+    image, matte = fused.finish() if fused is not None else normalise_coverage(accumulated, transmittance, matte)
+    return CompositeResult(image=image, hole_matte=matte, layers=len(specs))
+
+
+def normalise_coverage(
+    accumulated: torch.Tensor, transmittance: torch.Tensor, matte: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The end of front-to-back compositing: colour and matte divided by the coverage they got.
+
+    Where no layer reached full coverage (the frame border, where kernels from outside the frame
+    are missing), this renormalises instead of darkening.
+
+    Args:
+        accumulated: ``(C, H, W)`` composited channels, each layer weighted by the transmittance
+            in front of it.
+        transmittance: ``(H, W)`` in [0, 1], what the layers left uncovered.
+        matte: ``(H, W)`` accumulated hole matte, or None.
+
+    Returns:
+        The ``(C, H, W)`` image and the ``(H, W)`` matte clamped to [0, 1] (None when not given).
+    """
     covered = (1.0 - transmittance).clamp_min(1e-6)
     image = accumulated / covered
-    if matte is not None:
-        matte = (matte / covered).clamp(0.0, 1.0)
-    return CompositeResult(image=image, hole_matte=matte, layers=len(specs))
+    return image, None if matte is None else (matte / covered).clamp(0.0, 1.0)
 
 
 # --------------------------------------------------------------------------------------------------

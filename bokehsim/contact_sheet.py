@@ -106,7 +106,8 @@ def contact_sheet(
     Raises:
         InputError: a frame too small for the lights and kernels, or a bad CoC list.
     """
-    from .render import render_channels, resolve_device, scatter_for  # lazily: render imports this package's peers
+    from .backend import Backend, resolve_device
+    from .render import render_channels  # lazily: render imports this package's peers
 
     cocs = [float(c) for c in (coc_px if coc_px is not None else default_cocs(width))]
     if not cocs or not all(math.isfinite(c) and c != 0 for c in cocs):
@@ -125,6 +126,7 @@ def contact_sheet(
         )
     like = torch.zeros(1)
     device = resolve_device(device, like)
+    backend = Backend(device)
     positions = light_positions(width, height, columns, rows, margin)
     tiles = []
     table_area = aperture.table().area
@@ -136,7 +138,7 @@ def contact_sheet(
         for x, y in positions:
             channels[:, y, x] = energy
             coc[y, x] = c
-        image, _, _ = render_channels(channels, coc, aperture, scatter_fn=scatter_for(device))
+        image, _, _ = render_channels(channels, coc, aperture, backend=backend)
         tiles.append(image.clamp_min(0.0).cpu())
         if progress:
             progress(done + 1, len(cocs))

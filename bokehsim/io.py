@@ -653,7 +653,7 @@ def write_sidecar(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "elapsed_s": round(float(elapsed_s), 3),
         "parameters": _jsonable(parameters),
-        "inputs": [{"path": str(p), "sha256": _sha256(Path(p))} for p in input_paths if p is not None],
+        "inputs": [{"path": str(p), "sha256": file_sha256(p)} for p in input_paths if p is not None],
         "outputs": [str(output_path)],
     }
     text = json.dumps(record, indent=2, allow_nan=False) + "\n"
@@ -672,7 +672,12 @@ def _bokehsim_version() -> str:
         return getattr(bokehsim, "__version__", "unknown")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes as 64 hex digits (read in blocks: inputs may be large).
+
+    Raises:
+        InputError: the file cannot be read.
+    """
     try:
         with open(path, "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()

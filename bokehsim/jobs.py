@@ -265,12 +265,7 @@ def render_inputs(inputs: Inputs, *, clipped, threshold, gain, hole_matte, devic
     chromatic = aperture.channel_focus_scale(focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m)
     if (tile_size is None and not on_cuda) or chromatic is not None:
         return render_full(picture.color, inputs.depth.depth_m, lens, deterministic=deterministic, **options)
-    if deterministic and on_cuda:
-        from .scatter_triton import deterministic_mode
-
-        with deterministic_mode():
-            return render_tiled(picture.color, inputs.depth.depth_m, lens, tile_px=tile_size, **options)
-    return render_tiled(picture.color, inputs.depth.depth_m, lens, tile_px=tile_size, **options)
+    return render_tiled(picture.color, inputs.depth.depth_m, lens, tile_px=tile_size, deterministic=deterministic, **options)
 
 
 def write_render_outputs(result, picture: io.ImageData, output: Path, bit_depth: int | None,

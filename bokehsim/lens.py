@@ -34,25 +34,34 @@ SENSORS_MM: dict[str, tuple[float, float]] = {
 FULL_FRAME_ACCEPTABLE_COC_MM = 0.03
 
 
-def sensor_width_mm(sensor: str | float) -> float:
+def sensor_width_mm(sensor: str | float, *, source: str = "--sensor") -> float:
     """Sensor width w_s in mm from a preset name (``full-frame``, ``aps-c`` ...) or a number of mm.
+
+    Args:
+        sensor: a key of :data:`SENSORS_MM`, or a positive width in mm (a number or its text).
+        source: what an error message starts with (the option, or a scene file and key).
+
+    Raises:
+        InputError: an unknown name, or not a positive finite width; one line.
 
     Example:
         >>> sensor_width_mm("aps-c"), sensor_width_mm("28.7")
         (23.5, 28.7)
     """
-    if isinstance(sensor, (int, float)):
+    if isinstance(sensor, bool):  # TOML true/false is not a width
+        width = math.nan
+    elif isinstance(sensor, (int, float)):
         width = float(sensor)
     elif sensor in SENSORS_MM:
         width = SENSORS_MM[sensor][0]
     else:
         try:
             width = float(sensor)
-        except ValueError:
+        except (TypeError, ValueError):
             names = ", ".join(SENSORS_MM)
-            raise InputError(f"--sensor: expected one of {names} or a width in mm, got {sensor!r}") from None
+            raise InputError(f"{source}: expected one of {names} or a width in mm, got {sensor!r}") from None
     if not (math.isfinite(width) and width > 0):
-        raise InputError(f"--sensor: expected a positive width in mm, got {sensor!r}")
+        raise InputError(f"{source}: expected a positive width in mm, got {sensor!r}")
     return width
 
 

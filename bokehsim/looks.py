@@ -1,4 +1,4 @@
-"""Named lens looks: aperture presets stored as TOML files in ``kernels/``.
+"""Named lens looks: aperture presets stored as TOML files in ``looks/``.
 
 A look is data, not code: the aperture shape, its radial profile and, optionally, the lens numbers
 (focal length, f-number) the look was modelled on, used when the user gives none. The file format
@@ -39,12 +39,12 @@ LOOK_KEYS = ("description", "focal_length_mm", "f_number", "aperture", "profile"
 
 
 def looks_dirs() -> list[Path]:
-    """Folders searched for shipped looks: the repository's ``kernels/``, then the copies a wheel
-    installs (``share/bokehsim/kernels`` under the environment, or under the user base)."""
+    """Folders searched for shipped looks: the repository's ``looks/``, then the copies a wheel
+    installs (``share/bokehsim/looks`` under the environment, or under the user base)."""
     return [
-        Path(__file__).resolve().parent.parent / "kernels",
-        Path(sys.prefix) / "share" / "bokehsim" / "kernels",
-        Path(site.USER_BASE or "~/.local").expanduser() / "share" / "bokehsim" / "kernels",
+        Path(__file__).resolve().parent.parent / "looks",
+        Path(sys.prefix) / "share" / "bokehsim" / "looks",
+        Path(site.USER_BASE or "~/.local").expanduser() / "share" / "bokehsim" / "looks",
     ]
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -15,11 +13,10 @@ import torch.nn.functional as F
 
 from . import tone
 from .aperture import Aperture, parse_aperture
-from .composite import CompositeResult, composite_layers
+from .backend import Backend, on_device, resolve_device
+from .composite import composite_layers
 from .errors import InputError
 from .lens import Lens
-from .scatter import scatter as scatter_torch
-from .twins import is_triton_error, warn_triton_failure
 
 
 @dataclass
@@ -39,52 +36,13 @@ class RenderOutput:
     layers: int
 
 
-def resolve_device(device: str | torch.device | None, like: torch.Tensor) -> torch.device:
-    """``auto``/None keeps a CUDA tensor where it is and picks CUDA for CPU input when present."""
-    if device is None or str(device) == "auto":
-        if like.is_cuda or not torch.cuda.is_available():
-            return like.device
-        return torch.device("cuda")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    return device
-
-
-def on_device(device: torch.device):
-    """Make ``device`` the current CUDA device while rendering: Triton launches its kernels on the
-    current device, not on their tensors' (a render on cuda:1 would otherwise launch on cuda:0)."""
-    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
-
-
-def scatter_for(device: torch.device) -> Callable[..., torch.Tensor]:
-    """The scatter implementation for a device: the Triton kernel on CUDA, the numba-compiled kernel
-    on the CPU, and the torch reference where those are not installed (same results, slower)."""
-    try:
-        if device.type == "cuda":
-            from .scatter_triton import scatter as fast_scatter
-        elif device.type == "cpu":
-            from .scatter_cpu import scatter as fast_scatter
-        else:
-            return scatter_torch
-    except ImportError:
-        return scatter_torch
-    except RuntimeError as error:  # e.g. numba finds no writable place for its compiled code
-        warnings.warn(f"bokehsim: the compiled scatter is unavailable ({error}); using the slower torch reference",
-                      RuntimeWarning, stacklevel=2)
-        return scatter_torch
-    return fast_scatter
-
-
-def compositor_for(device: torch.device, *, deterministic: bool = False) -> Callable[..., object] | None:
-    """The fused Triton scatter-and-composite step on CUDA (None elsewhere, or without Triton)."""
-    if device.type != "cuda":
-        return None
-    try:
-        from .scatter_triton import LayerCompositor
-    except ImportError:
-        return None
-    return functools.partial(LayerCompositor, deterministic=True) if deterministic else LayerCompositor
+def border_pad_px(coc_px: torch.Tensor) -> tuple[float, int]:
+    """The largest |c| of a ``(H, W)`` CoC map and the border padding (px) it needs: the largest
+    kernel's reach, ``ceil(max |c| / 2) + 1`` (0 for an empty map)."""
+    if not coc_px.numel():
+        return 0.0, 0
+    largest = float(coc_px.abs().max())
+    return largest, math.ceil(largest / 2) + 1
 
 
 def render_channels(
@@ -93,47 +51,32 @@ def render_channels(
     aperture: Aperture,
     *,
     hole_matte: bool = False,
-    scatter_fn: Callable[..., torch.Tensor] | None = None,
+    backend: Backend | None = None,
     progress: Callable[[int, int], None] | None = None,
-    compositor: Callable[..., object] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """Layered scatter of ``(C, H, W)`` linear channels with a given signed CoC map.
 
     The frame is padded by the largest kernel radius with its edge pixels repeated, as if the scene
     went on past the border, so border pixels receive blur from outside the frame like in a camera
-    and are not darker (and no farther layer leaks through there). ``scatter_fn`` None picks the
-    device's scatter (:func:`scatter_for`).
+    and are not darker (and no farther layer leaks through there). ``backend`` None picks the
+    device's kernels (:class:`~bokehsim.backend.Backend`).
     """
     _, height, width = channels.shape
-    largest = float(coc_px.abs().max()) if coc_px.numel() else 0.0  # (padding repeats edge pixels: same max)
-    pad = math.ceil(largest / 2) + 1 if coc_px.numel() else 0
+    largest, pad = border_pad_px(coc_px)  # (padding repeats edge pixels: the same max)
     offsets = aperture.vignette_offsets(height, width, device=channels.device)
     padded = F.pad(channels[None], (pad, pad, pad, pad), mode="replicate")[0]
     padded_coc = F.pad(coc_px[None, None], (pad, pad, pad, pad), mode="replicate")[0, 0]
     if offsets is not None:
         offsets = F.pad(offsets[None], (pad, pad, pad, pad), mode="replicate")[0]
     tables = (aperture.table(in_front=False), aperture.table(in_front=True))
-    result = composite_with_fallback(
+    backend = backend or Backend(channels.device)
+    result = backend.run(lambda scatter, compositor: composite_layers(
         padded, padded_coc, tables, vignette_offset=offsets, hole_matte=hole_matte, progress=progress,
-        scatter_fn=scatter_fn or scatter_for(channels.device), compositor=compositor, max_abs_coc_px=largest,
-    )
+        scatter_fn=scatter, compositor=compositor, max_abs_coc_px=largest,
+    ))
     crop = (slice(pad, pad + height), slice(pad, pad + width))
     matte = None if result.hole_matte is None else result.hole_matte[crop]
     return result.image[(slice(None), *crop)], matte, result.layers
-
-
-def composite_with_fallback(*args, scatter_fn: Callable[..., torch.Tensor],
-                            compositor: Callable[..., object] | None = None, **kwargs) -> CompositeResult:
-    """:func:`~bokehsim.composite.composite_layers`; where a Triton kernel fails on this device (it
-    does not compile for this GPU or Triton version), the same render again with the torch reference
-    and a warning: slower, but never a crash. Nothing has been written when it fails."""
-    try:
-        return composite_layers(*args, scatter_fn=scatter_fn, compositor=compositor, **kwargs)
-    except Exception as error:
-        if not is_triton_error(error):
-            raise
-        warn_triton_failure("the Triton kernels", error, "the slower torch reference")
-        return composite_layers(*args, scatter_fn=scatter_torch, compositor=None, **kwargs)
 
 
 def render_full(
@@ -150,21 +93,18 @@ def render_full(
     device: str | torch.device | None = None,
     progress: Callable[[int, int], None] | None = None,
     deterministic: bool = False,
+    reference: bool = False,
 ) -> RenderOutput:
     """Render one image; see :func:`render` for the arguments. Returns every product of the render.
 
     ``deterministic`` makes GPU renders bit-identical from run to run (fixed-point accumulation);
-    the CPU path is deterministic anyway.
+    the CPU path is deterministic anyway. ``reference`` renders with the torch reference instead of
+    the compiled kernels (slow; the definition they are tested against).
     """
     check_render_inputs(image, depth_m)
     device = resolve_device(device, image)
-    scatter_fn = scatter_for(device)
-    if deterministic and device.type == "cuda" and scatter_fn is not scatter_torch:
-        scatter_fn = functools.partial(scatter_fn, deterministic=True)
-    render_planes = functools.partial(
-        render_channels, scatter_fn=scatter_fn, progress=progress,
-        compositor=compositor_for(device, deterministic=deterministic),
-    )
+    backend = Backend(device, deterministic=deterministic, reference=reference)
+    render_planes = functools.partial(render_channels, backend=backend, progress=progress)
     with on_device(device):
         return render_picture(
             render_planes, image.to(device=device, dtype=torch.float32), depth_m.to(device=device, dtype=torch.float32),
@@ -300,9 +240,9 @@ def render(
         torch.Size([3, 32, 48])
     """
     is_numpy = isinstance(image, np.ndarray)
-    channels_last = is_numpy and image.ndim in (3, 4) and image.shape[-1] in (1, 3, 4) and image.shape[-3] not in (1, 3, 4)
     tensor = torch.as_tensor(np.ascontiguousarray(image)) if is_numpy else image
     depth = torch.as_tensor(np.ascontiguousarray(depth_m)) if isinstance(depth_m, np.ndarray) else depth_m
+    channels_last = is_numpy and _is_channels_last(tuple(image.shape), tuple(depth.shape[-2:]))
     if channels_last:
         tensor = tensor.movedim(-1, -3)
     batched = tensor.ndim == 4
@@ -319,3 +259,16 @@ def render(
     if channels_last:
         out = out.movedim(-3, -1)
     return out.cpu().numpy() if is_numpy else out
+
+
+def _is_channels_last(image_shape: tuple[int, ...], frame: tuple[int, int]) -> bool:
+    """Whether a numpy image is ``(..., H, W, C)``: the depth map's ``(H, W)`` says where the frame is,
+    so a picture 3 or 4 pixels high is not taken for channels (channels-first wins a tie).
+
+    Example:
+        >>> _is_channels_last((3, 64, 3), (3, 64)), _is_channels_last((3, 4, 64), (4, 64))
+        (True, False)
+    """
+    if len(image_shape) not in (3, 4) or image_shape[-2:] == frame:
+        return False
+    return image_shape[-3:-1] == frame

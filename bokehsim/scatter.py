@@ -4,7 +4,7 @@ For one output row ``dy`` a kernel of radius r covers a horizontal *run* [x_left
 run index of the shape's span table). Adding +w at the run's start and -w one past its end into a
 difference buffer, then integrating along each row (a cumulative sum), lays down the whole run at
 O(1) cost. A kernel therefore costs O(r) instead of O(r^2); the compiled CPU kernel
-(``bokehsim/scatter_cpu.py``) and the GPU kernel (``bokehsim/scatter_triton.py``) run the same
+(``bokehsim/kernels/scatter_numba.py``) and the GPU kernels (``bokehsim/kernels/*_triton.py``) run the same
 algorithm.
 
 Anti-aliasing: the run ends are fractional; each end is split between the two pixels it falls
@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import torch
 
-from .aperture import SpanTable
+from .aperture import SpanTable, ellipse_quadratic_form
 
 #: A pixel whose kernel radius is below this many pixels is left as it is (its disc fits in itself).
 MIN_RADIUS_PX = 0.5
+#: Half the height of an output row (px): kernel row dy is the strip [dy - 1/2, dy + 1/2], so a
+#: kernel of radius r reaches the rows |dy| <= floor(r + 1/2). The numba and Triton kernels use
+#: these two constants too.
+ROW_HALF_PX = 0.5
 
 
 def kernel_rows(radius_px: torch.Tensor) -> torch.Tensor:
     """How many rows above and below its own a kernel of radius r reaches: floor(r + 1/2)."""
-    return torch.floor(radius_px + 0.5).long()
+    return torch.floor(radius_px + ROW_HALF_PX).long()
 
 
 def _strip_integrals(table: SpanTable, y0: torch.Tensor, y1: torch.Tensor) -> torch.Tensor:
@@ -48,20 +52,6 @@ def _strip_integrals(table: SpanTable, y0: torch.Tensor, y1: torch.Tensor) -> to
     value, step = looked_up.chunk(2, dim=-1)
     at = value + frac * step
     return at[1] - at[0]
-
-
-def ellipse_quadratic_form(ellipse: tuple[float, float, float]) -> tuple[float, float, float]:
-    """``(q11, q12, q22)`` of the ellipse ``(a, b, angle_deg)``: the points u with u^T Q u <= 1.
-
-    Computed in float32, so every scatter implementation clips with the same numbers.
-    """
-    a, b, angle_deg = ellipse
-    theta = torch.deg2rad(torch.tensor(angle_deg, dtype=torch.float32))
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    q11 = cos * cos / a**2 + sin * sin / b**2
-    q22 = sin * sin / a**2 + cos * cos / b**2
-    q12 = cos * sin * (1.0 / a**2 - 1.0 / b**2)
-    return float(q11), float(q12), float(q22)
 
 
 def _vignetting_chord(
@@ -101,8 +91,8 @@ def row_runs(
         left, right: ``(n, M)`` run ends in pixels relative to the pixel centre (left <= right).
     """
     dy_kernel = torch.where(flip, -float(dy), float(dy))  # the row in the kernel's own frame
-    y0 = ((dy_kernel - 0.5) / radius_px).clamp(-1.0, 1.0)
-    y1 = ((dy_kernel + 0.5) / radius_px).clamp(-1.0, 1.0)
+    y0 = ((dy_kernel - ROW_HALF_PX) / radius_px).clamp(-1.0, 1.0)
+    y1 = ((dy_kernel + ROW_HALF_PX) / radius_px).clamp(-1.0, 1.0)
     inside_height = (y1 - y0).unsqueeze(1)  # part of the strip inside the shape's bounding box
     safe_height = inside_height.clamp_min(1e-12)
     means = _strip_integrals(table, y0, y1) / safe_height

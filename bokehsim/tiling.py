@@ -30,7 +30,6 @@ Out of memory: a tile that does not fit is split in four and retried, down to
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,9 +38,11 @@ import torch
 
 from . import tone
 from .aperture import Aperture
-from .composite import FILL_CELL_PX, layer_boundaries, layer_stats
+from .backend import Backend, on_device, resolve_device
+from .composite import FILL_CELL_PX, composite_layers, layer_boundaries, layer_stats
 from .errors import InputError
 from .lens import Lens
+from .render import border_pad_px, check_render_inputs, render_picture
 
 #: Smallest tile core (px) tried after out-of-memory errors before giving up.
 MIN_TILE_PX = 128
@@ -85,20 +86,11 @@ def plan_layers(coc_px: torch.Tensor) -> LayerPlan:
 
     Radii of absent layers are -1 (never used: a tile only renders layers it contains).
     """
-    largest = float(coc_px.abs().max()) if coc_px.numel() else 0.0
+    largest, pad = border_pad_px(coc_px)
     boundaries = layer_boundaries(largest, device=coc_px.device)
     present, radii, _ = layer_stats(coc_px, torch.bucketize(coc_px, boundaries), len(boundaries) + 1)
     radius = tuple(value if k in present else -1.0 for k, value in enumerate(radii))
-    pad = math.ceil(largest / 2) + 1 if coc_px.numel() else 0
     return LayerPlan(largest, radius, pad, tile_margin_px(largest))
-
-
-def _default_composite(device: torch.device) -> Callable:
-    """``composite_layers`` (falling back to the torch reference if a Triton kernel fails), through
-    the device's fused compositor (:func:`bokehsim.render.compositor_for`: Triton's on CUDA)."""
-    from .render import composite_with_fallback, compositor_for
-
-    return functools.partial(composite_with_fallback, compositor=compositor_for(device))
 
 
 def _tile_grid(height: int, width: int, tile_px: int) -> list[tuple[int, int, int, int]]:
@@ -133,10 +125,9 @@ def render_channels_tiled(
     aperture: Aperture,
     *,
     hole_matte: bool = False,
-    device: torch.device | str = "cpu",
+    backend: Backend | None = None,
     tile_px: int | None = None,
-    composite_fn: Callable | None = None,
-    scatter_fn: Callable | None = None,
+    composite_fn: Callable = composite_layers,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """:func:`bokehsim.render.render_channels` in overlapping tiles.
@@ -146,11 +137,9 @@ def render_channels_tiled(
         coc_px: ``(H, W)`` signed CoC diameter (px) of the whole picture.
         aperture: the aperture look.
         hole_matte: also return the matte of invented background.
-        device: where each tile is rendered.
+        backend: the device each tile is rendered on and its kernels; None: the CPU's.
         tile_px: core size of a tile (px); None: as large as the free memory allows.
-        composite_fn: ``composite_layers`` accepting ``max_abs_coc_px`` and ``layer_radius_px``;
-            None picks it (and the fused GPU compositor on CUDA).
-        scatter_fn: the scatter; None picks it for the device (``render.scatter_for``).
+        composite_fn: :func:`~bokehsim.composite.composite_layers` (replaceable for tests).
         progress: called with (tiles done, tiles planned).
 
     Returns:
@@ -160,13 +149,11 @@ def render_channels_tiled(
     Raises:
         InputError: a tile of ``MIN_TILE_PX`` still does not fit the device memory.
     """
-    render_module = importlib.import_module("bokehsim.render")
-    device = torch.device(device)
+    backend = backend or Backend(torch.device("cpu"))
+    device = backend.device
     num_channels, height, width = channels.shape
     home = channels.device
     plan = plan_layers(coc_px)
-    composite_fn = composite_fn or _default_composite(device)
-    scatter_fn = scatter_fn or render_module.scatter_for(device)
     offsets = aperture.vignette_offsets(height, width, device=home)
     tables = (aperture.table(in_front=False), aperture.table(in_front=True))
     tile_px = tile_px or auto_tile_px(height, width, plan, device)
@@ -190,10 +177,10 @@ def render_channels_tiled(
             crop = channels[:, rows][:, :, cols].to(device)
             crop_coc = coc_px[rows][:, cols].to(device)
             crop_offsets = None if offsets is None else offsets[:, rows][:, :, cols].to(device)
-            result = composite_fn(
-                crop, crop_coc, tables, vignette_offset=crop_offsets, hole_matte=hole_matte,
-                scatter_fn=scatter_fn, max_abs_coc_px=plan.max_abs_coc_px, layer_radius_px=plan.layer_radius_px,
-            )
+            result = backend.run(lambda scatter, compositor: composite_fn(
+                crop, crop_coc, tables, vignette_offset=crop_offsets, hole_matte=hole_matte, scatter_fn=scatter,
+                compositor=compositor, max_abs_coc_px=plan.max_abs_coc_px, layer_radius_px=plan.layer_radius_px,
+            ))
             core = (slice(y0 + pad - cy0, y1 + pad - cy0), slice(x0 + pad - cx0, x1 + pad - cx0))
             out[:, y0:y1, x0:x1] = result.image[(slice(None), *core)].to(home)
             if matte is not None:
@@ -237,14 +224,17 @@ def render_tiled(
     hole_matte: bool = False,
     device: str | torch.device | None = None,
     tile_px: int | None = None,
-    composite_fn: Callable | None = None,
+    composite_fn: Callable = composite_layers,
     progress: Callable[[int, int], None] | None = None,
+    deterministic: bool = False,
+    reference: bool = False,
 ):
     """:func:`bokehsim.render_full` in overlapping tiles, for pictures larger than device memory.
 
     Args:
         image, depth_m, lens, aperture, alpha, clipped_highlights, highlight_threshold,
-            highlight_gain, hole_matte, device: as in :func:`bokehsim.render_full`.
+            highlight_gain, hole_matte, device, deterministic, reference: as in
+            :func:`bokehsim.render_full`.
         tile_px: tile core size (px); None: the whole picture if it fits the free device memory,
             else the largest tile that does.
         composite_fn: see :func:`render_channels_tiled`.
@@ -262,15 +252,14 @@ def render_tiled(
         >>> out.image.shape
         torch.Size([3, 64, 96])
     """
-    render_module = importlib.import_module("bokehsim.render")
-    render_module.check_render_inputs(image, depth_m)
-    device = render_module.resolve_device(device, image)
+    check_render_inputs(image, depth_m)
+    backend = Backend(resolve_device(device, image), deterministic=deterministic, reference=reference)
     render_planes = functools.partial(
-        render_channels_tiled, device=device, tile_px=tile_px, composite_fn=composite_fn, progress=progress
+        render_channels_tiled, backend=backend, tile_px=tile_px, composite_fn=composite_fn, progress=progress
     )
     # The picture stays where it is (host memory when it does not fit the device); tiles travel.
-    with render_module.on_device(device):
-        return render_module.render_picture(
+    with on_device(backend.device):
+        return render_picture(
             render_planes, image.to(dtype=torch.float32), depth_m.to(device=image.device, dtype=torch.float32),
             lens, aperture=aperture, alpha=alpha, clipped_highlights=clipped_highlights,
             highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, hole_matte=hole_matte,

@@ -17,8 +17,8 @@ import math
 
 import torch
 
+from .backend import gpu_twin
 from .errors import InputError
-from .twins import gpu_twin
 
 #: Default linear value above which the expansion starts (sRGB code value ~0.86).
 DEFAULT_HIGHLIGHT_THRESHOLD = 0.7
@@ -128,8 +128,3 @@ def _compress(rgb: torch.Tensor, threshold: float, channel_dim: int) -> torch.Te
 def _one_image(rgb: torch.Tensor, channel_dim: int) -> bool:
     """A ``(C, H, W)`` fp32 image, the layout of the GPU twins (one pass instead of some twenty)."""
     return rgb.ndim == 3 and channel_dim in (0, -3) and rgb.dtype == torch.float32
-
-
-def shoulder_peak_for_gain(threshold: float, gain: float) -> float:
-    """Where a pixel expanded to ``gain`` lands after the shoulder (just below 1.0)."""
-    return threshold + (1 - threshold) * -math.expm1(-(gain - threshold) / (1 - threshold))

@@ -24,6 +24,7 @@ from bokehsim.aperture import (
     aperture_keys,
     cat_eye_offsets,
     circle_table,
+    ellipse_quadratic_form,
     make_aperture,
     parse_aperture,
     parse_profile,
@@ -369,6 +370,27 @@ def test_cat_eye_offsets_keep_their_definition():
     assert half_diagonal > 0
 
 
+@pytest.mark.parametrize("ellipse", [(1.0, 0.5, 30.0), (0.5, 1.0, 0.0), (1.0, 0.4, 290.0)])
+def test_oval_vignetting_moves_by_the_ellipse_radius_along_the_field_direction(ellipse):
+    # The scatter's clip (float32 quadratic form) and the offsets (float64) describe one ellipse:
+    # Q = R diag(1/a^2, 1/b^2) R^T, and the displacement is 2 strength rho h, h = (u^T Q u)^(-1/2).
+    a, b, angle_deg = ellipse
+    turn = np.radians(angle_deg)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    q = rotation @ np.diag([1 / a**2, 1 / b**2]) @ rotation.T
+    q11, q12, q22 = ellipse_quadratic_form(ellipse)
+    assert [q11, q12, q22] == pytest.approx([q[0, 0], q[0, 1], q[1, 1]], abs=1e-6)
+    offsets = vignetting_offsets(H, W, 0.4, ellipse=ellipse)
+    centre_x, centre_y = (W - 1) / 2, (H - 1) / 2
+    for y, x in [(0, 0), (H - 1, W // 3), (H // 3, W - 1)]:
+        dx, dy = offsets[:, y, x].double().numpy()
+        distance = math.hypot(x - centre_x, y - centre_y)
+        u = np.array([x - centre_x, y - centre_y]) / distance  # the field direction, y down
+        rho = distance / math.hypot(centre_x, centre_y)
+        h = 1.0 / math.sqrt(u @ q @ u)
+        assert np.array([dx, dy]) == pytest.approx(2 * 0.4 * rho * h * u, abs=1e-5)
+
+
 @pytest.mark.parametrize("direction", [math.degrees(math.atan2(CY, CX)), 90.0, 200.0])
 def test_swirl_kernels_are_tangential_and_grow_with_the_square_of_the_field(direction):
     strength, radius = 0.8, 15.0
@@ -496,7 +518,7 @@ def test_image_grey_levels_are_weights(tmp_path):
 
 
 def test_a_binary_convex_picture_needs_one_run_per_row(tmp_path):
-    from bokehsim.aperture_shapes import load_image_mask
+    from bokehsim.aperture.image import load_image_mask
 
     ys, xs = np.mgrid[0:48, 0:48] + 0.5
     disc = np.hypot(xs - 24, ys - 24) <= 22

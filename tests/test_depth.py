@@ -19,12 +19,12 @@ from bokehsim.depth import (
     depth_at,
     disparity_to_depth_m,
     far_mode,
-    focus_report,
     load_depth,
     parse_point,
     robust_range,
 )
 from bokehsim.errors import InputError
+from bokehsim.focus import focus_report
 from bokehsim.lens import coc_px, depth_of_field_limits_m, hyperfocal_distance_m
 
 H, W = 40, 60

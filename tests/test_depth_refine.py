@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -149,17 +148,6 @@ def test_refinement_is_affine_equivariant_and_flat_maps_pass(measured):
     torch.testing.assert_close(refine_inverse_depth(3.0 * estimated + 0.5, image), 3.0 * refined + 0.5, rtol=1e-5, atol=1e-5)
     flat = torch.full_like(estimated, 0.3)
     assert torch.equal(refine_inverse_depth(flat, image), flat)
-
-
-def test_refinement_of_a_1080p_map_takes_seconds_at_most():
-    image = torch.rand(3, 1080, 1920, generator=torch.Generator().manual_seed(2))
-    depth = like_an_estimator(torch.where(torch.rand(1080, 1920) > 0.5, 1.0, 0.2), sigma=3.0)
-    started, started_cpu = time.perf_counter(), time.process_time()
-    refine_inverse_depth(depth, image)
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
-    print(f"1080p refinement: {elapsed:.2f} s wall, {cpu:.2f} s CPU on {torch.get_num_threads()} threads")
-    # CPU time, not wall time: other processes on a shared machine must not fail this test.
-    assert cpu < 10.0
 
 
 # --- building blocks ---------------------------------------------------------------------------------

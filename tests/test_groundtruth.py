@@ -19,6 +19,7 @@ pytest.importorskip("mitsuba")
 
 from typer.testing import CliRunner  # noqa: E402
 
+from bokehsim.aperture import Aperture  # noqa: E402
 from bokehsim.cli import app  # noqa: E402
 from bokehsim.errors import InputError  # noqa: E402
 from bokehsim.groundtruth import _mitsuba, builder, depth, looks, renderers  # noqa: E402
@@ -140,7 +141,7 @@ def test_thinlens_disc_of_a_small_light_has_the_coc_diameter(tmp_path, depth_m, 
 
 def test_unscaled_aperture_radius_would_be_too_small():
     """The scale S1 / (S1 - f) is what makes thinlens match CONVENTIONS (25 % here)."""
-    shot = Shot(100, 1.4, 0.5, 36, W, H, 4, looks.Look())
+    shot = Shot(100, 1.4, 0.5, 36, W, H, 4, Aperture())
     nominal = 0.1 / (2 * 1.4)
     assert builder.aperture_radius_m(shot) == pytest.approx(nominal * 0.5 / 0.4)
 
@@ -273,6 +274,8 @@ GOOD_OBJECT = LIGHT.format(x=0, y=0, z=2, r=0.1)
         (GOOD_OBJECT.replace("emission", "material = \"x\"\nemission"), "", "objects[0].material", "exactly one"),
         (GOOD_OBJECT, 'look = "blades:n=1"', "shot.look", "n: expected an integer"),
         (GOOD_OBJECT, 'look = "disc"', "shot.look", "expected an aperture spec"),
+        (GOOD_OBJECT, 'sensor = "medium"', "shot.sensor", "expected one of full-frame"),
+        (GOOD_OBJECT, "sensor = true", "shot.sensor", "expected a positive width in mm"),
         (GOOD_OBJECT.replace("[4, 4, 4]", "[4, 4]"), "", "objects[0].emission", "an RGB list of 3 numbers"),
         (GOOD_OBJECT, "f_number = 2", "shot", "Cannot overwrite a value"),
     ],

@@ -64,6 +64,10 @@ def test_sensor_presets_and_widths():
         sensor_width_mm("medium")
     with pytest.raises(InputError, match="positive width"):
         sensor_width_mm("-3")
+    with pytest.raises(InputError, match="positive width"):
+        sensor_width_mm(True)  # a TOML boolean is not 1 mm
+    with pytest.raises(InputError, match=r"^scene\.toml: shot\.sensor: expected one of"):
+        sensor_width_mm("medium", source="scene.toml: shot.sensor")
 
 
 def test_focus_must_exceed_focal_length():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import sys
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,9 @@ from typer.testing import CliRunner
 from bokehsim.aperture import Profile, parse_aperture
 from bokehsim.cli import app
 from bokehsim.errors import InputError
-from bokehsim.looks import LOOK_KEYS, list_looks, load_look, read_look, resolve_aperture, shipped_look_paths, suggested_lens
+from bokehsim.looks import (
+    LOOK_KEYS, list_looks, load_look, looks_dirs, read_look, resolve_aperture, shipped_look_paths, suggested_lens,
+)
 from bokehsim.scatter import scatter
 
 REQUIRED = ("modern-50mm", "anamorphic-2x", "vintage-58mm-swirl", "mirror-500mm")
@@ -38,6 +43,17 @@ def test_the_required_looks_ship_with_what_they_promise():
     assert looks["vintage-58mm-swirl"].focal_length_mm == 58
     assert looks["mirror-500mm"].aperture.obstruction > 0
     assert looks["mirror-500mm"].aperture.table().runs == 2  # outer disc + inner disc with weight -1
+
+
+def test_the_wheel_installs_every_look_where_looks_are_searched():
+    root = Path(__file__).resolve().parent.parent
+    data_files = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    (target, patterns), = data_files.items()
+    assert Path(sys.prefix) / target in looks_dirs()  # where pip puts data files of a wheel
+    packed = sorted(path.relative_to(root) for pattern in patterns for path in root.glob(pattern))
+    checkout = looks_dirs()[0]
+    assert packed == sorted(path.relative_to(root) for path in checkout.glob("*.toml"))
+    assert {path.stem for path in packed} == set(shipped_look_paths())
 
 
 @pytest.mark.parametrize("name", sorted(shipped_look_paths()))

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from bokehsim import scatter_cpu
+from bokehsim.kernels import scatter_numba
 from bokehsim.aperture import circle_table, table_from_inside
 from bokehsim.scatter import scatter as scatter_reference
 
@@ -18,7 +18,7 @@ CENTRE = SIZE // 2
 
 @pytest.fixture(params=["reference", "compiled"])
 def scatter(request):
-    return scatter_reference if request.param == "reference" else scatter_cpu.scatter
+    return scatter_reference if request.param == "reference" else scatter_numba.scatter
 
 
 @pytest.fixture

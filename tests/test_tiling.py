@@ -114,12 +114,12 @@ def test_bad_input_is_refused_like_render_full():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # no silent fallback to torch
-def test_gpu_tiles_equal_cpu_one_piece():
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_gpu_tiles_equal_cpu_one_piece(cuda, deterministic):
     image, depth = scene(120, 200)
     kwargs = dict(aperture="cat-eye:strength=0.6", clipped_highlights=True, hole_matte=True)
     want = render_full(image, depth, LENS, device="cpu", **kwargs)
-    got = render_tiled(image, depth, LENS, device="cuda", tile_px=64, **kwargs)
+    got = render_tiled(image, depth, LENS, device=cuda, tile_px=64, deterministic=deterministic, **kwargs)
     error, clean = compare(got, want)
     assert error <= ATOL and clean > 0.5

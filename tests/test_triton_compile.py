@@ -1,6 +1,6 @@
 """The Triton kernels compile to GPU machine code, on a machine without a GPU.
 
-The interpreter tests (``test_scatter_triton.py``) check what the kernels compute, but the
+The interpreter tests (``test_*_triton.py``) check what the kernels compute, but the
 interpreter runs them as numpy and accepts code the compiler refuses (shapes, types, inline PTX).
 Here every kernel launch of a small render is captured instead of run, and each distinct
 specialisation is compiled ahead of time for Hopper (sm_90, with the vector-reduction variant) and
@@ -9,6 +9,8 @@ compile on a GPU fails CI.
 """
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
@@ -44,12 +46,12 @@ def captured_launches(monkeypatch) -> tuple[dict[tuple, tuple], dict[tuple, set]
         ``(kernel name, constexprs) -> {specialisation}``: what Triton would compile for, from the
         arguments it specialises on (divisibility by 16, values equal to 1).
     """
-    from test_scatter_triton import composite_scene, scatter_case
+    from triton_cases import composite_scene, scatter_case
     from triton._C.libtriton import native_specialize_impl
     from triton.backends.compiler import BaseBackend
     from triton.runtime.jit import JITFunction
 
-    from bokehsim import composite_triton, scatter_triton, tone_triton
+    from bokehsim.kernels import composite_triton, layer_triton, scatter_triton, tone_triton, triton_launch
     from bokehsim.aperture import cat_eye_offsets, circle_table
     from bokehsim.composite import composite_layers
 
@@ -71,18 +73,17 @@ def captured_launches(monkeypatch) -> tuple[dict[tuple, tuple], dict[tuple, set]
         specialisations.setdefault(key[:2], set()).add(specialisation)
 
     monkeypatch.setattr(JITFunction, "run", record)
-    monkeypatch.setattr(scatter_triton, "_interpreted", lambda: True)  # accept CPU tensors
+    monkeypatch.setattr(triton_launch, "interpreted", lambda: True)  # accept CPU tensors
     channels, coc = composite_scene(24, 20, spread=0.5)
     offsets = cat_eye_offsets(24, 20, 0.6)
     for deterministic in (False, True):
-        with scatter_triton.deterministic_mode(deterministic):
-            composite_layers(channels, coc, circle_table(), vignette_offset=offsets, hole_matte=True,
-                             compositor=scatter_triton.LayerCompositor)
-            composite_layers(channels, coc, circle_table(), compositor=scatter_triton.LayerCompositor)
-            scatter_triton.scatter(*scatter_case(13, 17, 3, vignette=True), deterministic=deterministic)
+        compositor = functools.partial(layer_triton.LayerCompositor, deterministic=deterministic)
+        composite_layers(channels, coc, circle_table(), vignette_offset=offsets, hole_matte=True, compositor=compositor)
+        composite_layers(channels, coc, circle_table(), compositor=compositor)
+        scatter_triton.scatter(*scatter_case(13, 17, 3, vignette=True), deterministic=deterministic)
     for height, width in ((90, 13), (77, 16)):  # ramps: 15 layers, windows starting on many rows
         ramp = torch.linspace(-12.0, 12.0, height)[:, None].expand(height, width).contiguous()
-        composite_layers(torch.rand(3, height, width), ramp, circle_table(), compositor=scatter_triton.LayerCompositor)
+        composite_layers(torch.rand(3, height, width), ramp, circle_table(), compositor=layer_triton.LayerCompositor)
         scatter_triton.scatter(*scatter_case(height, width, 3, count=height + 1))
     for height, width in ((24, 20), (31, 17)):
         ramp = torch.linspace(-3.0, 3.0, height * width).reshape(height, width)
@@ -107,35 +108,35 @@ def test_each_kernel_compiles_once_whatever_the_layer_level_or_frame_size(monkey
 
 
 def test_every_launch_pins_fused_multiply_adds(monkeypatch):
-    """Every launch says whether to fuse multiply-adds (scatter_triton.FP_FUSION), so the compiled
+    """Every launch says whether to fuse multiply-adds (triton_launch.FP_FUSION), so the compiled
     arithmetic does not change when Triton 3.10 turns its default off, and Triton 3.9 does not warn."""
-    from bokehsim import scatter_triton
+    from bokehsim.kernels import triton_launch
 
     launches, _ = captured_launches(monkeypatch)
     unpinned = {kernel.fn.__name__ for kernel, _, _, options in launches.values()
-                if options.get("enable_fp_fusion") is not scatter_triton.FP_FUSION}
+                if options.get("enable_fp_fusion") is not triton_launch.FP_FUSION}
     assert unpinned == set()
 
 
 def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
-    from bokehsim import scatter_triton
+    from bokehsim.kernels.triton_launch import MODE_SCALAR, MODE_VECTOR
 
     launches, _ = captured_launches(monkeypatch)
     compiled = set()
     for kernel, signature, constexprs, options in launches.values():
         targets = [GPUTarget("cuda", 80, 32), GPUTarget("cuda", 90, 32)]
         variants = [constexprs]
-        if constexprs.get("MODE") == scatter_triton._MODE_SCALAR:  # the sm_90 vector reductions too
-            variants.append(dict(constexprs, MODE=scatter_triton._MODE_VECTOR))
+        if constexprs.get("MODE") == MODE_SCALAR:  # the sm_90 vector reductions too
+            variants.append(dict(constexprs, MODE=MODE_VECTOR))
         for target in targets:
             for variant in variants:
-                if variant.get("MODE") == scatter_triton._MODE_VECTOR and target.arch < 90:
+                if variant.get("MODE") == MODE_VECTOR and target.arch < 90:
                     continue
                 source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=variant)
                 binary = triton.compile(source, target=target, options=options)
                 assert binary.asm["cubin"], f"{kernel.fn.__name__}: no machine code for sm_{target.arch}"
                 compiled.add(kernel.fn.__name__)
-        if kernel.fn.__name__ == "_scatter_layer_kernel" and constexprs["FILL"]:  # scatter_triton.LAYER_MAXNREG
+        if kernel.fn.__name__ == "_scatter_layer_kernel" and constexprs["FILL"]:  # layer_triton.LAYER_MAXNREG
             source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
             capped = dict(options, maxnreg=80)
             assert triton.compile(source, target=GPUTarget("cuda", 90, 32), options=capped).asm["cubin"]
@@ -147,15 +148,15 @@ def test_every_kernel_compiles_for_hopper_and_ampere(monkeypatch):
 
 def test_direct_launches_pass_the_compiled_kernel_what_triton_would(monkeypatch):
     """From its second launch of a kernel on, the compositor calls the compiled kernel directly
-    (scatter_triton.DIRECT_LAUNCH). With a stand-in driver and compiled kernel, every layer's two
+    (layer_triton.DIRECT_LAUNCH). With a stand-in driver and compiled kernel, every layer's two
     launches hand the launcher exactly the arguments Triton's own launch path hands it."""
     from triton.compiler.compiler import CompiledKernel
     from triton.runtime.driver import driver
 
-    from bokehsim import scatter_triton
     from bokehsim.aperture import cat_eye_offsets, circle_table
     from bokehsim.composite import composite_layers
-    from test_scatter_triton import composite_scene
+    from bokehsim.kernels import layer_triton, triton_launch
+    from triton_cases import composite_scene
 
     class StandInDriver:
         def get_current_device(self):
@@ -185,24 +186,24 @@ def test_direct_launches_pass_the_compiled_kernel_what_triton_would(monkeypatch)
             launched.append(args)
 
     monkeypatch.setattr(driver, "_active", StandInDriver())
-    monkeypatch.setattr(scatter_triton, "_interpreted", lambda: True)  # accept CPU tensors
-    for kernel in (scatter_triton._scatter_layer_kernel, scatter_triton._integrate_composite_kernel):
+    monkeypatch.setattr(triton_launch, "interpreted", lambda: True)  # accept CPU tensors
+    for kernel in (layer_triton._scatter_layer_kernel, layer_triton._integrate_composite_kernel):
         monkeypatch.setattr(kernel, "device_caches", type(kernel.device_caches)(kernel.create_binder))
         kernel.device_caches[0]  # the binder for the stand-in target
         monkeypatch.setattr(kernel, "compile", lambda *args, **kwargs: StandInKernel())
 
     calls = []
-    add_layer = scatter_triton.LayerCompositor.add_layer
-    monkeypatch.setattr(scatter_triton.LayerCompositor, "add_layer",
+    add_layer = layer_triton.LayerCompositor.add_layer
+    monkeypatch.setattr(layer_triton.LayerCompositor, "add_layer",
                         lambda self, *args: calls.append((self, self.parity, args)) or add_layer(self, *args))
     channels, coc = composite_scene(24, 20, spread=0.5)
     composite_layers(channels, coc, circle_table(), vignette_offset=cat_eye_offsets(24, 20, 0.6), hole_matte=True,
-                     compositor=scatter_triton.LayerCompositor)
+                     compositor=layer_triton.LayerCompositor)
     assert len(calls) >= 3
     for compositor, parity, args in calls:  # each layer again, through Triton's path, then directly
         launched.clear()
         for direct in (False, True):
-            monkeypatch.setattr(scatter_triton, "DIRECT_LAUNCH", direct)
+            monkeypatch.setattr(layer_triton, "DIRECT_LAUNCH", direct)
             compositor.parity = parity
             add_layer(compositor, *args)
         through_triton, directly = launched[: len(launched) // 2], launched[len(launched) // 2:]

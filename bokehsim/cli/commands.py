@@ -1,3 +1,3 @@
 """Imports every command module so each registers itself on the shared app."""
 
-from . import fix, focus, groundtruth, kernels, looks, render  # noqa: F401
+from . import diagnose, fix, focus, groundtruth, kernels, looks, render  # noqa: F401

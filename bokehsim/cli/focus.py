@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from ..depth import INFINITY_INVERSE_DEPTH, check_depth_options, focus_report, load_depth, parse_point
+from ..depth import INFINITY_INVERSE_DEPTH, check_depth_options, load_depth, parse_point
 from ..jobs import DepthSource
 from ..errors import InputError
+from ..focus import focus_report
 from ..lens import FULL_FRAME_ACCEPTABLE_COC_MM, check_lens, sensor_width_mm
 from ._app import FNumberOpt, FocalLengthOpt, SensorOpt, app, err_console, handle_input_errors, out_console
 from ._options import FocusDistanceOpt, depth_options

@@ -1,4 +1,4 @@
-"""`bokehsim looks`: the named lens looks shipped in kernels/, one line each."""
+"""`bokehsim looks`: the named lens looks shipped in looks/, one line each."""
 
 from __future__ import annotations
 

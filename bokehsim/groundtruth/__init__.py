@@ -10,7 +10,7 @@ scene into its output folder).
 """
 
 from .generate import Settings, generate, is_done, planned_ticks
-from .looks import Look, parse_look
+from .looks import parse_look
 from .scene import Scene, Shot, load_scene
 
-__all__ = ["Look", "Scene", "Settings", "Shot", "generate", "is_done", "load_scene", "parse_look", "planned_ticks"]
+__all__ = ["Scene", "Settings", "Shot", "generate", "is_done", "load_scene", "parse_look", "planned_ticks"]

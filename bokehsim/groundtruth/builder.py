@@ -38,8 +38,8 @@ def aperture_radius_m(shot: Shot) -> float:
     focused image distance to the pinhole image distance (see the module docstring).
 
     Example:
-        >>> from bokehsim.groundtruth.looks import Look
-        >>> shot = Shot(50, 2, 2.05, 36, 64, 48, 4, Look())
+        >>> from bokehsim.aperture import Aperture
+        >>> shot = Shot(50, 2, 2.05, 36, 64, 48, 4, Aperture())
         >>> round(aperture_radius_m(shot) * 1000, 4)  # 12.5 mm * 2.05 / 2.0
         12.8125
     """

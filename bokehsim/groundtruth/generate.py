@@ -9,7 +9,6 @@ whose sidecar records the same settings and scene file is skipped unless ``force
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -21,12 +20,13 @@ import numpy as np
 import torch
 
 from .. import io
+from ..aperture import Aperture
 from ..errors import InputError
 from ..lens import coc_px
 from ._mitsuba import mitsuba
 from .builder import NEAR_CLIP_M, aperture_radius_m, scene_dict
 from .depth import SKY_DEPTH_M, render_z_depth
-from .looks import Look, is_plain_circle
+from .looks import is_plain_circle
 from .renderers import noise_psnr_db, pass_count, reference_pass_count, render_pinhole, render_reference
 from .scene import Scene, Shot
 
@@ -53,7 +53,7 @@ class Settings:
 
     width_px: int | None = None
     spp: int | None = None
-    look: Look | None = None
+    look: Aperture | None = None
     look_source: str | None = None
     method: str = "auto"
     npy: bool = False
@@ -114,16 +114,12 @@ def is_done(scene: Scene, out_root: Path, settings: Settings) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False  # unreadable mark: treat as unfinished
     wanted = _settings_record(scene, effective_shot(scene, settings), settings)
-    same_scene = bool(old_inputs) and old_inputs[0].get("sha256") == _sha256(scene.path)
+    same_scene = bool(old_inputs) and old_inputs[0].get("sha256") == io.file_sha256(scene.path)
     if old_settings != wanted or not same_scene:
         what = "other settings" if old_settings != wanted else "an earlier version of the scene file"
         raise InputError(f"{folder}: already rendered with {what}; pass --force to render it again, or use another -o")
     missing = [name for name in _file_names(settings.npy) if not (folder / name).is_file()]
     return not missing
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _file_names(npy: bool) -> list[str]:

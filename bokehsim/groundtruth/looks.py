@@ -18,11 +18,8 @@ from ..aperture import APERTURE_NAMES, Aperture, parse_aperture
 from ..errors import InputError
 from ..looks import load_look, shipped_look_paths
 
-#: A look is an :class:`bokehsim.aperture.Aperture`.
-Look = Aperture
 
-
-def parse_look(spec: str, *, name: str = "--look") -> Look:
+def parse_look(spec: str, *, name: str = "--look") -> Aperture:
     """An aperture spec (``blades:n=7,rotation=15,curvature=0.3``, ``cat-eye:strength=0.6`` ...) or
     the name of a lens look of :mod:`bokehsim.looks` (``modern-50mm``, a ``.toml`` path), as the
     :class:`~bokehsim.aperture.Aperture` the reference renders.
@@ -48,12 +45,12 @@ def parse_look(spec: str, *, name: str = "--look") -> Look:
     return look
 
 
-def is_plain_circle(look: Look) -> bool:
+def is_plain_circle(look: Aperture) -> bool:
     """True when Mitsuba's ``thinlens`` camera renders the look exactly (a flat, round, clear disc)."""
     return look == parse_aperture("circle")
 
 
-def lens_samples(look: Look, count: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def lens_samples(look: Aperture, count: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``count`` lens samples spread over the look: kernel-frame positions ``(count, 2)`` and weights.
 
     The points are the R2 low-discrepancy sequence over the square [-1, 1]^2 (randomly shifted by
@@ -80,7 +77,7 @@ def _r2_sequence(count: int, seed: int) -> np.ndarray:
     return np.mod(shift + np.arange(1, count + 1)[:, None] * alpha, 1.0)
 
 
-def vignetting_offsets(look: Look, height_px: int, width_px: int) -> np.ndarray | None:
+def vignetting_offsets(look: Aperture, height_px: int, width_px: int) -> np.ndarray | None:
     """``(2, H, W)`` centre of each pixel's displaced vignetting ellipse (kernel frame, radii), or None.
 
     The displacement is :meth:`bokehsim.aperture.Aperture.vignette_offsets` (cat-eye: outward by
@@ -90,7 +87,7 @@ def vignetting_offsets(look: Look, height_px: int, width_px: int) -> np.ndarray 
     return None if offsets is None else offsets.double().numpy()
 
 
-def vignetting_mask(look: Look, position: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+def vignetting_mask(look: Aperture, position: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``(H, W)`` 1 where lens sample ``position`` (u, v) also lies in the pixel's displaced ellipse.
 
     Why per pixel: optical vignetting clips the pupil differently for every direction, i.e. for every

@@ -19,9 +19,10 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from ..aperture import Aperture
 from ..tone import linear_to_srgb
 from .builder import aperture_radius_m, camera_to_world, pinhole_sensor_dict, sheared_offset, thinlens_sensor_dict
-from .looks import Look, is_plain_circle, lens_samples, vignetting_mask, vignetting_offsets
+from .looks import is_plain_circle, lens_samples, vignetting_mask, vignetting_offsets
 from .scene import Shot
 
 #: Samples traced per ``mi.render`` call (pixels x spp); ~1 GB of wavefront state in LLVM mode.
@@ -111,7 +112,7 @@ def render_reference(mi: ModuleType, scene, shot: Shot, method: str, tick: Tick 
 
 
 def render_accumulated(
-    mi: ModuleType, scene, shot: Shot, look: Look, lens_samples_count: int, tick: Tick | None = None
+    mi: ModuleType, scene, shot: Shot, look: Aperture, lens_samples_count: int, tick: Tick | None = None
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Average pinhole renders from ``lens_samples_count`` camera positions spread over the aperture.
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..aperture import Aperture
 from ..errors import InputError
 from ..io import read_toml
-from ..lens import SENSORS_MM, Lens
-from .looks import Look, parse_look
+from ..lens import sensor_width_mm
+from .looks import parse_look
 
 RGB = tuple[float, float, float]
 Vec3 = tuple[float, float, float]
@@ -49,13 +50,9 @@ class Shot:
     width_px: int
     height_px: int
     spp: int
-    look: Look
+    look: Aperture
     max_depth: int = 8
     look_source: str = "circle"
-
-    @property
-    def lens(self) -> Lens:
-        return Lens(self.focal_length_mm, self.f_number, self.focus_distance_m, self.sensor_width_mm)
 
     @property
     def fov_x_deg(self) -> float:
@@ -242,20 +239,14 @@ def _read_shot(t: _Table) -> Shot:
     focus_distance_m = t.number("focus_distance_m", above=0)
     if 1000.0 * focus_distance_m <= focal_length_mm:
         t.fail("focus_distance_m", f"more than the focal length ({focal_length_mm / 1000:g} m)", focus_distance_m)
-    sensor = t.get("sensor", "full-frame")
-    if isinstance(sensor, str) and sensor in SENSORS_MM:
-        sensor_width_mm = SENSORS_MM[sensor][0]
-    elif isinstance(sensor, (int, float)) and not isinstance(sensor, bool) and 0 < sensor < math.inf:
-        sensor_width_mm = float(sensor)
-    else:
-        t.fail("sensor", "one of " + ", ".join(SENSORS_MM) + " or a width in mm", sensor)
+    width_mm = sensor_width_mm(t.get("sensor", "full-frame"), source=f"{t.path}: {t.key('sensor')}")
     look_source = t.string("look", "circle")
     look = parse_look(look_source, name=f"{t.path}: {t.key('look')}")
     shot = Shot(
         focal_length_mm=focal_length_mm,
         f_number=t.number("f_number", above=0),
         focus_distance_m=focus_distance_m,
-        sensor_width_mm=sensor_width_mm,
+        sensor_width_mm=width_mm,
         width_px=t.integer("width_px", at_least=8),
         height_px=t.integer("height_px", at_least=8),
         spp=t.integer("spp", 256, at_least=2),

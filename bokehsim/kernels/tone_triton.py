@@ -1,6 +1,6 @@
 """The highlight curves of :mod:`bokehsim.tone` on NVIDIA GPUs, with Triton: one pass each.
 
-GPU twins (:mod:`bokehsim.twins`) of ``tone._expand`` and ``tone._compress`` for ``(C, H, W)`` fp32
+GPU twins (:func:`bokehsim.backend.gpu_twin`) of ``tone._expand`` and ``tone._compress`` for ``(C, H, W)`` fp32
 images: the torch versions take some twenty elementwise passes over the frame each (a few tenths
 of a millisecond at 4K); here every pixel reads its channels once, maps its peak through the curve
 and writes the scaled channels. Same formulas; ``log(1 - f)`` and ``exp(-o) - 1`` stand for torch's
@@ -13,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .scatter_triton import launch
+from .triton_launch import launch
 
 #: Pixels per program.
 TONE_BLOCK = 1024

@@ -1,6 +1,6 @@
 """The layer plan and the fill maps of :mod:`bokehsim.composite` on NVIDIA GPUs, with Triton.
 
-Each function here is the GPU twin (:mod:`bokehsim.twins`) of the function of the same name and
+Each function here is the GPU twin (:func:`bokehsim.backend.gpu_twin`) of the function of the same name and
 signature in ``composite`` and gives the same result (the integers exactly, the sums to float
 rounding); ``composite`` runs them for CUDA tensors. They exist because the torch versions, fine on
 a CPU, cost a GPU many small launches or contended atomics:
@@ -21,8 +21,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .composite import FAR_PX, FILL_CELL_PX
-from .scatter_triton import launch
+from ..composite import FAR_PX, FILL_CELL_PX
+from .triton_launch import launch
 
 #: Cells per program of the push-pull kernels, at every level (one compiled variant).
 PYRAMID_BLOCK = 128

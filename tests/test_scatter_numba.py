@@ -4,12 +4,14 @@ run on both implementations in test_scatter.py)."""
 import pytest
 import torch
 
-from bokehsim import scatter_cpu
+from bokehsim.backend import Backend
+from bokehsim.kernels import scatter_numba
 from bokehsim.aperture import parse_aperture, parse_profile
 from bokehsim.render import render_channels
 from bokehsim.scatter import scatter as scatter_reference
 
 HEIGHT, WIDTH = 37, 53
+NUMBA, REFERENCE = Backend(torch.device("cpu")), Backend(torch.device("cpu"), reference=True)
 
 APERTURES = {
     "circle": lambda: parse_aperture("circle"),
@@ -40,7 +42,7 @@ def test_compiled_scatter_matches_the_reference(name, levels):
     table = APERTURES[name]().table(in_front=False)
     values, ys, xs, coc = random_pixels(500, seed=1, levels=levels)
     want = scatter_reference(values, ys, xs, coc, HEIGHT, WIDTH, table)
-    got = scatter_cpu.scatter(values, ys, xs, coc, HEIGHT, WIDTH, table)
+    got = scatter_numba.scatter(values, ys, xs, coc, HEIGHT, WIDTH, table)
     assert got.dtype == torch.float32 and got.shape == want.shape
     assert float((got - want).abs().max()) < 1e-5 * float(want.abs().max())
 
@@ -50,7 +52,7 @@ def test_compiled_scatter_matches_the_reference_with_vignetting():
     values, ys, xs, coc = random_pixels(300, seed=2)
     offsets = torch.randn(len(ys), 2, generator=torch.Generator().manual_seed(3)) * 0.4
     want = scatter_reference(values, ys, xs, coc, HEIGHT, WIDTH, table, offsets)
-    got = scatter_cpu.scatter(values, ys, xs, coc, HEIGHT, WIDTH, table, offsets)
+    got = scatter_numba.scatter(values, ys, xs, coc, HEIGHT, WIDTH, table, offsets)
     assert float((got - want).abs().max()) < 1e-5 * float(want.abs().max())
 
 
@@ -61,35 +63,10 @@ def test_layered_render_is_the_same_with_either_scatter_and_repeatable():
     coc = torch.linspace(-18.0, 14.0, 64).expand(40, 64).clone()
     coc[10:30, 20:40] = 0.3  # an in-focus subject in front of the ramp's far half
     aperture = parse_aperture("blades:n=5")
-    want, want_matte, _ = render_channels(channels, coc, aperture, hole_matte=True, scatter_fn=scatter_reference)
-    got, got_matte, _ = render_channels(channels, coc, aperture, hole_matte=True, scatter_fn=scatter_cpu.scatter)
-    again, _, _ = render_channels(channels, coc, aperture, hole_matte=True, scatter_fn=scatter_cpu.scatter)
+    want, want_matte, _ = render_channels(channels, coc, aperture, hole_matte=True, backend=REFERENCE)
+    got, got_matte, _ = render_channels(channels, coc, aperture, hole_matte=True, backend=NUMBA)
+    again, _, _ = render_channels(channels, coc, aperture, hole_matte=True, backend=NUMBA)
     assert float(want_matte.max()) > 0.1  # the fill really ran
     assert float((got - want).abs().max()) < 1e-5
     assert float((got_matte - want_matte).abs().max()) < 1e-5
     assert torch.equal(got, again)
-
-
-def test_cpu_renders_fall_back_to_the_reference_when_the_compiled_kernel_cannot_load(monkeypatch):
-    """numba missing (ImportError) or unable to cache its code (RuntimeError at import): the
-    reference runs, with a warning in the second case, never a traceback."""
-    import builtins
-    import importlib
-
-    render = importlib.import_module("bokehsim.render")  # the package re-exports a function of that name
-    real_import = builtins.__import__
-
-    def failing(error):
-        def fake_import(name, *args, **kwargs):
-            if name.endswith("scatter_cpu"):
-                raise error
-            return real_import(name, *args, **kwargs)
-        return fake_import
-
-    monkeypatch.setattr(builtins, "__import__", failing(ImportError("no numba")))
-    assert render.scatter_for(torch.device("cpu")) is scatter_reference
-    monkeypatch.setattr(builtins, "__import__", failing(RuntimeError("cannot cache function")))
-    with pytest.warns(RuntimeWarning, match="cannot cache function"):
-        assert render.scatter_for(torch.device("cpu")) is scatter_reference
-    monkeypatch.undo()
-    assert render.scatter_for(torch.device("cpu")) is scatter_cpu.scatter

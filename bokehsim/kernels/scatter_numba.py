@@ -22,8 +22,8 @@ import numba
 import numpy as np
 import torch
 
-from .aperture import SpanTable
-from .scatter import MIN_RADIUS_PX, ellipse_quadratic_form
+from ..aperture import SpanTable
+from ..scatter import MIN_RADIUS_PX, ROW_HALF_PX, ellipse_quadratic_form
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -45,8 +45,8 @@ def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22)
     runs = integrals.shape[1] // 2
     rows = integrals.shape[0] - 1
     inverse_radius = 1.0 / radius
-    y0 = min(max((dy_kernel - 0.5) * inverse_radius, -1.0), 1.0)
-    y1 = min(max((dy_kernel + 0.5) * inverse_radius, -1.0), 1.0)
+    y0 = min(max((dy_kernel - ROW_HALF_PX) * inverse_radius, -1.0), 1.0)
+    y1 = min(max((dy_kernel + ROW_HALF_PX) * inverse_radius, -1.0), 1.0)
     i0, f0 = _row_position(y0, rows)
     i1, f1 = _row_position(y1, rows)
     left_area = (integrals[i1, m] + f1 * (integrals[i1 + 1, m] - integrals[i1, m])
@@ -76,7 +76,7 @@ def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22)
 @numba.njit(cache=True, error_model="numpy")
 def _reach(radius: float) -> int:
     """Rows above and below its own that a kernel reaches (``scatter.kernel_rows``)."""
-    return int(math.floor(radius + 0.5))
+    return int(math.floor(radius + ROW_HALF_PX))
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -197,7 +197,7 @@ def scatter(
         offsets = np.zeros((len(radius), 2))
         norms = 1.0 / (table.area * np.maximum(radius, 1e-6) ** 2)
     row_start = np.searchsorted(ys.numpy(), np.arange(height + 1))
-    max_reach = int(math.floor(float(radius.max()) + 0.5)) if len(radius) else 0
+    max_reach = _reach(float(radius.max())) if len(radius) else 0
     out = np.empty((values_np.shape[1], height, width), dtype=values_np.dtype)
     # As many threads as torch may use, so torch.set_num_threads limits bokehsim's CPU use as a whole.
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))

@@ -1,0 +1,362 @@
+"""Evaluate `bokehsim diagnose` on a labelled set built from the ground-truth scenes.
+
+    PYTHONPATH=$PWD python benchmarks/diagnose_eval.py [--width 480] [--out out/diagnose_eval]
+
+1. Renders every scene of ``scenes/gt/`` with Mitsuba (pinhole image + z-depth; cached).
+2. Clean images: bokehsim renders of (pinhole, depth) with the scene's lens and several apertures,
+   f-numbers and focus distances, quantised to 8-bit sRGB like a generator's output.
+3. Corrupted images: each of the five signs by several recipes at two severities. Recipes marked
+   ``tune`` were used to set the thresholds; ``holdout`` recipes were not looked at while tuning
+   and are reported separately.
+4. Runs ``diagnose`` on every image and reports detection rates (right ``primary``), false alarms
+   on clean images, the estimator's accuracy (median |measured - true CoC| at edges of the clean
+   renders) and the ranking of clean vs corrupted images (ROC AUC) by our score and by the
+   variance-of-Laplacian baseline (Generative Photography, CVPR 2025), written to
+   ``benchmarks/results/diagnose.md``; ``--timing`` adds the 1080p time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bokehsim import Lens, render_full
+from bokehsim.diagnosis import diagnose
+from bokehsim.diagnosis.filters import gaussian_blur, luminance
+from bokehsim.diagnosis.shot import dilate
+from bokehsim.tone import linear_to_srgb, srgb_to_linear
+
+ROOT = Path(__file__).resolve().parents[1]
+SIGNS = ("cutout", "absent-distance", "contradictory-optics", "failed-hierarchy", "fine-pattern")
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def ground_truth(out: Path, width: int) -> list[Path]:
+    """Mitsuba pinhole + depth of every scene (rendered once into ``out/gt``)."""
+    folder = out / "gt"
+    scenes = sorted((ROOT / "scenes" / "gt").glob("*.toml"))
+    if not all((folder / s.stem / "depth.npy").exists() for s in scenes):
+        subprocess.run([sys.executable, "-m", "bokehsim", "groundtruth", str(ROOT / "scenes" / "gt"), "-o", str(folder),
+                        "--width", str(width), "--spp", "16", "--npy"], check=True)
+    return [folder / s.stem for s in scenes]
+
+
+def to_8bit(linear: torch.Tensor) -> torch.Tensor:
+    """Quantise like a generator's 8-bit sRGB output and decode back to linear."""
+    return srgb_to_linear(torch.round(linear_to_srgb(linear.clamp(0, 1)) * 255) / 255)
+
+
+def srgb_edit(linear: torch.Tensor, edit) -> torch.Tensor:
+    return srgb_to_linear(edit(linear_to_srgb(linear.clamp(0, 1))).clamp(0, 1))
+
+
+def shoot(pinhole, depth, lens, aperture="circle"):
+    result = render_full(pinhole, depth, lens, aperture=aperture, clipped_highlights=False)
+    return result.image.clamp(0, 1), result.coc_px
+
+
+def subject_matte(depth: torch.Tensor, lens: Lens) -> torch.Tensor:
+    """The in-focus region as a soft matte (1 inside)."""
+    c = lens.coc_px(depth, depth.shape[1]).abs()
+    return (c <= 2.0).float()
+
+
+def background_mask(depth, lens) -> torch.Tensor:
+    return lens.coc_px(depth, depth.shape[1]).abs() >= 6.0
+
+
+def box_blur(image: torch.Tensor, radius: int) -> torch.Tensor:
+    padded = F.pad(image[None], (radius,) * 4, mode="replicate")
+    return F.avg_pool2d(padded, 2 * radius + 1, stride=1)[0]
+
+
+def oval_quadrants(pinhole, depth, lens, *, radial: bool) -> torch.Tensor:
+    """Ovals whose long axis points along (radial) or across the radius by quadrant: no lens gives radial ovals."""
+    h, w = depth.shape
+    out = torch.zeros(3, h, w)
+    for qy in (0, 1):
+        for qx in (0, 1):
+            angle = math.degrees(math.atan2(-(qy - 0.5), qx - 0.5))  # screen angle, y up
+            angle = angle if radial else angle + 90
+            img, _ = shoot(pinhole, depth, lens, f"oval:aspect=1.8,angle={angle:.0f}")
+            ys, xs = slice(qy * h // 2, (qy + 1) * h // 2 if qy == 0 else h), slice(qx * w // 2, (qx + 1) * w // 2 if qx == 0 else w)
+            out[:, ys, xs] = img[:, ys, xs]
+    return out
+
+
+def corrupted(pinhole, depth, lens, clean, rng) -> list[tuple[str, str, str, float, torch.Tensor]]:
+    """(sign, recipe, split, severity, image) for every corruption of one scene."""
+    h, w = depth.shape
+    matte = subject_matte(depth, lens)
+    bg = background_mask(depth, lens)
+    c_bg = float(lens.coc_px(depth, w).abs()[bg].median()) if bg.any() else 8.0
+    items = []
+    for sev in (0.5, 1.0):
+        # cutout: subject pasted on a plate blurred with the subject in it
+        sigma = max(1.5, c_bg / 4 * (0.5 + sev))
+        plate = gaussian_blur(pinhole, sigma)
+        items.append(("cutout", "gaussian-plate", "tune", sev, matte * pinhole + (1 - matte) * plate))
+        plate = box_blur(pinhole, max(2, int(c_bg / 2 * (0.5 + sev) / 1.7)))
+        rim = (dilate(matte > 0.5, 2) & ~(matte > 0.5)).float()
+        items.append(("cutout", "box-plate-rim", "tune", sev,
+                      (matte * pinhole + (1 - matte) * plate) * (1 - rim) + rim * (0.3 + 0.5 * sev)))
+        flat = torch.full_like(depth, float(depth[bg].median()) if bg.any() else lens.focus_distance_m * 3)
+        lens_plate, _ = shoot(pinhole, flat, replace(lens, f_number=lens.f_number / (0.5 + sev)))
+        grown = dilate(matte > 0.5, int(2 + 2 * sev)).float()
+        items.append(("cutout", "lens-plate-dilated", "holdout", sev, grown * pinhole + (1 - grown) * lens_plate))
+        shrunk = 1 - dilate(matte < 0.5, int(1 + 2 * sev)).float()
+        items.append(("cutout", "lens-plate-eroded", "holdout", sev, shrunk * pinhole + (1 - shrunk) * lens_plate))
+        # absent-distance
+        uniform = torch.where(bg, float(depth[bg].median()) if bg.any() else 10.0, depth)
+        img, _ = shoot(pinhole, uniform, replace(lens, f_number=lens.f_number / sev))
+        items.append(("absent-distance", "uniform-background", "tune", sev, img))
+        strong, _ = shoot(pinhole, depth, replace(lens, f_number=lens.f_number / (1 + 1.5 * sev)))
+        weak, _ = shoot(pinhole, depth, replace(lens, f_number=lens.f_number * (1 + 2 * sev)))
+        left = (torch.arange(w) < w // 2).float()[None, None]
+        items.append(("absent-distance", "blur-step-halves", "holdout", sev, left * strong + (1 - left) * weak))
+        bands = ((torch.arange(h)[:, None] // max(8, h // 4)) % 2).float()[None]
+        g = gaussian_blur(pinhole, c_bg / 4 * (0.4 + sev))
+        items.append(("absent-distance", "gaussian-bands", "holdout", sev,
+                      matte * pinhole + (1 - matte) * (bands * g + (1 - bands) * gaussian_blur(pinhole, 0.6))))
+        # failed-hierarchy
+        bgf = bg.float()[None]
+        def saturate(x, k=1 + 1.2 * sev):
+            mean = x.mean(0, keepdim=True)
+            return mean + (x - mean) * k
+        items.append(("failed-hierarchy", "saturation-boost", "tune", sev, bgf * srgb_edit(clean, saturate) + (1 - bgf) * clean))
+        def contrast(x, k=1 + 1.5 * sev):
+            local = gaussian_blur(x, 12.0)
+            return local + (x - local) * k * 1.5 + (x - x.mean()) * 0.3 * k
+        items.append(("failed-hierarchy", "contrast-boost", "holdout", sev, bgf * srgb_edit(clean, contrast) + (1 - bgf) * clean))
+        # fine-pattern: a patch pasted where the shot defocuses
+        ys, xs = torch.nonzero(bg & ~dilate(~bg, 24), as_tuple=True)
+        if ys.numel():
+            k = int(torch.randint(ys.numel(), (1,), generator=rng))
+            cy, cx, size = int(ys[k]), int(xs[k]), int(min(h, w) * (0.12 + 0.1 * sev))
+            box = (slice(max(0, cy - size // 2), cy + size // 2), slice(max(0, cx - size // 2), cx + size // 2))
+            yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+            grid = ((yy // 2 + xx // 2) % 2).float()[None]
+            img = clean.clone()
+            img[:, box[0], box[1]] = (clean * (0.6 + 0.8 * grid))[:, box[0], box[1]]
+            items.append(("fine-pattern", "checker-overlay", "tune", sev, img))
+            img = clean.clone()
+            img[:, box[0], box[1]] = pinhole[:, box[0], box[1]]
+            items.append(("fine-pattern", "sharp-patch", "holdout", sev, img))
+            moire = 0.5 + 0.5 * torch.sin(2 * math.pi * (xx * 0.47 + yy * 0.11)) * torch.sin(2 * math.pi * xx * 0.43)
+            img = clean.clone()
+            img[:, box[0], box[1]] = (clean * (0.7 + 0.6 * moire[None]))[:, box[0], box[1]]
+            items.append(("fine-pattern", "moire-overlay", "holdout", sev, img))
+    # contradictory optics (scenes with highlight discs)
+    mixed = torch.zeros(3, h, w)
+    oval_img, _ = shoot(pinhole, depth, lens, "oval:aspect=1.9,angle=30")
+    cells = ((torch.arange(h)[:, None] // 40 + torch.arange(w)[None] // 40) % 2).float()[None]
+    mixed = cells * oval_img + (1 - cells) * clean
+    items.append(("contradictory-optics", "round-oval-checker", "tune", 1.0, mixed))
+    items.append(("contradictory-optics", "radial-ovals", "holdout", 1.0, oval_quadrants(pinhole, depth, lens, radial=True)))
+    rotated, _ = shoot(pinhole, depth, lens, "oval:aspect=1.6,angle=100")
+    items.append(("contradictory-optics", "two-rotations", "holdout", 1.0, (1 - cells) * oval_img + cells * rotated))
+    return items
+
+
+def clean_variants(pinhole, depth, lens) -> list[tuple[str, Lens, str]]:
+    """(name, lens, aperture) of the clean renders of one scene."""
+    farther = replace(lens, focus_distance_m=lens.focus_distance_m * 1.04)
+    return [
+        ("circle", lens, "circle"),
+        ("blades6-2N", replace(lens, f_number=lens.f_number * 2), "blades:n=6,rotation=10"),
+        ("cat-eye", lens, "cat-eye:strength=0.6"),
+        ("oval-focus+4%", farther, "oval:aspect=1.5,angle=20"),
+    ]
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+def variance_of_laplacian_cells(image: torch.Tensor, cell: int = 32) -> torch.Tensor:
+    y = luminance(linear_to_srgb(image.clamp(0, 1)))[None, None]
+    lap = F.conv2d(F.pad(y, (1,) * 4, mode="replicate"), torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3))
+    mean = F.avg_pool2d(lap, cell)
+    return (F.avg_pool2d(lap**2, cell) - mean**2).flatten()
+
+
+def baseline_score(image: torch.Tensor, reference: torch.Tensor) -> float:
+    """Pearson correlation of cell-wise variance-of-Laplacian sharpness with the physical reference's."""
+    a, b = variance_of_laplacian_cells(image).log1p(), variance_of_laplacian_cells(reference).log1p()
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-9))
+
+
+def auc(positive: list[float], negative: list[float]) -> float:
+    """P(a clean image ranks above a corrupted one) by the score (ties count half)."""
+    p, n = torch.tensor(positive)[:, None], torch.tensor(negative)[None]
+    return float(((p > n).float() + 0.5 * (p == n).float()).mean())
+
+
+def estimator_errors(image, coc_px, rows):
+    from bokehsim.diagnosis import estimate_defocus
+
+    est = estimate_defocus(image)
+    known = est.edge_confidence >= 0.2
+    truth = coc_px.abs()
+    # Edges that straddle two depths have no one true CoC.
+    spread = F.max_pool2d(truth[None, None], 5, 1, 2)[0, 0] + F.max_pool2d(-truth[None, None], 5, 1, 2)[0, 0]
+    known &= spread <= 0.25 * truth.clamp_min(2.0)
+    for low, high in ((0, 2), (2, 6), (6, 12), (12, 24), (24, 1e9)):
+        sel = known & (truth >= low) & (truth < high)
+        if int(sel.sum()) >= 20:
+            rows.append((low, high, float((est.edge_coc_px[sel] - truth[sel]).abs().median()), int(sel.sum())))
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=480)
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "diagnose_eval")
+    parser.add_argument("--timing", action="store_true", help="also time diagnose on a 1920x1080 image")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "diagnose.md")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    records, estimator_rows = [], []
+    index = build_set(args.out, args.width)
+    for scene, items in index:
+        data = torch.load(args.out / "set" / f"{scene}.pt")
+        depth, reference = data["depth"], data["reference"]
+        for item in items:
+            image, lens = data["images"][item["key"]], Lens(**item["lens"])
+            record = evaluate(image, depth, lens, reference)
+            records.append({**{k: v for k, v in item.items() if k != "key"}, **record})
+            if item["truth"] == "clean":
+                estimator_errors(image, data["coc"][item["key"]], estimator_rows)
+        print(f"{scene}: {len(records)} images diagnosed", file=sys.stderr)
+    (args.out / "records.json").write_text(json.dumps(records, indent=1))
+    timing = time_1080p(args.out, index) if args.timing else None
+    write_results(args.results, records, estimator_rows, timing, args.width)
+
+
+def build_set(out: Path, width: int) -> list[tuple[str, list[dict]]]:
+    """Render (once, cached in ``out/set``) every clean and corrupted image; returns their labels."""
+    index_path = out / "set" / "index.json"
+    if index_path.exists():
+        return json.loads(index_path.read_text())
+    (out / "set").mkdir(parents=True, exist_ok=True)
+    rng = torch.Generator().manual_seed(1)
+    index = []
+    for scene_dir in ground_truth(out, width):
+        meta = json.loads((scene_dir / "scene.json").read_text())
+        pinhole = torch.from_numpy(np.load(scene_dir / "pinhole.npy")).float()
+        pinhole = pinhole.permute(2, 0, 1) if pinhole.shape[-1] == 3 else pinhole
+        pinhole = pinhole.clamp(0, 1)  # an 8-bit generator's picture: clipped highlights
+        depth = torch.from_numpy(np.load(scene_dir / "depth.npy")).float().squeeze()
+        lens = Lens(**meta["lens"])
+        reference, _ = shoot(pinhole, depth, lens)
+        images, cocs, items = {}, {}, []
+        for name, variant_lens, aperture in clean_variants(pinhole, depth, lens):
+            image, coc = shoot(pinhole, depth, variant_lens, aperture)
+            key = f"clean/{name}"
+            images[key], cocs[key] = to_8bit(image), coc
+            items.append({"key": key, "scene": scene_dir.name, "truth": "clean", "recipe": name, "split": "clean",
+                          "severity": 0.0, "lens": vars(variant_lens)})
+        for number, (sign, recipe, split, sev, image) in enumerate(corrupted(pinhole, depth, lens, to_8bit(reference), rng)):
+            key = f"{sign}/{recipe}/{number}"
+            images[key] = to_8bit(image)
+            items.append({"key": key, "scene": scene_dir.name, "truth": sign, "recipe": recipe, "split": split,
+                          "severity": sev, "lens": vars(lens)})
+        torch.save({"depth": depth, "reference": reference, "images": images, "coc": cocs}, out / "set" / f"{scene_dir.name}.pt")
+        index.append((scene_dir.name, items))
+        print(f"{scene_dir.name}: {len(items)} images rendered", file=sys.stderr)
+    index_path.write_text(json.dumps(index))
+    return index
+
+
+def evaluate(image, depth, lens, reference) -> dict:
+    report = diagnose(image, depth, lens)
+    return {
+        "primary": report.primary, "score": report.score, "baseline": baseline_score(image, reference),
+        "signs": {s.sign: s.severity for s in report.signs}, "notes": {s.sign: s.note for s in report.signs},
+        "implied_f_number": report.implied_f_number, "f_number": lens.f_number,
+        "rank_correlation": report.rank_correlation,
+    }
+
+
+def time_1080p(out: Path, index) -> float:
+    """Seconds to diagnose a 1920x1080 picture: the first scene's clean render, scaled up."""
+    scene, items = index[0]
+    data = torch.load(out / "set" / f"{scene}.pt")
+    image = F.interpolate(data["images"]["clean/circle"][None], size=(1080, 1920), mode="bilinear", align_corners=False)[0]
+    depth = F.interpolate(data["depth"][None, None], size=(1080, 1920), mode="nearest-exact")[0, 0]
+    lens = Lens(**items[0]["lens"])
+    diagnose(image[:, :256, :256], depth[:256, :256], replace(lens, focus_distance_m=float(depth[:256, :256].median())))
+    started = time.perf_counter()
+    diagnose(image, depth, lens)
+    return time.perf_counter() - started
+
+
+def write_results(path: Path, records: list[dict], estimator_rows, timing, width) -> None:
+    lines = [f"# `bokehsim diagnose` evaluation ({width} px wide, 8-bit sRGB; `benchmarks/diagnose_eval.py`)", ""]
+    clean = [r for r in records if r["truth"] == "clean"]
+    alarms = [r for r in clean if r["primary"] is not None]
+    lines += [f"False alarms on clean images: **{len(alarms)} / {len(clean)}** "
+              f"({', '.join(r['scene'] + '/' + r['recipe'] + ': ' + r['primary'] for r in alarms) or 'none'})", ""]
+    lines += ["| sign | split | recipes | right primary | flagged at all |", "| --- | --- | --- | --- | --- |"]
+    for split in ("tune", "holdout"):
+        chosen = [r for r in records if r["split"] == split]
+        for sign in SIGNS:
+            rows = [r for r in chosen if r["truth"] == sign]
+            if not rows:
+                continue
+            right = sum(r["primary"] == sign for r in rows)
+            flagged = sum(r["signs"][sign] > 0.5 for r in rows)
+            recipes = ", ".join(sorted({r["recipe"] for r in rows}))
+            lines.append(f"| {sign} | {split} | {recipes} | {right}/{len(rows)} ({100 * right / len(rows):.0f} %) | {flagged}/{len(rows)} |")
+        right = sum(r["primary"] == r["truth"] for r in chosen)
+        lines.append(f"| **all** | {split} | | **{right}/{len(chosen)} ({100 * right / max(1, len(chosen)):.0f} %)** | |")
+    lines += ["", "Per recipe (right primary / images; what was named instead):", ""]
+    for recipe in sorted({(r["truth"], r["recipe"], r["split"]) for r in records if r["truth"] != "clean"}):
+        rows = [r for r in records if (r["truth"], r["recipe"], r["split"]) == recipe]
+        wrong = [str(r["primary"]) for r in rows if r["primary"] != r["truth"]]
+        lines.append(f"- {recipe[0]} / {recipe[1]} ({recipe[2]}): {len(rows) - len(wrong)}/{len(rows)}"
+                     + (f"; instead: {', '.join(wrong)}" if wrong else ""))
+    corrupt = [r for r in records if r["truth"] != "clean"]
+    lines += ["", "Ranking clean above corrupted images (ROC AUC, 0.5 = chance):", "",
+              "| score | AUC all | AUC holdout |", "| --- | --- | --- |"]
+    for key, name in (("score", "diagnose score (no reference needed)"),
+                      ("baseline", "variance-of-Laplacian correlation with the physical reference (baseline)")):
+        held = [r for r in corrupt if r["split"] == "holdout"]
+        lines.append(f"| {name} | {auc([r[key] for r in clean], [r[key] for r in corrupt]):.3f} | "
+                     f"{auc([r[key] for r in clean], [r[key] for r in held]):.3f} |")
+    implied = [(r["implied_f_number"], r["f_number"]) for r in clean if r["implied_f_number"]]
+    if implied:
+        errors = sorted(abs(math.log2(a / b)) for a, b in implied)
+        lines += ["", f"Implied f-number on clean images: median error {errors[len(errors) // 2]:.2f} stops "
+                      f"({len(implied)} images)."]
+    lines += ["", "Estimator accuracy on the clean renders (edge readings, median |measured - true CoC|):", "",
+              "| true CoC (px) | median error (px) | readings |", "| --- | --- | --- |"]
+    for low, high in ((0, 2), (2, 6), (6, 12), (12, 24), (24, 1e9)):
+        rows = [r for r in estimator_rows if r[0] == low]
+        if rows:
+            errs = np.median([r[2] for r in rows])
+            lines.append(f"| {low}-{high if high < 1e9 else ''} | {errs:.2f} (median of {len(rows)} images) | {sum(r[3] for r in rows)} |")
+    if timing is not None:
+        lines += ["", f"1920x1080 diagnose (the first scene's clean render scaled up): {timing:.2f} s wall, "
+                      f"this machine's 2 CPU cores ({torch.get_num_threads()} torch threads), shared with other jobs."]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Optical vignetting across the frame (cat-eye, swirl): where each pixel's clipping ellipse sits.
+
+Off axis, the lens barrel clips the entrance pupil: the kernel of a pixel is the aperture
+intersected with a displaced copy of its circumscribed ellipse (CONVENTIONS, cat-eye). This module
+gives the displacement per pixel and the quadratic form of the ellipse that the scatter clips with.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _quadratic_form(a, b, cos, sin):
+    """``(q11, q12, q22)`` of the ellipse with semi-axes a, b, axis a along (cos, sin): the points u
+    with u^T Q u <= 1. Written once for python floats and torch scalars alike."""
+    q11 = cos * cos / a**2 + sin * sin / b**2
+    q22 = sin * sin / a**2 + cos * cos / b**2
+    q12 = cos * sin * (1.0 / a**2 - 1.0 / b**2)
+    return q11, q12, q22
+
+
+def ellipse_quadratic_form(ellipse: tuple[float, float, float]) -> tuple[float, float, float]:
+    """``(q11, q12, q22)`` of the ellipse ``(a, b, angle_deg)``: the points u with u^T Q u <= 1.
+
+    Computed in float32, so every scatter implementation clips with the same numbers.
+
+    Example:
+        >>> ellipse_quadratic_form((0.5, 1.0, 0.0))  # an anamorphic 2x ellipse
+        (4.0, 0.0, 1.0)
+    """
+    a, b, angle_deg = ellipse
+    theta = torch.deg2rad(torch.tensor(angle_deg, dtype=torch.float32))
+    q11, q12, q22 = _quadratic_form(a, b, torch.cos(theta), torch.sin(theta))
+    return float(q11), float(q12), float(q22)
+
+
+def vignetting_offsets(
+    height: int, width: int, strength: float, *, start: float = 0.0, power: float = 1.0,
+    ellipse: tuple[float, float, float] = (1.0, 1.0, 0.0), device=None, dtype=torch.float32,
+) -> torch.Tensor:
+    """Per-pixel displacement of the vignetting ellipse: radial, outward, growing with the field.
+
+    A pixel at normalised field position rho (0 at the image centre, 1 at the corners; the
+    distance from the centre over the half diagonal) gets its circumscribed ellipse displaced
+    outward along the radius by ``2 * strength * rho'**power * h`` radii, where
+    ``rho' = max(rho - start, 0) / (1 - start)`` and h is the ellipse's own radius along that
+    direction (1 for a circle, so the displacement is ``strength * rho'**power * |c|``). Scaling by
+    h keeps an oval or anamorphic cat-eye the same fraction of its width as a round one.
+
+    Args:
+        height, width: frame size in pixels.
+        strength: 0..0.95; 0 = no vignetting.
+        start: rho where the effect begins, in [0, 1).
+        power: 1 for cat-eye (CONVENTIONS), 2 for swirl.
+        ellipse: ``SpanTable.ellipse`` of the shape.
+
+    Returns:
+        ``(2, H, W)``: (dx, dy) of the displaced ellipse centre, in units of the kernel radius r.
+
+    Example:
+        >>> vignetting_offsets(3, 3, 0.5)[:, 0, 0].tolist()  # top-left corner: up and left by 1/sqrt(2)
+        [-0.7071067690849304, -0.7071067690849304]
+    """
+    ys = torch.arange(height, device=device, dtype=dtype) - (height - 1) / 2.0
+    xs = torch.arange(width, device=device, dtype=dtype) - (width - 1) / 2.0
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    half_diagonal = math.hypot((width - 1) / 2.0, (height - 1) / 2.0) or 1.0
+    distance = torch.sqrt(xx * xx + yy * yy)
+    if start >= 1.0:
+        return torch.zeros(2, height, width, device=device, dtype=dtype)
+    rho_eff = ((distance / half_diagonal - start) / (1.0 - start)).clamp_(0.0, 1.0)
+    magnitude = rho_eff * rho_eff if power == 2 else (rho_eff if power == 1 else rho_eff**power)
+    scale = magnitude.mul_(2.0 * strength).div_(distance.clamp_min_(1e-12))
+    ux, uy = xx, yy  # times scale below: unit vectors times the magnitude
+    a, b, angle_deg = ellipse
+    if (a, b) != (1.0, 1.0):
+        theta = math.radians(angle_deg)
+        # Q in python floats (double), as the offsets always were; the scatter clips with the float32 form
+        q11, q12, q22 = _quadratic_form(a, b, math.cos(theta), math.sin(theta))
+        ux, uy = xx / distance, yy / distance
+        form = q11 * ux * ux + 2.0 * q12 * ux * uy + q22 * uy * uy  # 1 / h^2 along the radius
+        scale = scale * distance / torch.sqrt(form.clamp_min(1e-12))
+    return torch.stack([ux * scale, uy * scale])
+
+
+def cat_eye_offsets(
+    height: int, width: int, strength: float, *, start: float = 0.0, device=None, dtype=torch.float32
+) -> torch.Tensor:
+    """Per-pixel displacement of the vignetting disc for the cat-eye (CONVENTIONS).
+
+    The kernel of a pixel at normalised field position rho (0 at the centre, 1 at the corner) is the
+    aperture disc intersected with a same-size disc displaced *outward* along the radius by
+    ``strength * rho' * |c|``, where ``rho' = max(rho - start, 0) / (1 - start)`` lets the effect
+    begin part-way out. With |c| = 2r the displacement is ``2 * strength * rho'`` radii.
+
+    Returns:
+        ``(2, H, W)``: (dx, dy) of the displaced disc centre, in units of the kernel radius r.
+    """
+    return vignetting_offsets(height, width, strength, start=start, power=1.0, device=device, dtype=dtype)

@@ -1,0 +1,60 @@
+"""Small image operators the diagnosis shares: luminance, separable Gaussian blur and gradients."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+#: Rec. 709 / sRGB luminance weights of linear R, G, B.
+LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
+
+
+def luminance(image_linear: torch.Tensor) -> torch.Tensor:
+    """Linear luminance Y of a ``(3, H, W)`` linear RGB image (``(1, H, W)`` passes through): ``(H, W)``.
+
+    Example:
+        >>> luminance(torch.ones(3, 2, 2))[0, 0].item()
+        1.0
+    """
+    if image_linear.shape[0] == 1:
+        return image_linear[0]
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=image_linear.dtype, device=image_linear.device)
+    return (image_linear[:3] * weights[:, None, None]).sum(0)
+
+
+def gaussian_blur(plane: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``(..., H, W)`` maps, edges replicated; ``sigma_px`` 0 returns the input.
+
+    Args:
+        plane: ``(..., H, W)`` float maps.
+        sigma_px: standard deviation in pixels, >= 0.
+
+    Returns:
+        ``(..., H, W)`` blurred maps; the kernel sums to 1, so constants are kept.
+
+    Example:
+        >>> gaussian_blur(torch.full((4, 5), 2.0), 1.5).allclose(torch.full((4, 5), 2.0))
+        True
+    """
+    if sigma_px <= 0:
+        return plane
+    radius = max(1, math.ceil(3 * sigma_px))
+    offsets = torch.arange(-radius, radius + 1, dtype=plane.dtype, device=plane.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma_px) ** 2)
+    kernel = kernel / kernel.sum()
+    *lead, height, width = plane.shape
+    flat = F.pad(plane.reshape(-1, 1, height, width), (radius,) * 4, mode="replicate")
+    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1))
+    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1))
+    return flat.reshape(*lead, height, width)
+
+
+def gradients(plane: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Central-difference gradients ``(gx, gy)`` of an ``(H, W)`` map, zero on the border rows/columns."""
+    gx = torch.zeros_like(plane)
+    gy = torch.zeros_like(plane)
+    gx[:, 1:-1] = (plane[:, 2:] - plane[:, :-2]) / 2
+    gy[1:-1, :] = (plane[2:, :] - plane[:-2, :]) / 2
+    return gx, gy

@@ -1,0 +1,111 @@
+"""``cutout``: a sharp subject pasted on a blurred plate.
+
+Along every depth edge where an in-focus subject meets a defocused background, the image is sampled
+on the line across the edge (in sRGB, as a viewer sees it). A physical render shows the background
+right up to the subject's edge, uncorrelated with the subject and no brighter than either side, and
+the subject's own edge sharp. A cut-out shows, just outside the subject,
+
+* **bleed**: the subject's colour smeared onto the plate (the plate was blurred with the subject in
+  it, or the matte was eroded): the projection of (band - far background) on (subject - far
+  background), as a fraction;
+* **rim**: a light line brighter than both sides (double light edges);
+* **soft edge**: the subject's own edge as blurred as the background (an eroded matte);
+* **sharp band**: background detail kept sharp next to the subject (a dilated matte).
+
+Each term is divided by its threshold; the statistic is the largest.
+"""
+
+from __future__ import annotations
+
+
+import torch
+import torch.nn.functional as F
+
+from ..depth_refine import max_filter
+from .consistency import weighted_median
+from .filters import gaussian_blur, gradients, luminance
+from .shot import dilate, hot_box
+from .signs import Evidence, SignResult, severity_from_raw
+
+#: Thresholds of the four terms (their values at the flag threshold), calibrated on clean renders.
+BLEED_AT_FLAG = 0.25
+RIM_AT_FLAG = 0.05
+SOFT_AT_FLAG = 0.3
+SHARP_BAND_AT_FLAG = 0.56
+#: Depth edges count where the far side's expected CoC reaches this (px) and the near side is sharp.
+MIN_FAR_COC_PX = 4.0
+MAX_NEAR_COC_PX = 2.0
+#: Subject/background contrast (sRGB) below which bleed cannot be measured at an edge pixel.
+MIN_CONTRAST = 0.08
+
+
+def cutout(evidence: Evidence) -> SignResult:
+    """Measure the ``cutout`` sign (see the module docstring)."""
+    shot, expected = evidence.shot, evidence.expected_px
+    height, width = expected.shape
+    heat = torch.zeros(height, width)
+    signed = expected * torch.where(shot.behind, 1.0, -1.0)
+    smooth = gaussian_blur(signed, 1.5)
+    gx, gy = gradients(smooth)
+    norm = torch.hypot(gx, gy)
+    far_coc = max_filter(signed, 4)
+    boundary = shot.depth_edge & (expected <= MAX_NEAR_COC_PX) & (far_coc >= MIN_FAR_COC_PX) & (norm > 0)
+    ys, xs = torch.nonzero(boundary, as_tuple=True)
+    if ys.numel() < 10:
+        return SignResult("cutout", 0.0, heat, None, "no in-focus subject against a defocused background")
+    nx, ny = gx[ys, xs] / norm[ys, xs], gy[ys, xs] / norm[ys, xs]  # towards the background
+    c_far = far_coc[ys, xs]
+    band_px = (c_far / 2).clamp(3, 20)
+    reference_px = (c_far * 0.6 + 4).clamp(max=40)
+
+    def sample(offset_px: torch.Tensor) -> torch.Tensor:
+        px = (xs + offset_px * nx) / max(width - 1, 1) * 2 - 1
+        py = (ys + offset_px * ny) / max(height - 1, 1) * 2 - 1
+        grid = torch.stack([px, py], -1)[None, None]
+        return F.grid_sample(evidence.image_srgb[None], grid, align_corners=True, padding_mode="border")[0, :, 0]
+
+    subject = sample(torch.full_like(c_far, -3.0))
+    background = sample(reference_px)
+    band = torch.stack([sample(band_px * t) for t in (0.25, 0.5, 0.75)]).mean(0)
+    near_band = torch.stack([sample(torch.full_like(c_far, t)) for t in (1.0, 2.0, 3.0)]).mean(0)
+    contrast = subject - background
+    contrast_sq = (contrast**2).sum(0)
+    bleed = ((band - background) * contrast).sum(0) / contrast_sq.clamp_min(1e-6)
+    has_contrast = contrast_sq.sqrt() > MIN_CONTRAST
+    lum = lambda rgb: luminance(rgb[:, :, None])[:, 0]  # noqa: E731  ((3, n) -> (n,))
+    rim = (lum(near_band) - torch.maximum(lum(subject), lum(background))).clamp_min(0)
+    terms = {
+        "bleed": (_median(bleed[has_contrast].clamp(-1, 1)), BLEED_AT_FLAG),
+        "rim": (_median(rim), RIM_AT_FLAG),
+        **_edge_terms(evidence, boundary, far_coc),
+    }
+    raw = max(value / threshold for value, threshold in terms.values())
+    per_pixel = torch.maximum(bleed.clamp(0, 1) * has_contrast / BLEED_AT_FLAG, rim / RIM_AT_FLAG)
+    heat[ys, xs] = per_pixel.clamp(0, 4) / 4
+    heat = gaussian_blur(heat, 3.0)
+    heat = heat / heat.max().clamp_min(1e-6)
+    note = ", ".join(f"{name} {value:.2f}" for name, (value, _) in terms.items())
+    return SignResult("cutout", severity_from_raw(raw, 1.0), heat, hot_box(heat, share=0.3),
+                      f"{int(ys.numel())} subject edge px: {note}")
+
+
+def _median(values: torch.Tensor) -> float:
+    return float(values.median()) if values.numel() else 0.0
+
+
+def _edge_terms(evidence: Evidence, boundary: torch.Tensor, far_coc: torch.Tensor) -> dict[str, tuple[float, float]]:
+    """The soft-edge and sharp-band terms, from the measured blur next to the boundary."""
+    estimate = evidence.estimate
+    weight = estimate.edge_confidence
+    on_edge = dilate(boundary, 2) & (weight > 0.2)
+    outside = dilate(boundary, 8) & ~dilate(boundary, 2) & (weight > 0.2) & (evidence.expected_px >= MIN_FAR_COC_PX)
+    soft, sharp_band = 0.0, 0.0
+    if int(on_edge.sum()) >= 10:
+        ratio = estimate.edge_coc_px[on_edge] / far_coc[on_edge].clamp_min(1.0)
+        soft = weighted_median(ratio, weight[on_edge])
+    if int(outside.sum()) >= 10:
+        too_sharp = estimate.edge_coc_px[outside] < 0.35 * evidence.expected_px[outside]
+        sharp_band = float((too_sharp * weight[outside]).sum() / weight[outside].sum())
+    return {"soft edge": (soft, SOFT_AT_FLAG), "sharp band": (sharp_band, SHARP_BAND_AT_FLAG)}
+
+

@@ -1,0 +1,93 @@
+"""``absent-distance``: blur that ignores distance.
+
+After the global scale (the f-number) is taken out, the ratio of measured to expected blur should be
+the same everywhere. Over cells of the frame, each cell's log ratio (the upper quartile of its
+readings) is compared with the frame's median, and regressed on the cell's log expected blur:
+
+* **spread**: the weighted mean absolute deviation of the cells' ratios (a blur step where the
+  depth is smooth, patches blurred at random);
+* **slope**: minus the slope of the ratio against the expected blur. It is 0 when the blur follows
+  distance and -1 when one blur covers every depth (the ratio then falls as the expected blur
+  rises). Only over defocused cells, and only where the cells' expected blur spans at least a factor 1.5.
+
+Each is divided by its threshold; the statistic is the larger.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
+from .filters import gaussian_blur
+from .shot import hot_box
+from .sign_pattern import too_sharp
+from .signs import Evidence, SignResult, severity_from_raw
+
+#: Spread (log units) and slope at the flag threshold, calibrated on clean renders.
+SPREAD_AT_FLAG = 0.56
+SLOPE_AT_FLAG = 0.6
+#: Only cells whose expected blur reaches this (px) enter the slope: near focus the estimator's
+#: floor, not the optics, sets the ratio.
+SLOPE_MIN_COC_PX = 4.0
+#: Smallest spread of the cells' log expected blur for the slope to count.
+MIN_LOG_EXPECTED_SPAN = math.log(1.5)
+#: Cells per frame side (the shorter side gets proportionally fewer).
+CELLS_ACROSS = 8
+#: A cell needs this much reading weight to count.
+MIN_CELL_WEIGHT = 4.0
+#: Readings count only where measured or expected blur reaches this many px (sharp on sharp says
+#: nothing about distance).
+MIN_BLUR_PX = 2.0
+#: One cell's deviation counts at most this much.
+MAX_DEVIATION = 1.0
+
+
+def absent_distance(evidence: Evidence) -> SignResult:
+    """Measure the ``absent-distance`` sign (see the module docstring)."""
+    readings = evidence.readings
+    height, width = evidence.expected_px.shape
+    expected = evidence.expected_px[readings.ys, readings.xs]
+    keep = (expected >= MIN_BLUR_PX) | (readings.measured_px >= MIN_BLUR_PX)
+    keep &= ~too_sharp(readings.measured_px, expected)  # a pasted pattern is fine-pattern's business
+    residual = log_residual(readings.measured_px, expected)[keep]
+    weight = readings.weight[keep]
+    ys, xs = readings.ys[keep], readings.xs[keep]
+    cell_px = max(8, max(height, width) // CELLS_ACROSS)
+    cell_index = (ys // cell_px) * (width // cell_px + 1) + xs // cell_px
+    log_expected = torch.log(expected[keep] + COC_FLOOR_PX)
+    cells = []
+    for index in torch.unique(cell_index).tolist():
+        member = cell_index == index
+        if float(weight[member].sum()) >= MIN_CELL_WEIGHT:
+            cells.append((index, weighted_quantile(residual[member], weight[member], BLUR_QUANTILE),
+                          float(weight[member].sum()), weighted_median(log_expected[member], weight[member])))
+    heat = torch.zeros(height, width)
+    if len(cells) < 3:
+        return SignResult("absent-distance", 0.0, heat, None, "too few blurred edges to compare")
+    values, weights, levels = (torch.tensor([c[k] for c in cells]) for k in (1, 2, 3))
+    centre = weighted_median(values, weights)
+    deviation = (values - centre).abs().clamp(max=MAX_DEVIATION)
+    spread = float((deviation * weights).sum() / weights.sum())
+    defocused = levels >= math.log(SLOPE_MIN_COC_PX + COC_FLOOR_PX)
+    slope = _weighted_slope(levels[defocused], (values - centre).clamp(-MAX_DEVIATION, MAX_DEVIATION)[defocused], weights[defocused]) if int(defocused.sum()) >= 3 else None
+    raw = max(spread / SPREAD_AT_FLAG, -slope / SLOPE_AT_FLAG if slope is not None else 0.0)
+    columns = width // cell_px + 1
+    for (index, *_), dev in zip(cells, deviation.tolist()):
+        y0, x0 = (index // columns) * cell_px, (index % columns) * cell_px
+        heat[y0:y0 + cell_px, x0:x0 + cell_px] = dev
+    heat = gaussian_blur(heat, cell_px / 4) / MAX_DEVIATION
+    slope_text = "n/a" if slope is None else f"{slope:.2f}"
+    return SignResult("absent-distance", severity_from_raw(raw, 1.0), heat.clamp(0, 1), hot_box(heat),
+                      f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}")
+
+
+def _weighted_slope(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> float | None:
+    """Weighted least-squares slope of y on x (None when x spans too little)."""
+    mean_x = float((x * weight).sum() / weight.sum())
+    if float(x.max() - x.min()) < MIN_LOG_EXPECTED_SPAN:
+        return None
+    mean_y = float((y * weight).sum() / weight.sum())
+    variance = float((weight * (x - mean_x) ** 2).sum())
+    return float((weight * (x - mean_x) * (y - mean_y)).sum()) / variance if variance > 0 else None

@@ -1,0 +1,58 @@
+"""``failed-hierarchy``: a defocused background louder than the in-focus subject.
+
+Loudness of a region, as a viewer sees it (sRGB): its mean saturation (max - min of R, G, B), its
+local contrast (standard deviation of luma in 9 px windows) and its detail energy (mean absolute
+Laplacian of luma). Blur lowers contrast and detail and keeps saturation, so a physical background
+is at most about as loud as the subject on each. The statistic is the largest log ratio of the
+background's loudness to the subject's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..depth_refine import _box_mean
+from .filters import luminance
+from .signs import Evidence, SignResult, severity_from_raw
+from .shot import bounding_box
+
+#: Raw statistic (log ratio) at the flag threshold, calibrated on clean renders.
+RAW_AT_FLAG = 1.05
+#: The expected CoC (px) from which a region is "background".
+BACKGROUND_COC_PX = 6.0
+#: Each loudness gets this floor (sRGB units) so that two near-black regions do not compare.
+FLOOR = 0.02
+
+
+def failed_hierarchy(evidence: Evidence) -> SignResult:
+    """Measure the ``failed-hierarchy`` sign (see the module docstring)."""
+    height, width = evidence.expected_px.shape
+    heat = torch.zeros(height, width)
+    subject = evidence.shot.in_focus
+    background = evidence.expected_px >= BACKGROUND_COC_PX
+    if int(subject.sum()) < 64 or int(background.sum()) < 64:
+        return SignResult("failed-hierarchy", 0.0, heat, None, "no defocused background to compare")
+    maps = loudness_maps(evidence.image_srgb)
+    ratios = {name: math.log((float(m[background].mean()) + FLOOR) / (float(m[subject].mean()) + FLOOR))
+              for name, m in maps.items()}
+    name, raw = max(ratios.items(), key=lambda item: item[1])
+    loud = maps[name] * background
+    heat = (loud / loud.max().clamp_min(1e-6)) if raw > 0 else heat
+    return SignResult("failed-hierarchy", severity_from_raw(raw, RAW_AT_FLAG), heat, bounding_box(background) if raw > 0 else None,
+                      ", ".join(f"{k} x{math.exp(v):.2f}" for k, v in ratios.items()) + " (background / subject)")
+
+
+def loudness_maps(image_srgb: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-pixel saturation, local contrast and detail of a ``(3, H, W)`` sRGB image: ``(H, W)`` each."""
+    luma = luminance(image_srgb)[None, None]
+    mean, mean_sq = _box_mean(luma[0], 4)[None], _box_mean(luma[0] ** 2, 4)[None]
+    laplacian = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"),
+                         torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3))
+    return {
+        "saturation": image_srgb.amax(0) - image_srgb.amin(0),
+        "contrast": (mean_sq - mean**2).clamp_min(0).sqrt()[0, 0],
+        "detail": laplacian.abs()[0, 0],
+    }

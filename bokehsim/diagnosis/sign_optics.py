@@ -1,0 +1,151 @@
+"""``contradictory-optics``: bokeh highlights whose shapes no single lens gives.
+
+Isolated highlight discs (bright blobs in defocused regions, about as large as the expected CoC) are
+fitted with ellipses (second moments). One lens gives one of: round discs everywhere (circle,
+blades), ovals of one orientation everywhere (oval, anamorphic), or ovals whose long axis is
+tangential, growing toward the frame's edges (cat-eye, optical vignetting). The statistic is the
+largest of
+
+* **mixed**: the share of round/oval pairs at the same field position (|d rho| < 0.15);
+* **orientation**: 1 - how well the ovals' orientations follow the best single-lens model (one
+  global angle, or tangential), from the mean resultant of the doubled angles.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..depth_refine import _box_mean
+from .components import connected_components
+from .filters import luminance
+from .shot import bounding_box, dilate
+from .signs import Evidence, SignResult, severity_from_raw
+
+#: Raw statistic at the flag threshold, calibrated on clean renders.
+RAW_AT_FLAG = 0.52
+#: Aspect ratios (major / minor) read as round and as oval.
+ROUND_ASPECT = 1.12
+OVAL_ASPECT = 1.3
+#: Fewest discs to judge by, and fewest round and oval discs to call a mix.
+MIN_DISCS = 4
+MIN_OF_EACH = 3
+#: A blob's area over that of its moment ellipse: about 1 for a filled ellipse, less for
+#: overlapping discs, crescents and streaks.
+MIN_FILL = 0.9
+#: A disc's area over that of a disc of the expected CoC: outside this range a blob is a part of
+#: a disc (occluded, cut) or several merged.
+DISC_AREA_RANGE = (0.5, 1.8)
+#: Discs are judged in regions whose expected CoC reaches this (px).
+MIN_DISC_COC_PX = 6.0
+
+
+def contradictory_optics(evidence: Evidence) -> SignResult:
+    """Measure the ``contradictory-optics`` sign (see the module docstring)."""
+    height, width = evidence.expected_px.shape
+    heat = torch.zeros(height, width)
+    discs = highlight_discs(evidence.image_linear, evidence.expected_px)
+    if len(discs) < MIN_DISCS:
+        return SignResult("contradictory-optics", 0.0, heat, None, f"{len(discs)} isolated highlight discs (too few to judge)")
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    half_diagonal = math.hypot(cx, cy)
+    rho = torch.tensor([math.hypot(d["x"] - cx, d["y"] - cy) / half_diagonal for d in discs])
+    radial = torch.tensor([math.atan2(d["y"] - cy, d["x"] - cx) for d in discs])
+    aspect = torch.tensor([d["aspect"] for d in discs])
+    angle = torch.tensor([d["angle"] for d in discs])
+    round_ = aspect < ROUND_ASPECT
+    oval = aspect > OVAL_ASPECT
+    close = (rho[:, None] - rho[None]).abs() < 0.15
+    mixed_pairs = (round_[:, None] & oval[None] & close).sum()
+    all_pairs = (close.sum() - len(discs)) / 2
+    # One or two odd discs are an occlusion or an overlap more often than a second lens.
+    enough = int(round_.sum()) >= MIN_OF_EACH and int(oval.sum()) >= MIN_OF_EACH
+    mixed = float(mixed_pairs / all_pairs.clamp_min(1)) if enough else 0.0
+    orientation = 0.0
+    bad = torch.zeros(len(discs), dtype=torch.bool)
+    if int(oval.sum()) >= MIN_OF_EACH:
+        doubled = 2 * angle[oval]
+        global_fit = float(torch.complex(doubled.cos(), doubled.sin()).mean().abs())
+        # Tangential: the long axis is perpendicular to the radius, so 2 (angle - radial) = pi.
+        tangential = float((-(doubled - 2 * radial[oval]).cos()).mean())
+        orientation = 1.0 - max(global_fit, tangential)
+        off_tangent = (-(doubled - 2 * radial[oval]).cos()) < 0.5
+        bad[oval] = off_tangent if tangential >= global_fit else (doubled - doubled.mean()).cos() < 0.5
+    if mixed > 0:
+        bad |= (oval & (round_[None] & close).any(1)) | (round_ & (oval[None] & close).any(1))
+    raw = max(mixed, orientation)
+    for disc, is_bad in zip(discs, bad.tolist()):
+        if is_bad:
+            x0, y0, w, h = disc["box"]
+            heat[y0:y0 + h, x0:x0 + w] = 1.0
+    return SignResult("contradictory-optics", severity_from_raw(raw, RAW_AT_FLAG), heat, bounding_box(heat > 0),
+                      f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}")
+
+
+def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> list[dict]:
+    """Isolated highlight discs in defocused regions, each fitted with an ellipse.
+
+    Returns:
+        One dict per disc: ``x, y`` centroid (px), ``aspect`` (major / minor axis, >= 1), ``angle``
+        of the major axis (radians, image axes: x right, y down), ``box`` ``[x, y, w, h]``.
+    """
+    lum = luminance(image_linear)
+    defocused = expected_px >= MIN_DISC_COC_PX
+    if int(defocused.sum()) < 16:
+        return []
+    # Highlights: far brighter than their surroundings, in the brightest part of the defocused region.
+    surround = _box_mean(lum[None], 15)[0]
+    # A disc is flat inside and falls off over ~1 px at its rim: half the peak traces its outline.
+    peak = float(torch.quantile(lum[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
+    bright = defocused & (lum > 1.5 * surround) & (lum >= 0.5 * peak)
+    labels = connected_components(bright)
+    discs = []
+    for label in torch.unique(labels[labels > 0]).tolist():
+        ys, xs = _half_maximum_blob(lum, labels == label)
+        if ys.numel() == 0:
+            continue
+        disc = _fit_ellipse(ys.float(), xs.float(), float(expected_px[ys, xs].median()), lum.shape)
+        if disc is not None:
+            disc["box"] = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1]
+            discs.append(disc)
+    return discs
+
+
+def _half_maximum_blob(lum: torch.Tensor, blob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The blob's pixels above half-way between its own peak and the level around it.
+
+    A disc's outline is where it falls to half its height above the background it sits on; one
+    threshold for the whole frame would clip discs on bright ground into ovals.
+    """
+    ys, xs = torch.nonzero(blob, as_tuple=True)
+    margin = max(3, int(max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) * 0.4))
+    y0, y1 = max(0, int(ys.min()) - margin), min(lum.shape[0], int(ys.max()) + margin + 1)
+    x0, x1 = max(0, int(xs.min()) - margin), min(lum.shape[1], int(xs.max()) + margin + 1)
+    window, inside = lum[y0:y1, x0:x1], blob[y0:y1, x0:x1]
+    around = window[~dilate(inside, 2)]
+    if around.numel() == 0:
+        return ys[:0], xs[:0]
+    base, top = float(around.median()), float(window[inside].max())
+    keep = (window >= base + 0.5 * (top - base)) & dilate(inside, 2)
+    local_ys, local_xs = torch.nonzero(keep, as_tuple=True)
+    return local_ys + y0, local_xs + x0
+
+
+def _fit_ellipse(ys: torch.Tensor, xs: torch.Tensor, coc_px: float, shape: tuple[int, int]) -> dict | None:
+    """Ellipse of a blob from its second moments; None unless it is a filled, disc-sized ellipse."""
+    area = ys.numel()
+    height, width = shape
+    if area < 12 or ys.min() == 0 or xs.min() == 0 or ys.max() == height - 1 or xs.max() == width - 1:
+        return None
+    if coc_px <= 0 or not DISC_AREA_RANGE[0] <= area / (math.pi * coc_px**2 / 4) <= DISC_AREA_RANGE[1]:
+        return None
+    x, y = xs.mean(), ys.mean()
+    cxx, cyy, cxy = ((xs - x) ** 2).mean(), ((ys - y) ** 2).mean(), ((xs - x) * (ys - y)).mean()
+    spread = torch.sqrt(((cxx - cyy) / 2) ** 2 + cxy**2)
+    major, minor = (cxx + cyy) / 2 + spread, ((cxx + cyy) / 2 - spread).clamp_min(1e-6)
+    # A filled ellipse of semi-axes a, b has moments a^2/4, b^2/4: its area is pi * 4 sqrt(major minor).
+    if area / (4 * math.pi * float(torch.sqrt(major * minor))) < MIN_FILL:
+        return None  # not a filled ellipse: overlapping discs or a streak
+    return {"x": float(x), "y": float(y), "fill": area / (4 * math.pi * float(torch.sqrt(major * minor))), "aspect": float(torch.sqrt(major / minor)),
+            "angle": 0.5 * float(torch.atan2(2 * cxy, cxx - cyy))}

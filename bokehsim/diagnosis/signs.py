@@ -1,0 +1,88 @@
+"""One sign of the seed article's depth diagnostic table, as measured on an image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .consistency import Readings
+from .defocus import DefocusEstimate
+from .shot import Shot
+
+#: The five signs, in the order of the seed article's depth diagnostic table.
+SIGN_NAMES = ("cutout", "absent-distance", "contradictory-optics", "failed-hierarchy", "fine-pattern")
+
+#: Severity at which a sign is flagged: every sign's raw statistic is scaled so that the value it
+#: reaches on at most one clean render in eight (its calibrated threshold) maps to this severity.
+FLAG_SEVERITY = 0.5
+
+#: The seed article's interpretation and action, per sign.
+EXPLANATIONS = {
+    "cutout": "double light edges or a hard edge along depth edges: the subject reads as a cutout "
+              "pasted on a blurred plate; reprompt the transition",
+    "absent-distance": "the blur ignores distance (a wall a step behind the subject as blurred as "
+                       "the far background); add distances to the geometry sentence",
+    "contradictory-optics": "bokeh highlights mix shapes that no single lens gives (round and oval, "
+                            "ovals against the cat-eye trend); ask for a single look",
+    "failed-hierarchy": "the defocused background is louder (contrast, saturation, detail) than the "
+                        "in-focus subject; key on the subject",
+    "fine-pattern": "detail or moire survives where the expected blur forbids it; simplify or reframe",
+}
+
+
+@dataclass
+class SignResult:
+    """One sign's measurement.
+
+    Attributes:
+        sign: one of :data:`SIGN_NAMES`.
+        severity: 0..1; ``FLAG_SEVERITY`` is the calibrated threshold.
+        heat: ``(H, W)`` in [0, 1], where the sign shows (zeros when nowhere).
+        where: ``[x, y, w, h]`` bounding box in px of the hot region, or None.
+        note: a short measured fact behind the severity (for the report), e.g. "7 highlight discs".
+    """
+
+    sign: str
+    severity: float
+    heat: torch.Tensor
+    where: list[int] | None
+    note: str = ""
+
+    @property
+    def flagged(self) -> bool:
+        """True when the severity passes the calibrated threshold."""
+        return self.severity > FLAG_SEVERITY
+
+
+def severity_from_raw(raw: float, raw_at_flag: float) -> float:
+    """Map a raw statistic (0 = physically consistent) to a severity in [0, 1], ``raw_at_flag`` to 0.5.
+
+    Example:
+        >>> severity_from_raw(0.1, 0.2), severity_from_raw(1.0, 0.2)
+        (0.25, 1.0)
+    """
+    return float(min(max(raw / raw_at_flag * FLAG_SEVERITY, 0.0), 1.0))
+
+
+@dataclass
+class Evidence:
+    """Everything the five signs read, computed once per image.
+
+    Attributes:
+        image_linear: ``(3, H, W)`` linear RGB.
+        image_srgb: ``(3, H, W)`` the same, sRGB-encoded in [0, 1] (what a viewer sees).
+        estimate: the measured blur.
+        shot: the expected blur (depth, focus, lens).
+        f_number: N the expected CoC is computed at (given, or implied).
+        expected_px: ``(H, W)`` unsigned expected CoC diameter at ``f_number``.
+        readings: the edge readings away from depth edges.
+    """
+
+    image_linear: torch.Tensor
+    image_srgb: torch.Tensor
+    estimate: DefocusEstimate
+    shot: Shot
+    f_number: float
+    expected_px: torch.Tensor
+    readings: Readings

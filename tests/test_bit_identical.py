@@ -1,0 +1,264 @@
+"""CPU renders are bit-identical to the renders of commit c744968 (before the backend refactor).
+
+Each case renders on the CPU and compares the sha256 of the float32 output bytes with a hash stored
+here. The stored hashes were computed by the code as it was at c744968; a refactor that is meant
+not to change behaviour must keep every one of them. Inputs are built in torch from seeds (no
+Mitsuba: its variants render differently), except the bundled example, which is read from
+``scenes/portrait`` through the command line as a user would.
+
+Where a hash changes on purpose (a deliberate change of the maths), recompute it with
+``BOKEHSIM_PRINT_HASHES=1 pytest tests/test_bit_identical.py -s`` and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from bokehsim import Lens, render_full
+from bokehsim.aperture import parse_aperture, parse_profile
+from bokehsim.backend import Backend
+from bokehsim.cli import app
+from bokehsim.render import render_channels
+from bokehsim.tiling import render_tiled
+
+ROOT = Path(__file__).resolve().parents[1]
+PRINT = os.environ.get("BOKEHSIM_PRINT_HASHES") == "1"
+#: sha256 (first 16 hex digits) of every case, computed at commit c744968.
+HASHES: dict[str, str] = {
+    'portrait': '76b68b2555a8e5a9',
+    'circle/behind/numba': '0ea2464b4be9aa41',
+    'circle/behind/torch': '813400e58ba7ad60',
+    'circle/front/numba': '8db727ca501f81cc',
+    'circle/front/torch': '9f8007713a71642f',
+    'blades/behind/numba': '5b09f345503321e7',
+    'blades/behind/torch': 'a6b46e2ad6ffe705',
+    'blades/front/numba': 'cd98914229a311f6',
+    'blades/front/torch': '718c01919a3af0b1',
+    'oval/behind/numba': '30b7137f4bb4c6fc',
+    'oval/behind/torch': 'f48abbbd548006d7',
+    'oval/front/numba': '15e420f251fe97f0',
+    'oval/front/torch': '76682d4fa63dddc7',
+    'anamorphic/behind/numba': '1024ff5f0fb925cb',
+    'anamorphic/behind/torch': '777c97072fcbaa18',
+    'anamorphic/front/numba': '1c05646a5b70782c',
+    'anamorphic/front/torch': 'af7e6c5f1131fce2',
+    'cat-eye/behind/numba': '5e9fade934709649',
+    'cat-eye/behind/torch': 'd42a3a429159867e',
+    'cat-eye/front/numba': '63a48947cd694a85',
+    'cat-eye/front/torch': '0d38db4fd15dcfe7',
+    'swirl/behind/numba': '9b80ea31701e4dfb',
+    'swirl/behind/torch': '0626483d8ebc361d',
+    'swirl/front/numba': 'dd1b58002a63fa6b',
+    'swirl/front/torch': '193d389e36209c99',
+    'mirror/behind/numba': '6787c1983c651471',
+    'mirror/behind/torch': '8de91400cd34a4ba',
+    'mirror/front/numba': 'f25c39144ea9750c',
+    'mirror/front/torch': '74aa8b37aa6cdaf8',
+    'soap-bubble/behind/numba': '5946a7c3c9b79f35',
+    'soap-bubble/behind/torch': 'fe05c11ecfec765d',
+    'soap-bubble/front/numba': '458e7ede122322d2',
+    'soap-bubble/front/torch': '0efe514b318952da',
+    'onion/behind/numba': 'ffda99e69008f144',
+    'onion/behind/torch': '2c58953513361b7a',
+    'onion/front/numba': '9c85565a545b0fce',
+    'onion/front/torch': '81566fdee38d2054',
+    'soft/behind/numba': '2a0405ef27bf9f03',
+    'soft/behind/torch': '42f583920f288cd1',
+    'soft/front/numba': 'a9711919f644c285',
+    'soft/front/torch': '8a2a810ecbad1b93',
+    'image/behind/numba': '9848358608069c1a',
+    'image/behind/torch': '1d40709c566a5bca',
+    'image/front/numba': 'd5945c899b8279c7',
+    'image/front/torch': '34218288fde016fa',
+    'look vintage-58mm-swirl': 'f34821f05cb72de6',
+    'scene plain/numba': '665d2d271b01b5a5',
+    'scene plain/torch': 'a175e470678a9d2f',
+    'scene highlights+alpha/numba': '89662cff8fcac8be',
+    'scene highlights+alpha/torch': '010472f5cc7fe499',
+    'scene axial colour/numba': '3aebdc27cd9c5c41',
+    'scene axial colour/torch': '6ba84ebd898f1705',
+    'render_channels torch': '070e794d2f6e02df',
+    'tiled': '11eb31b81c7a4dc9',
+    'deterministic': 'e9561c25bc5bf8c3',
+}
+LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=36)
+
+
+def digest(*tensors: torch.Tensor | np.ndarray | None) -> str:
+    """sha256 of the float32 bytes of every array in order (None skipped), first 16 hex digits."""
+    sha = hashlib.sha256()
+    for array in tensors:
+        if array is None:
+            continue
+        values = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+        sha.update(np.ascontiguousarray(values, dtype=np.float32).tobytes())
+    return sha.hexdigest()[:16]
+
+
+def check(name: str, got: str) -> None:
+    """Compare with the stored hash (or print it, with BOKEHSIM_PRINT_HASHES=1)."""
+    if PRINT:
+        print(f"    {name!r}: {got!r},")
+        return
+    assert got == HASHES[name], f"{name}: the render changed (sha256 {got}..., stored {HASHES[name]}...)"
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def point_lights(depth_m: float, height: int = 48, width: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three bright points (centre, off-centre, near a corner) on a faint gradient, all at one depth:
+    the kernel shape itself, where optical vignetting (cat-eye, swirl) shows off-centre."""
+    ramp = torch.linspace(0.0, 0.05, width)
+    image = torch.stack([ramp.expand(height, width) * k for k in (1.0, 0.8, 0.6)]).clone()
+    for (y, x), power in (((24, 32), 40.0), ((14, 46), 25.0), ((6, 6), 30.0)):
+        image[:, y, x] = torch.tensor([power, 0.9 * power, 0.7 * power])
+    return image, torch.full((height, width), depth_m)
+
+
+def layered_scene(seed: int, height: int = 72, width: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    """A small ground-truth-like scene: textured wall at 7 m, a floor receding from 1.5 to 5 m, a
+    subject disc at 2 m and a near leaf at 1.1 m, with a few clipped highlights on the wall."""
+    generator = torch.Generator().manual_seed(seed)
+    image = torch.rand(3, height, width, generator=generator) * 0.6 + 0.1
+    rows = torch.arange(height, dtype=torch.float32)[:, None]
+    cols = torch.arange(width, dtype=torch.float32)[None, :]
+    depth = torch.full((height, width), 7.0)
+    floor = rows > height * 0.6
+    depth = torch.where(floor, 5.0 - 3.5 * (rows - height * 0.6) / (height * 0.4), depth).expand(height, width).clone()
+    subject = (rows - height * 0.45) ** 2 + (cols - width * 0.5) ** 2 < (height * 0.22) ** 2
+    depth[subject] = 2.0
+    leaf = (rows - height * 0.2) ** 2 / 4 + (cols - width * 0.15) ** 2 < 60
+    depth[leaf] = 1.1
+    bright = torch.rand(height, width, generator=generator) > 0.985
+    image[:, bright & (depth == 7.0)] = 1.0
+    return image.clamp(0, 1), depth
+
+
+# --- the bundled example, through the command line ----------------------------------------------
+
+
+def test_bundled_portrait_through_the_cli(tmp_path):
+    out = tmp_path / "portrait.npy"
+    scene = ROOT / "scenes" / "portrait"
+    result = CliRunner().invoke(app, [
+        "render", str(scene / "image.png"), "--depth", str(scene / "depth.npy"), "-f", "85", "-N", "1.8",
+        "--focus-at", "0.5,0.4", "-o", str(out), "--device", "cpu", "--hole-matte", str(tmp_path / "m.npy"),
+    ])
+    assert result.exit_code == 0, result.output
+    check("portrait", digest(np.load(out), np.load(tmp_path / "m.npy")))
+
+
+# --- point lights of every aperture kind, behind and in front of focus ---------------------------
+
+APERTURES = {
+    "circle": ("circle", None),
+    "blades": ("blades:n=7,rotation=15,curvature=0.3", None),
+    "oval": ("oval:aspect=1.5,angle=30", None),
+    "anamorphic": ("anamorphic:squeeze=2,blades=7", None),
+    "cat-eye": ("cat-eye:strength=0.6", None),
+    "swirl": ("swirl:strength=0.7,start=0.1", None),
+    "mirror": ("mirror", None),
+    "soap-bubble": ("circle", "soap-bubble:strength=0.5,sa_sign=-1"),
+    "onion": ("blades:n=6", "onion:strength=0.3,rings=3"),
+    "soft": ("circle", "soft"),
+}
+
+def _point_render(spec: str, profile: str | None, depth_m: float, reference: bool) -> str:
+    aperture = parse_aperture(spec, profile=parse_profile(profile))
+    image, depth = point_lights(depth_m)
+
+    out = render_full(image, depth, LENS, aperture=aperture, device="cpu", hole_matte=True, reference=reference)
+    return digest(out.image, out.coc_px, out.hole_matte)
+
+
+@pytest.mark.parametrize("kind", APERTURES)
+def test_point_lights_of_every_aperture(kind):
+    spec, profile = APERTURES[kind]
+    for depth_m, place in ((4.0, "behind"), (1.4, "front")):
+        for reference in (False, True):
+            backend = "torch" if reference else "numba"
+            got = _point_render(spec, profile, depth_m, reference)
+            check(f"{kind}/{place}/{backend}", got)
+
+
+def test_image_aperture(tmp_path):
+    """A grey-level picture as the aperture (a 4-point star with a dimmer core)."""
+    from bokehsim import io
+
+    size = 64
+    yy, xx = np.mgrid[:size, :size] / (size - 1) * 2 - 1
+    angle, radius = np.arctan2(yy, xx), np.hypot(xx, yy)
+    star = (radius < 0.35 + 0.6 * np.abs(np.cos(2 * angle)) ** 3).astype(np.float32)
+    star[radius < 0.3] = 0.5
+    path = tmp_path / "star.png"
+    io.write_image(path, torch.from_numpy(star)[None].expand(3, size, size), bit_depth=8, transfer="linear")
+    aperture = parse_aperture(f"image:levels=4,rotation=10,path={path}")
+    for depth_m, place in ((4.0, "behind"), (1.4, "front")):
+        image, depth = point_lights(depth_m)
+        for reference, backend in ((False, "numba"), (True, "torch")):
+            out = render_full(image, depth, LENS, aperture=aperture, device="cpu", reference=reference)
+            check(f"image/{place}/{backend}", digest(out.image))
+
+
+def test_look_through_the_cli(tmp_path):
+    """A shipped lens look (swirl, soap-bubble profile, axial colour) on point lights, by its name."""
+    image, depth = point_lights(4.0)
+    np.save(tmp_path / "in.npy", image.permute(1, 2, 0).numpy())
+    np.save(tmp_path / "depth.npy", depth.numpy())
+    out = tmp_path / "out.npy"
+    result = CliRunner().invoke(app, [
+        "render", str(tmp_path / "in.npy"), "--depth", str(tmp_path / "depth.npy"), "--look", "vintage-58mm-swirl",
+        "--focus-distance", "2", "-o", str(out), "--device", "cpu",
+    ])
+    assert result.exit_code == 0, result.output
+    check("look vintage-58mm-swirl", digest(np.load(out)))
+
+
+# --- small ground-truth-like scenes ------------------------------------------------------------
+
+
+def test_layered_scenes_numba_and_torch():
+    """Occlusion, hidden-background fill, hole matte, alpha, highlight expansion, axial colour."""
+    image, depth = layered_scene(3)
+    alpha = (torch.rand(1, *depth.shape, generator=torch.Generator().manual_seed(4)) > 0.1).float()
+    cases = {
+        "plain": dict(aperture="blades:n=9,curvature=0.5"),
+        "highlights+alpha": dict(aperture="cat-eye:strength=0.5", alpha=alpha, clipped_highlights=True),
+        "axial colour": dict(aperture="circle:chromatic=0.003"),
+    }
+    for name, options in cases.items():
+        for reference in (False, True):
+            out = render_full(image, depth, LENS, device="cpu", hole_matte=True, reference=reference, **options)
+            backend = "torch" if reference else "numba"
+            check(f"scene {name}/{backend}", digest(out.image, out.coc_px, out.hole_matte))
+
+
+def test_channels_with_the_torch_reference_directly():
+    """render_channels with an explicit backend: the layered compositor alone."""
+    image, depth = layered_scene(5, 40, 56)
+    coc = LENS.coc_px(depth, image.shape[-1])
+    rendered, matte, layers = render_channels(image, coc, parse_aperture("swirl"), hole_matte=True,
+                                               backend=Backend(torch.device("cpu"), reference=True))
+    check("render_channels torch", digest(rendered, matte, torch.tensor([layers])))
+
+
+def test_tiled_and_deterministic_on_the_cpu():
+    """render_tiled on the CPU (tiles of 32 px) and deterministic=True (the CPU is deterministic)."""
+    image, depth = layered_scene(7)
+    tiled = render_tiled(image, depth, LENS, aperture="blades:n=5", device="cpu", tile_px=32, hole_matte=True)
+    check("tiled", digest(tiled.image, tiled.hole_matte))
+    fixed_tiles = render_tiled(image, depth, LENS, aperture="blades:n=5", device="cpu", tile_px=32, hole_matte=True,
+                               deterministic=True)
+    assert digest(fixed_tiles.image, fixed_tiles.hole_matte) == digest(tiled.image, tiled.hole_matte)
+    plain = render_full(image, depth, LENS, aperture="blades:n=5", device="cpu", hole_matte=True)
+    fixed = render_full(image, depth, LENS, aperture="blades:n=5", device="cpu", hole_matte=True, deterministic=True)
+    check("deterministic", digest(fixed.image, fixed.hole_matte))
+    assert digest(fixed.image, fixed.hole_matte) == digest(plain.image, plain.hole_matte)

@@ -1,0 +1,140 @@
+"""diagnose() on a tiny synthetic RGB-D scene rendered by bokehsim: clean, and corrupted in each of
+the five ways of the seed article's depth diagnostic table."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from bokehsim import InputError, Lens, diagnose
+from bokehsim.diagnosis import SIGN_NAMES
+from bokehsim.diagnosis.filters import gaussian_blur
+from bokehsim.diagnosis.overlay import SIGN_COLOURS, draw_overlay
+from bokehsim.diagnosis.shot import dilate
+from bokehsim.diagnosis.thumbnail import thumbnail_separation
+from bokehsim.tone import linear_to_srgb, srgb_to_linear
+from diagnose_scene import HEIGHT, LENS, WIDTH, quantised, scene, shot
+
+
+@pytest.fixture(scope="module")
+def sharp():
+    return scene(0, lamps=True)
+
+
+@pytest.fixture(scope="module")
+def clean(sharp):
+    image, depth, _ = sharp
+    return shot(image, depth)
+
+
+@pytest.fixture(scope="module")
+def clean_report(clean, sharp):
+    return diagnose(clean, sharp[1], LENS)
+
+
+def test_clean_render_flags_nothing(clean_report):
+    assert clean_report.primary is None
+    assert [s.sign for s in clean_report.signs] == list(SIGN_NAMES)
+    assert not any(s.flagged for s in clean_report.signs)
+    assert clean_report.score > 40
+
+
+def test_implied_f_number_of_a_clean_render(clean, sharp):
+    report = diagnose(clean, sharp[1], focal_length_mm=85, focus_distance_m=2.0)
+    # The estimator reads clutter as a little less blur: within half a stop, never wider.
+    assert abs(math.log2(report.implied_f_number / LENS.f_number)) <= 0.5
+    assert report.f_number == report.implied_f_number
+
+
+def corrupt(kind: str, sharp, clean) -> torch.Tensor:
+    image, depth, mask = sharp
+    matte = mask.float()
+    if kind == "cutout":  # pasted on a plate blurred with the subject in it, with a light rim
+        plate = gaussian_blur(image.clamp(0, 1), 3.5)
+        rim = (dilate(mask, 2) & ~mask).float()
+        pasted = matte * image.clamp(0, 1) + (1 - matte) * plate
+        return quantised(pasted * (1 - rim) + 0.8 * rim)
+    if kind == "absent-distance":  # one blur for every depth behind the subject
+        return shot(image, torch.where(mask, depth, torch.tensor(8.0)))
+    if kind == "contradictory-optics":  # round and oval discs side by side
+        ovals = shot(image, depth, aperture="oval:aspect=1.9,angle=30")
+        cells = ((torch.arange(WIDTH) // 26) % 2).float().expand(HEIGHT, WIDTH)
+        return cells * ovals + (1 - cells) * clean
+    if kind == "failed-hierarchy":  # the far background made garish: its saturation boosted
+        encoded = linear_to_srgb(clean)
+        mean = encoded.mean(0, keepdim=True)
+        boosted = srgb_to_linear((mean + (encoded - mean) * 5.0).clamp(0, 1))
+        return torch.where(depth >= 10.0, boosted, clean)
+    if kind == "fine-pattern":  # a fine, contrasty checker printed on the defocused floor
+        out = clean.clone()
+        yy, xx = torch.meshgrid(torch.arange(50), torch.arange(60), indexing="ij")
+        out[:, 100:150, 172:232] *= 0.2 + 1.6 * ((yy // 3 + xx // 3) % 2).float()
+        return quantised(out)
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", SIGN_NAMES)
+def test_each_corruption_is_flagged(kind, sharp, clean):
+    report = diagnose(corrupt(kind, sharp, clean), sharp[1], LENS)
+    assert report.sign(kind).flagged, [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    assert report.sign(kind).where is not None
+    # A boosted background also changes the colours next to the subject's edge, which the cutout
+    # sign reads as bleed: there both are flagged and either may come first.
+    if kind != "failed-hierarchy":
+        assert report.primary == kind, [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+
+
+def test_score_ranks_corrupted_below_clean(sharp, clean, clean_report):
+    for kind in ("cutout", "fine-pattern"):
+        assert diagnose(corrupt(kind, sharp, clean), sharp[1], LENS).score < clean_report.score
+
+
+def test_report_json_schema(clean_report, sharp, clean):
+    report = diagnose(corrupt("fine-pattern", sharp, clean), sharp[1], LENS)
+    data = json.loads(report.to_json())
+    assert set(data) >= {"score", "implied_f_number", "signs", "primary"}
+    assert 0 <= data["score"] <= 100
+    assert [s["sign"] for s in data["signs"]] == list(SIGN_NAMES)
+    for entry in data["signs"]:
+        assert set(entry) >= {"sign", "severity", "flagged", "where", "explanation"}
+        assert entry["flagged"] == (entry["severity"] > 0.5)
+        assert entry["where"] is None or (len(entry["where"]) == 4 and all(isinstance(v, int) for v in entry["where"]))
+    top = max((s for s in data["signs"] if s["flagged"]), key=lambda s: s["severity"])
+    assert data["primary"] == top["sign"] == "fine-pattern"
+    assert json.loads(clean_report.to_json())["primary"] is None
+
+
+def test_overlay_paints_the_flagged_sign_in_its_box(sharp, clean):
+    image = corrupt("fine-pattern", sharp, clean)
+    report = diagnose(image, sharp[1], LENS)
+    overlay = torch.from_numpy(draw_overlay(image, report)).float()
+    x, y, w, h = report.sign("fine-pattern").where
+    green = SIGN_COLOURS["fine-pattern"][1]
+    inside = overlay[y + 3:y + h - 3, x + 3:x + w - 3, 1] - overlay[y + 3:y + h - 3, x + 3:x + w - 3, 0]
+    assert overlay.shape == (HEIGHT, WIDTH, 3)
+    assert green == 255 and float(inside.mean()) > 20  # the green heat map shows there
+
+
+def test_thumbnail_separation_falls_when_subject_melts_into_background():
+    subject = torch.zeros(HEIGHT, WIDTH, dtype=torch.bool)
+    subject[40:120, 80:160] = True
+    distinct = torch.where(subject, torch.tensor([0.9, 0.6, 0.4])[:, None, None], torch.tensor(0.2)).expand(3, HEIGHT, WIDTH)
+    same = torch.full((3, HEIGHT, WIDTH), 0.5) + 0.05 * torch.randn(3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(0))
+    assert thumbnail_separation(distinct, subject, ~subject) > 5
+    assert thumbnail_separation(same, subject, ~subject) < 0.5
+
+
+def test_sizes_that_differ_are_refused(clean, sharp):
+    with pytest.raises(InputError, match="depth: expected shape"):
+        diagnose(clean, sharp[1][:, :-1], LENS)
+
+
+def test_no_in_focus_region_is_refused(clean, sharp):
+    with pytest.raises(InputError, match="no in-focus region at 1 m"):
+        diagnose(clean, sharp[1], Lens(focal_length_mm=85, f_number=1.4, focus_distance_m=1.0))
+
+
+def test_missing_lens_numbers_are_refused(clean, sharp):
+    with pytest.raises(InputError, match="focus_distance_m: required"):
+        diagnose(clean, sharp[1], focal_length_mm=85)

@@ -1,0 +1,65 @@
+"""estimate_defocus against bokehsim renders of known CoC (disc blur, 8-bit sRGB like a generator)."""
+
+import pytest
+import torch
+
+from bokehsim import InputError, Lens, render
+from bokehsim.diagnosis import estimate_defocus
+from bokehsim.lens import coc_scale_px
+from bokehsim.tone import linear_to_srgb, srgb_to_linear
+
+SIZE = 160
+
+
+def quantised(linear: torch.Tensor) -> torch.Tensor:
+    return srgb_to_linear(torch.round(linear_to_srgb(linear.clamp(0, 1)) * 255) / 255)
+
+
+def disc_picture() -> torch.Tensor:
+    """A bright disc on a dark ground: isolated step edges of every orientation."""
+    yy, xx = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
+    inside = (xx - SIZE / 2) ** 2 + (yy - SIZE / 2) ** 2 < (SIZE / 3.2) ** 2
+    return torch.where(inside, 0.7, 0.1).expand(3, SIZE, SIZE).clone()
+
+
+def blurred(coc: float) -> torch.Tensor:
+    """The disc picture rendered at a constant depth whose CoC is ``coc`` px."""
+    numbers = dict(focal_length_mm=50, focus_distance_m=2.0, sensor_width_mm=36)
+    k1 = coc_scale_px(f_number=1.0, image_width_px=SIZE, **numbers)
+    lens = Lens(f_number=k1 * (1 / 2 - 1 / 4) / coc, **numbers)
+    return quantised(render(disc_picture(), torch.full((SIZE, SIZE), 4.0), lens))
+
+
+@pytest.mark.parametrize("coc", [4.0, 10.0, 20.0])
+def test_measures_the_coc_of_a_disc_blur(coc):
+    estimate = estimate_defocus(blurred(coc))
+    readings = estimate.edge_coc_px[estimate.edge_confidence > 0.3]
+    assert readings.numel() > 50
+    assert abs(float(readings.median()) - coc) < 0.15 * coc
+
+
+def test_sharp_edges_read_sharp_and_flat_regions_have_no_confidence():
+    estimate = estimate_defocus(quantised(disc_picture()))
+    readings = estimate.edge_coc_px[estimate.edge_confidence > 0.3]
+    assert float(readings.median()) < 1.5
+    assert float(estimate.confidence[SIZE // 2, SIZE // 2]) == 0.0  # the disc's flat middle
+    assert float(estimate.confidence[SIZE // 2, SIZE // 2 - SIZE // 3 - 1 : SIZE // 2 - SIZE // 3 + 3].max()) > 0.5
+
+
+def test_dense_map_carries_the_edge_reading_inward():
+    estimate = estimate_defocus(blurred(10.0))
+    assert abs(float(estimate.coc_px[SIZE // 2, SIZE // 2]) - 10.0) < 2.5
+
+
+def test_blur_ranks_monotonically():
+    medians = []
+    for coc in (3.0, 6.0, 12.0, 24.0):
+        estimate = estimate_defocus(blurred(coc))
+        medians.append(float(estimate.edge_coc_px[estimate.edge_confidence > 0.3].median()))
+    assert medians == sorted(medians)
+
+
+@pytest.mark.parametrize("shape, message", [((4, 32, 32), "expected shape"), ((3, 4, 32), "at least 8x8")])
+def test_bad_input(shape, message):
+    with pytest.raises(InputError, match=message):
+        estimate_defocus(torch.rand(*shape))
