@@ -1,6 +1,6 @@
 """Evaluate `bokehsim fix` on a labelled corrupted set against the physical reference.
 
-    PYTHONPATH=$PWD python benchmarks/fix_eval.py [--width 320] [--scenes 4] [--timing]
+    PYTHONPATH=$PWD python benchmarks/fix_eval.py [--width 320] [--scenes 4] [--oracle] [--timing]
 
 Scenes are generated here (a textured subject at the focus distance in front of a far textured
 background and a nearer wall, one in three with a defocused foreground twig), rendered by bokehsim
@@ -11,10 +11,10 @@ as the physical reference, quantised to 8-bit sRGB like a generator's output, an
   and 2: the plate's CoC is 35 % and 60 % of the far background's.
 * ``fine-pattern``: the background left sharp (severity 2) or barely blurred (severity 1).
 
-The blur already in each picture is handed to fix as the existing-blur map (the interface a defocus
-estimate plugs into): the plate's CoC for cut-outs, the lens's CoC for clean references. Reports
-PSNR (8-bit sRGB, whole frame) against the reference before and after, clean references through fix,
-whether the subject's codes are unchanged, writes ``benchmarks/results/fix.md`` and before / after /
+fix measures the blur already in each picture with ``diagnose``'s defocus estimate (``--oracle``
+hands it the true one instead: the plate's CoC for cut-outs, the lens's CoC for clean references).
+Reports PSNR (8-bit sRGB, whole frame) against the reference before and after, ``diagnose``'s score
+before and after, clean references through fix, whether the subject's codes are unchanged, writes ``benchmarks/results/fix.md`` and before / after /
 reference pictures of three cases into ``docs/images/``; ``--timing`` adds a 1080p fix's time.
 """
 
@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from bokehsim import Lens, io, render_full
+from bokehsim.diagnosis import diagnose
 from bokehsim.repair.files import preview
 from bokehsim.repair import fix
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
@@ -114,7 +115,7 @@ def corrupt(kind: str, severity: int, sharp: torch.Tensor, reference: torch.Tens
     raise ValueError(kind)
 
 
-def evaluate(width: int, scenes: int, pictures: Path | None = None) -> list[dict]:
+def evaluate(width: int, scenes: int, pictures: Path | None = None, oracle: bool = False) -> list[dict]:
     rows = []
     for seed in range(scenes):
         sharp, depth, lens = scene(width, seed)
@@ -127,10 +128,11 @@ def evaluate(width: int, scenes: int, pictures: Path | None = None) -> list[dict
                                               for k in ("cutout", "fine-pattern") for s in (1, 2)]
         for kind, severity, picture in cases:
             picture = to_8bit(picture)
-            result = fix(picture, depth, lens, existing_blur_px=existing[kind](severity), seed=seed)
+            result = fix(picture, depth, lens, existing_blur_px=existing[kind](severity) if oracle else None, seed=seed)
             same = bool((codes(result.image)[:, result.protected] == codes(picture)[:, result.protected]).all())
             rows.append({"scene": seed, "kind": kind, "severity": severity, "before": psnr(picture, reference),
-                         "after": psnr(result.image, reference), "subject_same": same})
+                         "after": psnr(result.image, reference), "subject_same": same,
+                         "score_before": score(picture, depth, lens), "score_after": score(result.image, depth, lens)})
             print(rows[-1], flush=True)
             if pictures is not None and seed == 0 and severity in (0, 2):
                 strip = torch.cat([picture, result.image, reference], dim=2)
@@ -138,33 +140,45 @@ def evaluate(width: int, scenes: int, pictures: Path | None = None) -> list[dict
     return rows
 
 
+def score(picture: torch.Tensor, depth: torch.Tensor, lens: Lens) -> float | None:
+    """diagnose's score, or None where diagnose fails on the picture (reported in the table)."""
+    try:
+        return diagnose(picture, depth, lens).score
+    except Exception as error:  # a benchmark reports a failure of the tool it measures and goes on
+        print(f"diagnose failed: {type(error).__name__}: {error}", flush=True)
+        return None
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| scene | corruption | severity | PSNR before (dB) | PSNR after (dB) | change (dB) | subject codes same |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| scene | corruption | severity | PSNR before (dB) | PSNR after (dB) | change (dB) | diagnose score before -> after | subject codes same |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         before = "identical" if r["before"] >= 99 else f"{r['before']:.2f}"
         after = "identical" if r["after"] >= 99 else f"{r['after']:.2f}"
         change = "" if r["before"] >= 99 else f"{r['after'] - r['before']:+.2f}"
-        lines.append(f"| {r['scene']} | {r['kind']} | {r['severity']} | {before} | {after} | {change} | {r['subject_same']} |")
+        score = " -> ".join("failed" if v is None else f"{v:.0f}" for v in (r["score_before"], r["score_after"]))
+        lines.append(f"| {r['scene']} | {r['kind']} | {r['severity']} | {before} | {after} | {change} | {score} | {r['subject_same']} |")
     corrupted = [r for r in rows if r["kind"] != "clean"]
     gain = sum(r["after"] - r["before"] for r in corrupted) / max(1, len(corrupted))
     worst = min((r["after"] - r["before"] for r in corrupted), default=0.0)
     clean = min((r["after"] for r in rows if r["kind"] == "clean"), default=99.0)
+    rises = sum(None not in (r["score_before"], r["score_after"]) and r["score_after"] > r["score_before"] for r in corrupted)
     lines += ["", f"Mean PSNR change over the corrupted images: {gain:+.2f} dB; worst: {worst:+.2f} dB; "
+              f"diagnose score rises on {rises} of {len(corrupted)} corrupted images; "
               f"clean references after fix: {'identical' if clean >= 99 else f'{clean:.2f} dB'} (worst); "
               f"subject codes unchanged on {sum(r['subject_same'] for r in rows)} of {len(rows)} images."]
     return "\n".join(lines)
 
 
 def timing() -> float:
-    """Seconds for one 1920x1080 fix (sharp background: the whole lens blur is rendered)."""
+    """Seconds for one 1920x1080 fix of a sharp picture (blur estimated; the whole lens blur is rendered)."""
     sharp, depth, lens = scene(1920, 1)
     sharp, depth = sharp[:, :1080], depth[:1080]
     picture = to_8bit(sharp)
     small, small_depth, small_lens = scene(160, 1)
     fix(to_8bit(small), small_depth, small_lens)  # compile the scatter first
     started = time.perf_counter()
-    fix(picture, depth, lens, existing_blur_px=torch.zeros_like(depth))
+    fix(picture, depth, lens)
     return time.perf_counter() - started
 
 
@@ -173,9 +187,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--oracle", action="store_true", help="hand fix the true existing blur instead of estimating it")
     args = parser.parse_args()
-    rows = evaluate(args.width, args.scenes, ROOT / "docs" / "images")
-    text = [f"# fix: corrupted set ({args.scenes} generated scenes, {args.width} px wide)", "",
+    rows = evaluate(args.width, args.scenes, ROOT / "docs" / "images", oracle=args.oracle)
+    source = "the true existing blur (--oracle)" if args.oracle else "the existing blur estimated by diagnose"
+    text = [f"# fix: corrupted set ({args.scenes} generated scenes, {args.width} px wide, {source})", "",
             "Made by `benchmarks/fix_eval.py` (see its docstring for the scenes and corruptions).", "", table(rows)]
     if args.timing:
         seconds = timing()

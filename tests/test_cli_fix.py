@@ -48,6 +48,15 @@ def test_fix_writes_picture_sidecar_compare_and_changes_and_keeps_subject_codes(
     assert sidecar["command"] == "fix" and {"tone", "rims", "blur", "grain", "hierarchy"} <= set(sidecar["decisions"])
 
 
+def test_report_holds_diagnose_before_and_after(shot):
+    folder, image, depth_path, _ = shot
+    result = run("fix", image, "--depth", depth_path, *LENS_ARGS, "-o", folder / "out.png", "--report", folder / "r.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((folder / "r.json").read_text())
+    assert set(report) == {"before", "after"}
+    assert {"score", "signs", "primary"} <= set(report["before"]) and {"score", "signs"} <= set(report["after"])
+
+
 def _coc(depth):
     from bokehsim import Lens
 

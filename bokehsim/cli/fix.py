@@ -35,7 +35,7 @@ def fix_cli(
     lens: LensSettings,
     depth: DepthSource,
     subject_mask: Annotated[Path | None, typer.Option("--subject-mask", help="White where the subject must not change (same size as IMAGE).")] = None,
-    existing_blur: Annotated[Path | None, typer.Option("--existing-blur", help="Float map (.npy/.exr/.tif) of the CoC in px the picture already shows; without it the picture is taken as sharp.")] = None,
+    existing_blur: Annotated[Path | None, typer.Option("--existing-blur", help="Float map (.npy/.exr/.tif) of the CoC in px the picture already shows (default: measured by diagnose's defocus estimate).")] = None,
     tone: Annotated[Mode, typer.Option("--tone", help="Black point and clipped highlights before the blur: auto or off.")] = Mode.auto,
     black_point: Annotated[float | None, typer.Option("--black-point", help="Linear level mapped to black (overrides --tone auto's measure).")] = None,
     rims: Annotated[Mode, typer.Option("--rims", help="Unmix subject colour smeared into the re-blurred band around the subject: auto or off.")] = Mode.auto,
@@ -43,6 +43,7 @@ def fix_cli(
     hierarchy: Annotated[Mode, typer.Option("--hierarchy", help="Calm a background louder than the subject: auto or off.")] = Mode.auto,
     compare: Annotated[Path | None, typer.Option("--compare", help="Also write before | after side by side (.png).", rich_help_panel="Outputs")] = None,
     changes: Annotated[Path | None, typer.Option("--changes", help="Also write a heat map of what changed (.png).", rich_help_panel="Outputs")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write diagnose's report before and after the fix (.json).", rich_help_panel="Outputs")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthesised grain.")] = 0,
 ) -> None:
     """Fix an almost-good picture: curve, re-render the missing blur from the geometry, match grain.
@@ -53,7 +54,7 @@ def fix_cli(
         report = fix_files(
             image, output, lens=lens, depth=depth, subject_mask=subject_mask, existing_blur=existing_blur,
             tone=tone.value, black_point=black_point, rims=rims.value, grain=grain.value, hierarchy=hierarchy.value,
-            compare=compare, changes=changes, seed=seed, progress=progress.update,
+            compare=compare, changes=changes, report=report, seed=seed, progress=progress.update,
             warn=lambda line: err_console.print(f"[yellow]warning:[/] {line}", soft_wrap=True),
         )
     err_console.print(

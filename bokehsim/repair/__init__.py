@@ -24,6 +24,7 @@ import torch
 from .. import tone as tone_curves
 from ..aperture import Aperture
 from ..composite import push_pull
+from ..diagnosis import estimate_defocus
 from ..errors import InputError
 from ..lens import Lens
 from ..render import check_render_inputs, render_full
@@ -96,10 +97,12 @@ def fix(
         image: ``(C, H, W)`` linear colour (C = 1 or 3), as :func:`bokehsim.io.read_image` gives it.
         depth_m: ``(H, W)`` z-depth S2 in metres, finite and > 0.
         lens: the shot (f, N, S1, w_s).
-        existing_blur_px: ``(H, W)`` CoC px (>= 0) the picture already shows, e.g. the defocus estimate
-            of ``diagnose``; None treats the picture as sharp everywhere (all the lens's blur is added).
+        existing_blur_px: ``(H, W)`` CoC px (>= 0) the picture already shows; None measures it with
+            ``diagnose``'s defocus estimate (:func:`bokehsim.diagnosis.estimate_defocus`). Zeros take
+            the picture as sharp everywhere (all the lens's blur is added).
         blur_confidence: ``(H, W)`` in [0, 1], the weight of each ``existing_blur_px`` reading; low
-            readings are replaced by their confident neighbours'. None: all confident.
+            readings are replaced by their confident neighbours'. None: all confident (or the
+            estimate's own confidence when the blur is estimated).
         aperture: the aperture shape (as ``render``).
         alpha: ``(1, H, W)`` straight alpha in [0, 1], or None.
         subject: ``(H, W)`` bool, extra pixels to protect (``--subject-mask``).
@@ -145,6 +148,10 @@ def fix(
     curve = decide_tone(image, mode=tone, black_point=black_point, expand_highlights=expand_highlights,
                         highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, encoded=encoded)
     decisions["tone"] = curve.to_dict()
+    if existing_blur_px is None:
+        estimate = estimate_defocus(image if image.shape[0] in (1, 3) else image[:3])
+        existing_blur_px, blur_confidence = estimate.coc_px.cpu(), estimate.confidence.cpu()
+        decisions["existing_blur"] = "estimated"
     existing = background_blur(existing_blur_px, blur_confidence, protected)
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0
@@ -185,12 +192,10 @@ def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Te
     return colour, (rendered[image.shape[0]:] if alpha is not None else None)
 
 
-def background_blur(existing_blur_px: torch.Tensor | None, confidence: torch.Tensor | None,
+def background_blur(existing_blur_px: torch.Tensor, confidence: torch.Tensor | None,
                     protected: torch.Tensor) -> torch.Tensor:
     """The background's existing blur: readings weighted by confidence, those on the subject's
-    outline dropped, spread by push-pull; zeros when no estimate is given."""
-    if existing_blur_px is None:
-        return torch.zeros(protected.shape)
+    outline dropped, spread by push-pull."""
     weight = torch.ones(protected.shape) if confidence is None else confidence.float().cpu().clamp(0, 1)
     weight = weight * ~dilate(protected, OUTLINE_READING_PX)
     if float(weight.sum()) == 0.0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ import numpy as np
 import torch
 
 from .. import io
+from ..diagnosis import diagnose
 from ..errors import InputError
 from ..jobs import DepthSource, LensSettings, check_lens_settings, check_outputs, load_inputs, sidecar_parameters
 from ..jobs import write_render_outputs
@@ -52,6 +55,7 @@ def fix_files(
     hierarchy: str = "auto",
     compare: Path | None = None,
     changes: Path | None = None,
+    report: Path | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     warn: Callable[[str], None] | None = None,
@@ -63,11 +67,12 @@ def fix_files(
         output: the fixed picture.
         lens, depth: as for ``render``.
         subject_mask: a picture the size of ``image``, white where the subject must not change.
-        existing_blur: a float map (px) of the CoC the picture already shows (e.g. a defocus estimate);
-            without it the picture is taken as sharp and all of the lens's blur is added.
+        existing_blur: a float map (px) of the CoC the picture already shows; without it the blur is
+            measured by ``diagnose``'s defocus estimate.
         tone, black_point, rims, grain, hierarchy: the steps of :func:`bokehsim.repair.fix`.
         compare: also write before | after side by side (PNG).
         changes: also write a heat map of what changed (PNG).
+        report: also write ``diagnose``'s report of the picture before and after the fix (JSON).
         seed: the synthesised grain's seed.
         progress, warn: callbacks as for ``render``.
 
@@ -77,6 +82,7 @@ def fix_files(
     started = time.perf_counter()
     side = [p for p in (compare, changes) if p is not None]
     check_outputs([output, *side], [image, depth.path, subject_mask, existing_blur])
+    check_report_path(report, [output, *side, image, depth.path, subject_mask, existing_blur])
     for option, mode in (("--tone", tone), ("--rims", rims), ("--grain", grain), ("--hierarchy", hierarchy)):
         if mode not in MODES:
             raise InputError(f"{option}: expected auto or off, got {mode!r}")
@@ -98,25 +104,48 @@ def fix_files(
     result = fix(picture.color, depth_m, inputs.lens, existing_blur_px=blur, aperture=inputs.aperture,
                  alpha=picture.alpha, subject=mask, tone=tone, black_point=black_point,
                  encoded=picture.transfer == "srgb", rims=rims, grain=grain, hierarchy=hierarchy, seed=seed, progress=progress)
+    # diagnose runs before anything is written, so a failure there leaves no half set of outputs.
+    reports = diagnose_reports(picture.color, result.image, depth_m, inputs.lens) if report is not None else None
     rendered = result.image if result.alpha is None else torch.cat([result.image, result.alpha])
     write_render_outputs(SimpleNamespace(image=rendered), picture, output, None, None, None)
     if compare is not None:
         io.write_preview_png(compare, np.concatenate([preview(picture.color), preview(result.image)], axis=1))
     if changes is not None:
         io.write_preview_png(changes, change_heat_map(picture.color, result.image))
+    if report is not None:
+        with io.atomic_output(report) as tmp:
+            tmp.write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")
 
     parameters = {
         "command": "fix", "image": image, "output": output, **sidecar_parameters(lens, depth, inputs),
         "subject_mask": subject_mask, "existing_blur": existing_blur, "tone_mode": tone, "rims_mode": rims, "grain_mode": grain,
         "hierarchy_mode": hierarchy, "seed": seed, "protected_fraction": float(result.protected.float().mean()),
-        "decisions": result.decisions, "compare": compare, "changes": changes,
+        "decisions": result.decisions, "compare": compare, "changes": changes, "report": report,
     }
     elapsed = time.perf_counter() - started
     for path in (output, *side):
         io.write_sidecar(path, parameters, [image, depth.path, subject_mask, existing_blur], elapsed)
     height, width = picture.color.shape[1:]
     reblurred = result.decisions["blur"].get("missing_coc_px", {}).get("fraction_reblurred", 0.0)
-    return FixReport([output, *side], width, height, parameters["protected_fraction"], reblurred, elapsed, parameters)
+    return FixReport([output, *side] + ([report] if report else []), width, height, parameters["protected_fraction"], reblurred, elapsed, parameters)
+
+
+def check_report_path(report: Path | None, others: list[Path | None]) -> None:
+    """A ``--report`` is a ``.json`` file in a writable folder, and none of the other files."""
+    if report is None:
+        return
+    if report.suffix.lower() != ".json":
+        raise InputError(f"{report}: expected a .json file for --report, got {report.suffix or 'no extension'}")
+    if not report.parent.is_dir() or not os.access(report.parent, os.W_OK):
+        raise InputError(f"{report}: expected a writable folder '{report.parent}' for --report")
+    if any(other is not None and os.path.realpath(other) == os.path.realpath(report) for other in others):
+        raise InputError(f"{report}: --report must be a file of its own, not an input or another output")
+
+
+def diagnose_reports(before: torch.Tensor, after: torch.Tensor, depth_m: torch.Tensor, lens) -> dict:
+    """``{"before": diagnose report, "after": diagnose report}`` as JSON-ready dicts."""
+    rgb = lambda image: image.expand(3, -1, -1) if image.shape[0] == 1 else image
+    return {name: diagnose(rgb(image), depth_m, lens).to_dict() for name, image in (("before", before), ("after", after))}
 
 
 def check_focus_not_farthest(depth_m: torch.Tensor, focus_distance_m: float, focus_at: str | None) -> None:

@@ -3,10 +3,10 @@
 The seed article: "smooth face, garish background: failed hierarchy", and "sometimes bring the
 background slightly more desaturated than the subject to keep the hierarchy". Loudness is measured
 in the encoded (sRGB) picture as the viewer sees it: mean saturation (max - min of R, G, B) and local
-contrast (standard deviation of luma in 9 px windows). Where the background's loudness exceeds the
-subject's by more than a factor :data:`ALLOWED_RATIO`, the background's saturation (around its grey)
-or local contrast (around its 9 px mean) is scaled down just enough to reach that factor, and no
-further. The subject is not touched; the change fades in with the expected blur.
+contrast (standard deviation of luma in 9 px windows), as ``diagnose``'s ``failed-hierarchy`` sign
+measures them. Where the background's loudness exceeds the subject's by more than the factor at which
+that sign is flagged (:data:`ALLOWED_RATIO`), the background's saturation (around its grey) or local
+contrast (around its 9 px mean) is scaled down just enough to reach that factor, and no further. The subject is not touched; the change fades in with the expected blur.
 """
 
 from __future__ import annotations
@@ -16,27 +16,18 @@ import math
 import torch
 import torch.nn.functional as F
 
-#: Background loudness allowed relative to the subject's (a log ratio of 0.9, the threshold at which
-#: a background reads as louder than the subject).
-ALLOWED_RATIO = math.exp(0.9)
-#: Expected |CoC| (px) from which a pixel is background, and where the change starts fading in.
-BACKGROUND_COC_PX = 6.0
+from ..diagnosis.filters import luminance
+from ..diagnosis.sign_hierarchy import BACKGROUND_COC_PX, FLOOR, RAW_AT_FLAG, loudness_maps
+
+#: Background loudness allowed relative to the subject's: where ``diagnose`` flags ``failed-hierarchy``.
+ALLOWED_RATIO = math.exp(RAW_AT_FLAG)
+#: Expected |CoC| (px) from which the change starts fading in (full at ``BACKGROUND_COC_PX``).
 FADE_FROM_COC_PX = 2.0
-#: Loudness floor (encoded units) so two near-black regions do not compare.
-FLOOR = 0.02
 WINDOW_PX = 9
 
 
 def _local_mean(plane: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(plane[None, None], WINDOW_PX, stride=1, padding=WINDOW_PX // 2, count_include_pad=False)[0, 0]
-
-
-def loudness(image_encoded: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-pixel ``saturation`` and ``contrast`` maps ``(H, W)`` of a ``(3, H, W)`` encoded image."""
-    luma = image_encoded.mean(0)
-    mean = _local_mean(luma)
-    contrast = (_local_mean(luma * luma) - mean * mean).clamp_min(0.0).sqrt()
-    return {"saturation": image_encoded.amax(0) - image_encoded.amin(0), "contrast": contrast}
 
 
 def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, subject: torch.Tensor
@@ -58,7 +49,9 @@ def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, 
     fade = ((expected_coc_px.abs() - FADE_FROM_COC_PX) / (BACKGROUND_COC_PX - FADE_FROM_COC_PX)).clamp(0, 1)
     fade = fade * ~subject
     out, decisions = image_encoded, {}
-    for name, level in loudness(image_encoded).items():
+    for name, level in loudness_maps(image_encoded).items():
+        if name not in ("saturation", "contrast"):
+            continue  # detail follows contrast
         ratio = (float(level[background].mean()) + FLOOR) / (float(level[subject].mean()) + FLOOR)
         # Scale the background's loudness so (scale * L_bg + floor) / (L_subject + floor) = allowed.
         scale = 1.0
@@ -70,7 +63,7 @@ def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, 
                 grey = out.mean(0, keepdim=True)
                 out = grey + (out - grey) * factor
             else:
-                luma = out.mean(0)
+                luma = luminance(out)
                 mean = _local_mean(luma)
                 out = out + ((mean - luma) * (1.0 - factor))[None]
         decisions[name] = {"ratio": round(ratio, 3), "scale": round(scale, 4)}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import tone
+from ..diagnosis.filters import luminance
 from ..errors import InputError
 
 #: The percentile of luminance read as the picture's black.
@@ -29,8 +30,6 @@ BLACK_PERCENTILE = 0.1
 LIFTED_BLACK_LINEAR = 0.05
 #: A channel at or above this linear value is clipped (the top code of an 8-bit picture).
 CLIPPED_LINEAR = 0.999
-#: Rec. 709 luminance weights of linear RGB.
-LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
 
 
 @dataclass(frozen=True)
@@ -54,14 +53,6 @@ class ToneDecision:
 
     def to_dict(self) -> dict:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in self.__dict__.items()}
-
-
-def luminance(image_linear: torch.Tensor) -> torch.Tensor:
-    """``(H, W)`` luminance of a ``(C, H, W)`` linear image (grey images: the channel itself)."""
-    if image_linear.shape[0] == 1:
-        return image_linear[0]
-    weights = torch.tensor(LUMA_WEIGHTS, dtype=image_linear.dtype, device=image_linear.device)
-    return torch.einsum("chw,c->hw", image_linear[:3], weights)
 
 
 def decide_tone(
