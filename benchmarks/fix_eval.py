@@ -30,9 +30,10 @@ import torch.nn.functional as F
 
 from bokehsim import Lens, io, render_full
 from bokehsim.diagnosis import diagnose
-from bokehsim.repair.files import preview
 from bokehsim.repair import fix
-from bokehsim.tone import linear_to_srgb, srgb_to_linear
+from bokehsim.repair.files import preview
+from bokehsim.tone import linear_to_srgb
+from diagnose_eval import to_8bit  # the same 8-bit quantisation as diagnose's evaluation set
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A cut-out plate's CoC as a fraction of the far background's, by severity.
@@ -76,11 +77,6 @@ def scene(width: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, Lens]:
         image[:, twig] = torch.tensor([0.05, 0.2, 0.03])[:, None]
     lens = Lens(focal_length_mm=85, f_number=1.8 + float(torch.rand(1, generator=g)), focus_distance_m=2.0)
     return image, depth, lens
-
-
-def to_8bit(linear: torch.Tensor) -> torch.Tensor:
-    """Quantise like an 8-bit sRGB file and decode back to linear."""
-    return srgb_to_linear(torch.round(linear_to_srgb(linear.clamp(0, 1)) * 255) / 255)
 
 
 def codes(linear: torch.Tensor) -> torch.Tensor:

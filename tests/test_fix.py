@@ -7,7 +7,7 @@ import torch
 from fix_scene import LENS, WIDTH, add_grain, box_blur, codes, psnr, reference, scene, to_8bit
 
 from bokehsim import fix, render_full
-from bokehsim.repair.protect import dilate
+from bokehsim.diagnosis.shot import dilate
 from bokehsim.repair.grain import measure_grain
 from bokehsim.tone import linear_to_srgb
 

@@ -30,7 +30,8 @@ from ..lens import Lens
 from ..render import check_render_inputs, render_full
 from .grain import measure_grain, match_grain
 from .hierarchy import calm_background
-from .protect import dilate, subject_mask
+from ..diagnosis.shot import dilate
+from .protect import subject_mask
 from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
 from .rims import remove_rims
 from .tone import apply_black_point, decide_tone

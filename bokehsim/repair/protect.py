@@ -15,18 +15,12 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..diagnosis.shot import dilate
+
 #: |CoC| below which a pixel is in focus (half a pixel: the blur is invisible).
 IN_FOCUS_COC_PX = 0.5
 #: Depth ratio between neighbours that counts as a depth edge.
 DEPTH_EDGE_RATIO = 1.05
-
-
-def dilate(mask: torch.Tensor, radius_px: int) -> torch.Tensor:
-    """Grow a ``(H, W)`` bool mask by a square of ``radius_px`` (0 returns it unchanged)."""
-    if radius_px <= 0:
-        return mask
-    grown = F.max_pool2d(mask[None, None].float(), 2 * radius_px + 1, stride=1, padding=radius_px)
-    return grown[0, 0] > 0
 
 
 def distance_px(mask: torch.Tensor, max_px: int) -> torch.Tensor:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import torch
 
 from ..composite import push_pull
-from .protect import dilate, distance_px
+from ..diagnosis.shot import dilate
+from .protect import distance_px
 
 #: A share below this is not worth unmixing (and the band ends where the share falls below it).
 MIN_SHARE = 0.01
