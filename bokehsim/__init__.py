@@ -12,6 +12,10 @@ from .aperture import Aperture, parse_aperture
 from .diagnosis import diagnose
 from .errors import InputError
 from .lens import Lens, coc_px
+from .repair import FixResult, fix
 from .render import render, render_full
 
-__all__ = ["Aperture", "InputError", "Lens", "coc_px", "diagnose", "parse_aperture", "render", "render_full", "__version__"]
+__all__ = [
+    "Aperture", "FixResult", "InputError", "Lens", "coc_px", "diagnose", "fix", "parse_aperture", "render", "render_full",
+    "__version__",
+]

@@ -25,7 +25,7 @@ BAD_VALUES = {"float": ["-1", "nan"], "integer": ["-5"], "choice": ["bogus"], "t
 #: Options that take free text with no wrong value, or whose bad value only shows when used.
 FREE_TEXT = {
     ("render", "--depth-model"), ("focus", "--depth-model"), ("diagnose", "--depth-model"),  # any Hugging Face id or folder
-    ("pull", "--depth-model"),
+    ("pull", "--depth-model"), ("fix", "--depth-model"),
 }
 
 
@@ -65,6 +65,7 @@ def valid_invocation(command: str, folder, out) -> list[str]:
         "render": ["render", image, "--depth", depth, "-f", "50", "-N", "2", "--focus-at", "0.5,0.5", "-o", str(out / "o.png")],
         "focus": ["focus", image, "--depth", depth],
         "diagnose": ["diagnose", image, "--depth", depth, "-f", "50", "-N", "2", "--focus-at", "0.25,0.5"],
+        "fix": ["fix", image, "--depth", depth, "-f", "50", "-N", "2", "--focus-at", "0.5,0.5", "-o", str(out / "o.png")],
         "kernels": ["kernels", "-o", str(out / "k.png"), "--size", "32x24", "--grid", "1x1", "--coc", "6"],
         "looks": ["looks"],
         "prompt": ["prompt", str(Path(__file__).parent.parent / "scenes" / "shots" / "headshot-85mm.toml")],

@@ -1,3 +1,3 @@
 """Imports every command module so each registers itself on the shared app."""
 
-from . import diagnose, focus, groundtruth, kernels, looks, notebook, prompt, pull, render  # noqa: F401
+from . import diagnose, fix, focus, groundtruth, kernels, looks, notebook, prompt, pull, render  # noqa: F401

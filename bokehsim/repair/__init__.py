@@ -1,0 +1,224 @@
+"""Fix almost-good images: re-render the depth of field from the geometry, never touching the subject.
+
+``fix(image, depth_m, lens) -> FixResult`` follows the seed article's method, in its order:
+
+1. **Curve before blur** (:mod:`.tone`): a lifted black point pulled down, clipped highlights expanded
+   into HDR exactly as ``render`` does.
+2. **Subject protection** (:mod:`.protect`): the in-focus region, grown by the depth edge, plus an
+   optional mask, is copied bit for bit.
+3. **Blur from the geometry, given the blur already there** (:mod:`.rims`, :mod:`.reblur`): cut-out
+   rims are removed from the band next to the subject, and only the missing blur is rendered, with
+   the renderer's occlusion and hidden-background fill; where the picture is blurrier than the lens
+   allows, it is left and reported in the deficit map.
+4. **Grain matching** (:mod:`.grain`): the sharp region's grain is synthesised over re-blurred regions.
+5. **Hierarchy** (:mod:`.hierarchy`): a background louder than the subject is brought toward it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import tone as tone_curves
+from ..aperture import Aperture
+from ..composite import push_pull
+from ..diagnosis import estimate_defocus
+from ..errors import InputError
+from ..lens import Lens
+from ..render import check_render_inputs, render_full
+from .grain import measure_grain, match_grain
+from .hierarchy import calm_background
+from ..diagnosis.shot import dilate
+from .protect import subject_mask
+from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
+from .rims import remove_rims
+from .tone import apply_black_point, decide_tone
+
+MODES = ("auto", "off")
+#: Blur readings closer than this to the subject are the subject's own hard outline (or its rim), not
+#: the background's blur: the background's blur there is spread from farther readings.
+OUTLINE_READING_PX = 4
+
+__all__ = ["FixResult", "fix"]
+
+
+@dataclass
+class FixResult:
+    """What :func:`fix` produced and decided.
+
+    Attributes:
+        image: ``(C, H, W)`` linear colour; protected pixels are the input's, bit for bit.
+        alpha: ``(1, H, W)`` in [0, 1] or None (the input's alpha, carried through the render).
+        protected: ``(H, W)`` bool, the subject left untouched.
+        expected_coc_px: ``(H, W)`` signed CoC the lens gives (CONVENTIONS).
+        existing_coc_px: ``(H, W)`` the blur the picture showed, CoC px.
+        missing_coc_px: ``(H, W)`` signed CoC rendered on top of it.
+        deficit_px: ``(H, W)`` how much blurrier than the lens allows the picture is (left as is).
+        decisions: every decision, for the sidecar (curve, rims, missing-blur statistics, grain,
+            hierarchy).
+    """
+
+    image: torch.Tensor
+    alpha: torch.Tensor | None
+    protected: torch.Tensor
+    expected_coc_px: torch.Tensor
+    existing_coc_px: torch.Tensor
+    missing_coc_px: torch.Tensor
+    deficit_px: torch.Tensor
+    decisions: dict = field(default_factory=dict)
+
+
+def fix(
+    image: torch.Tensor,
+    depth_m: torch.Tensor,
+    lens: Lens,
+    *,
+    existing_blur_px: torch.Tensor | None = None,
+    blur_confidence: torch.Tensor | None = None,
+    aperture: Aperture | str | None = None,
+    alpha: torch.Tensor | None = None,
+    subject: torch.Tensor | None = None,
+    tone: str = "auto",
+    black_point: float | None = None,
+    expand_highlights: bool | None = None,
+    highlight_threshold: float = tone_curves.DEFAULT_HIGHLIGHT_THRESHOLD,
+    highlight_gain: float = tone_curves.DEFAULT_HIGHLIGHT_GAIN,
+    encoded: bool = True,
+    rims: str = "auto",
+    grain: str = "auto",
+    hierarchy: str = "auto",
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> FixResult:
+    """Repair the depth of field of a picture whose subject holds (see the module docstring).
+
+    Args:
+        image: ``(C, H, W)`` linear colour (C = 1 or 3), as :func:`bokehsim.io.read_image` gives it.
+        depth_m: ``(H, W)`` z-depth S2 in metres, finite and > 0.
+        lens: the shot (f, N, S1, w_s).
+        existing_blur_px: ``(H, W)`` CoC px (>= 0) the picture already shows; None measures it with
+            ``diagnose``'s defocus estimate (:func:`bokehsim.diagnosis.estimate_defocus`). Zeros take
+            the picture as sharp everywhere (all the lens's blur is added).
+        blur_confidence: ``(H, W)`` in [0, 1], the weight of each ``existing_blur_px`` reading; low
+            readings are replaced by their confident neighbours'. None: all confident (or the
+            estimate's own confidence when the blur is estimated).
+        aperture: the aperture shape (as ``render``).
+        alpha: ``(1, H, W)`` straight alpha in [0, 1], or None.
+        subject: ``(H, W)`` bool, extra pixels to protect (``--subject-mask``).
+        tone: ``auto`` or ``off``; ``black_point`` and ``expand_highlights`` override ``auto``.
+        highlight_threshold, highlight_gain: the highlight expansion curve (as ``render``).
+        encoded: the picture came from an 8/16-bit (sRGB) file.
+        rims: ``auto`` (unmix subject colour smeared into a re-blurred band next to the subject) or ``off``.
+        grain: ``auto`` (match the sharp region's grain) or ``off``.
+        hierarchy: ``auto`` (calm a background louder than the subject) or ``off``.
+        seed: the synthesised grain's seed.
+        progress: ``progress(done, total)`` during the render.
+
+    Returns:
+        :class:`FixResult`.
+
+    Raises:
+        InputError: shapes that differ, invalid depth, a bad mode, or nothing in focus at S1.
+
+    Example:
+        >>> lens = Lens(focal_length_mm=50, f_number=2, focus_distance_m=2)
+        >>> depth = torch.full((32, 48), 5.0); depth[8:24, 16:32] = 2.0
+        >>> result = fix(torch.rand(3, 32, 48), depth, lens)
+        >>> result.image.shape, int(result.protected.sum())
+        (torch.Size([3, 32, 48]), 320)
+    """
+    check_render_inputs(image, depth_m)
+    shape = depth_m.shape
+    for name, value in (("existing_blur_px", existing_blur_px), ("blur_confidence", blur_confidence),
+                        ("subject", subject)):
+        if value is not None and value.shape != shape:
+            raise InputError(f"{name}: expected shape {tuple(shape)} like the depth, got {tuple(value.shape)}")
+    for option, mode in (("--rims", rims), ("--grain", grain), ("--hierarchy", hierarchy)):
+        if mode not in MODES:
+            raise InputError(f"{option}: expected auto or off, got {mode!r}")
+    image, depth_m = image.float().cpu(), depth_m.float().cpu()
+    width = shape[-1]
+    expected = lens.coc_px(depth_m, width)
+    protected = subject_mask(expected, depth_m, None if subject is None else subject.bool().cpu())
+    if not bool(protected.any()):
+        raise InputError(f"focus: nothing is in focus at {lens.focus_distance_m:g} m (every |CoC| >= 0.5 px) "
+                         "and no --subject-mask; focus on the subject")
+    decisions: dict = {}
+    curve = decide_tone(image, mode=tone, black_point=black_point, expand_highlights=expand_highlights,
+                        highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, encoded=encoded)
+    decisions["tone"] = curve.to_dict()
+    if existing_blur_px is None:
+        estimate = estimate_defocus(image if image.shape[0] in (1, 3) else image[:3])
+        existing_blur_px, blur_confidence = estimate.coc_px.cpu(), estimate.confidence.cpu()
+        decisions["existing_blur"] = "estimated"
+    existing = background_blur(existing_blur_px, blur_confidence, protected)
+    missing = missing_blur(expected, existing)
+    missing.coc_px[protected] = 0.0
+    # Rims are removed only where the band is re-rendered: a band whose blur is already right is
+    # left as the picture has it (the rim test cannot tell a rim from the background's own detail).
+    curved = apply_black_point(image, curve.black_point)
+    unmixed = curved
+    if rims == "auto":
+        rim = remove_rims(curved, protected, existing)
+        unmixed = torch.where(missing.coc_px.abs() >= NEGLIGIBLE_COC_PX, rim.image, curved)
+        decisions["rims"] = rim.stats()
+    decisions["blur"] = missing.stats(~protected)
+    out, out_alpha = image, alpha
+    if bool((missing.coc_px.abs() >= NEGLIGIBLE_COC_PX).any()) or curve.expand_highlights:
+        out, out_alpha = render_missing(image, unmixed, image - curved, missing.coc_px, lens, aperture=aperture,
+                                        alpha=alpha, curve=curve, progress=progress)
+    out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
+                         seed=seed, decisions=decisions)
+    out = torch.where(protected, image, out)
+    if alpha is not None:
+        out_alpha = torch.where(protected, alpha.cpu(), out_alpha)
+    return FixResult(out, out_alpha, protected, expected, existing, missing.coc_px, missing.deficit_px, decisions)
+
+
+def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Tensor, missing_coc_px: torch.Tensor,
+                   lens: Lens, *, aperture, alpha, curve, progress) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Render the missing blur of the curved, rim-free picture ``unmixed`` (``(C, H, W)`` linear);
+    returns the colour and the alpha (None without one)."""
+    rendered = render_full(
+        unmixed, depth_for_coc(missing_coc_px, lens, image.shape[-1]), lens, aperture=aperture, alpha=alpha,
+        clipped_highlights=curve.expand_highlights, highlight_threshold=curve.highlight_threshold,
+        highlight_gain=curve.highlight_gain, device="cpu", progress=progress,
+    ).image
+    # The curve is for the blur: where nothing is re-blurred the picture keeps its own tone (what the
+    # render spilled there from re-blurred neighbours stays).
+    untouched = (missing_coc_px.abs() < NEGLIGIBLE_COC_PX).float()
+    colour = rendered[: image.shape[0]] + uncurve * untouched
+    return colour, (rendered[image.shape[0]:] if alpha is not None else None)
+
+
+def background_blur(existing_blur_px: torch.Tensor, confidence: torch.Tensor | None,
+                    protected: torch.Tensor) -> torch.Tensor:
+    """The background's existing blur: readings weighted by confidence, those on the subject's
+    outline dropped, spread by push-pull."""
+    weight = torch.ones(protected.shape) if confidence is None else confidence.float().cpu().clamp(0, 1)
+    weight = weight * ~dilate(protected, OUTLINE_READING_PX)
+    if float(weight.sum()) == 0.0:
+        return existing_blur_px.float().cpu().clamp_min(0.0)
+    return push_pull(existing_blur_px.float().cpu().clamp_min(0.0)[None], weight)[0]
+
+
+def finish_encoded(linear: torch.Tensor, before: torch.Tensor, expected: torch.Tensor, protected: torch.Tensor,
+                   missing_coc_px: torch.Tensor, *, grain: str, hierarchy: str, seed: int, decisions: dict) -> torch.Tensor:
+    """Grain and hierarchy, which act on the encoded (sRGB) picture (``before``: the linear picture
+    before the re-blur); pixels above 1.0 (HDR) keep their linear value."""
+    if grain == "off" and hierarchy == "off":
+        return linear
+    encoded = tone_curves.linear_to_srgb(linear)
+    if grain == "auto":
+        model = measure_grain(encoded, protected)
+        decisions["grain"] = model.to_dict()
+        reblurred = missing_coc_px.abs() >= NEGLIGIBLE_COC_PX
+        if model.blocks and bool(reblurred.any()):
+            present = measure_grain(tone_curves.linear_to_srgb(before), reblurred)
+            decisions["grain"]["reblurred_before"] = present.to_dict()["level"]
+            encoded = match_grain(encoded, model, present, missing_coc_px * reblurred, seed=seed)
+    if hierarchy == "auto":
+        encoded, decisions["hierarchy"] = calm_background(encoded, expected, protected)
+    return torch.where(linear > 1.0, linear, tone_curves.srgb_to_linear(encoded))

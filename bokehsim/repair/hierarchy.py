@@ -1,0 +1,70 @@
+"""Hierarchy: a defocused background louder than the subject is brought toward it.
+
+The seed article: "smooth face, garish background: failed hierarchy", and "sometimes bring the
+background slightly more desaturated than the subject to keep the hierarchy". Loudness is measured
+in the encoded (sRGB) picture as the viewer sees it: mean saturation (max - min of R, G, B) and local
+contrast (standard deviation of luma in 9 px windows), as ``diagnose``'s ``failed-hierarchy`` sign
+measures them. Where the background's loudness exceeds the subject's by more than the factor at which
+that sign is flagged (:data:`ALLOWED_RATIO`), the background's saturation (around its grey) or local
+contrast (around its 9 px mean) is scaled down just enough to reach that factor, and no further. The subject is not touched; the change fades in with the expected blur.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..diagnosis.filters import luminance
+from ..diagnosis.sign_hierarchy import BACKGROUND_COC_PX, FLOOR, RAW_AT_FLAG, loudness_maps
+
+#: Background loudness allowed relative to the subject's: where ``diagnose`` flags ``failed-hierarchy``.
+ALLOWED_RATIO = math.exp(RAW_AT_FLAG)
+#: Expected |CoC| (px) from which the change starts fading in (full at ``BACKGROUND_COC_PX``).
+FADE_FROM_COC_PX = 2.0
+WINDOW_PX = 9
+
+
+def _local_mean(plane: torch.Tensor) -> torch.Tensor:
+    return F.avg_pool2d(plane[None, None], WINDOW_PX, stride=1, padding=WINDOW_PX // 2, count_include_pad=False)[0, 0]
+
+
+def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, subject: torch.Tensor
+                    ) -> tuple[torch.Tensor, dict]:
+    """Scale the background's saturation and contrast down to :data:`ALLOWED_RATIO` of the subject's.
+
+    Args:
+        image_encoded: ``(3, H, W)`` encoded colour in [0, 1].
+        expected_coc_px: ``(H, W)`` signed expected CoC, px.
+        subject: ``(H, W)`` bool, the protected subject.
+
+    Returns:
+        The image (a new tensor, or the input when nothing is too loud) and the decision per measure:
+        ``{"saturation": {"ratio": r, "scale": s}, "contrast": {...}}`` (scale 1: unchanged).
+    """
+    background = expected_coc_px.abs() >= BACKGROUND_COC_PX
+    if image_encoded.shape[0] != 3 or int(subject.sum()) < 64 or int(background.sum()) < 64:
+        return image_encoded, {}
+    fade = ((expected_coc_px.abs() - FADE_FROM_COC_PX) / (BACKGROUND_COC_PX - FADE_FROM_COC_PX)).clamp(0, 1)
+    fade = fade * ~subject
+    out, decisions = image_encoded, {}
+    for name, level in loudness_maps(image_encoded).items():
+        if name not in ("saturation", "contrast"):
+            continue  # detail follows contrast
+        ratio = (float(level[background].mean()) + FLOOR) / (float(level[subject].mean()) + FLOOR)
+        # Scale the background's loudness so (scale * L_bg + floor) / (L_subject + floor) = allowed.
+        scale = 1.0
+        if ratio > ALLOWED_RATIO:
+            target = ALLOWED_RATIO * (float(level[subject].mean()) + FLOOR) - FLOOR
+            scale = max(0.0, target / float(level[background].mean()))
+            factor = 1.0 - (1.0 - scale) * fade
+            if name == "saturation":
+                grey = out.mean(0, keepdim=True)
+                out = grey + (out - grey) * factor
+            else:
+                luma = luminance(out)
+                mean = _local_mean(luma)
+                out = out + ((mean - luma) * (1.0 - factor))[None]
+        decisions[name] = {"ratio": round(ratio, 3), "scale": round(scale, 4)}
+    return out.clamp(0.0, 1.0), decisions

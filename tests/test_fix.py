@@ -1,0 +1,76 @@
+"""`bokehsim.fix`: the subject untouched, a clean picture unchanged, the missing blur restored,
+rims removed, grain matched, on corruptions made differently from the benchmark's."""
+
+from dataclasses import replace
+
+import torch
+from fix_scene import LENS, WIDTH, add_grain, box_blur, codes, psnr, reference, scene, to_8bit
+
+from bokehsim import fix, render_full
+from bokehsim.diagnosis.shot import dilate
+from bokehsim.repair.grain import measure_grain
+from bokehsim.tone import linear_to_srgb
+
+
+def test_clean_render_through_fix_stays_itself():
+    sharp, depth = scene()
+    clean = to_8bit(reference(sharp, depth))
+    blur = LENS.coc_px(depth, WIDTH).abs()
+    result = fix(clean, depth, LENS, existing_blur_px=blur * 1.1)  # a defocus estimate is never exact
+    assert psnr(result.image, clean) >= 40.0
+
+
+def test_subject_codes_are_identical_and_a_sharp_background_gets_the_lens_blur():
+    sharp, depth = scene()
+    truth = reference(sharp, depth)
+    picture = to_8bit(box_blur(sharp, 3))  # a generator's slightly soft, distance-blind background
+    picture = torch.where(LENS.coc_px(depth, WIDTH).abs() < 0.5, to_8bit(sharp), picture)
+    blur = torch.full(depth.shape, 1.5)
+    result = fix(picture, depth, LENS, existing_blur_px=blur)
+    assert torch.equal(codes(result.image)[:, result.protected], codes(picture)[:, result.protected])
+    assert result.protected.float().mean() > 0.15
+    assert psnr(result.image, truth) > psnr(picture, truth) + 3.0
+
+
+def test_subject_colour_smeared_by_a_box_blurred_plate_is_removed():
+    sharp, depth = scene()
+    lens = replace(LENS, f_number=1.4)
+    truth = render_full(sharp, depth, lens).image
+    subject = lens.coc_px(depth, WIDTH).abs() < 0.5
+    pasted = to_8bit(torch.where(subject, sharp, box_blur(sharp, 5)))  # the plate blurred with the subject in it
+    blur = torch.full(depth.shape, 5.7)  # a 5 px box has the variance of a 5.7 px disc
+    fixed = fix(pasted, depth, lens, existing_blur_px=blur)
+    assert len(fixed.decisions["rims"]["subject_share"]) >= 2
+    plain = fix(pasted, depth, lens, existing_blur_px=blur, rims="off")
+    band = dilate(subject, 3) & ~dilate(subject, 1)
+    error = lambda result: (codes(result.image) - codes(truth))[:, band].abs().mean()
+    assert error(fixed) < 0.9 * error(plain)  # the unmixing itself helps, where the rim was
+    assert psnr(fixed.image, truth) > psnr(pasted, truth) + 3.0
+
+
+def test_blur_beyond_the_lens_is_left_and_reported_as_deficit():
+    sharp, depth = scene()
+    picture = to_8bit(box_blur(sharp, 15))
+    coc = LENS.coc_px(depth, WIDTH).abs()
+    result = fix(picture, depth, LENS, existing_blur_px=torch.full(depth.shape, 20.0), grain="off", hierarchy="off")
+    background = ~result.protected
+    assert torch.equal(result.image[:, background], picture[:, background])
+    assert torch.allclose(result.deficit_px[background], (20.0 - coc[background]).clamp_min(0))
+
+
+def test_grain_of_sharp_and_reblurred_regions_agree_within_ten_percent():
+    sharp, depth = scene(checks=False)  # smooth regions, so flat blocks hold grain and nothing else
+    grainy = to_8bit(add_grain(sharp, 0.02))  # a sharp, grainy picture: all of the lens's blur is missing
+    sharp_everywhere = torch.zeros(depth.shape)
+    result = fix(grainy, depth, LENS, existing_blur_px=sharp_everywhere, hierarchy="off")
+    coc = result.missing_coc_px.abs()
+    encoded = linear_to_srgb(result.image)
+    sharp_level = measure_grain(encoded, result.protected).level
+    reblurred_level = measure_grain(encoded, coc >= 3.0).level
+    both = ~sharp_level.isnan() & ~reblurred_level.isnan()
+    assert both.any()
+    ratio = reblurred_level[both] / sharp_level[both]
+    assert ((ratio - 1).abs() < 0.10).all(), ratio
+    without = fix(grainy, depth, LENS, existing_blur_px=sharp_everywhere, grain="off", hierarchy="off")
+    lost = measure_grain(linear_to_srgb(without.image), coc >= 3.0).level
+    assert (lost[both].nan_to_num(0.0) < 0.5 * sharp_level[both]).all()  # blur removed the grain (NaN: none found)
