@@ -165,3 +165,15 @@ def test_groundtruth_without_its_extra_says_how_to_install(inputs, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and 'pip install "bokehsim[groundtruth]"' in lines[0], result.stderr
     assert not (tmp_path / "gt").exists()
+
+
+def test_render_diagnose_and_fix_each_append_one_notebook_row(inputs, tmp_path):
+    notebook = tmp_path / "notebook.csv"
+    for command in ("render", "diagnose", "fix"):
+        args = valid_invocation(command, inputs, tmp_path) + ["--note", str(notebook), "--rating", "4"]
+        args = [("0.25,0.5" if a == "0.5,0.5" else a) for a in args]  # on the near subject (left half)
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    rows = notebook.read_text().splitlines()[1:]
+    assert [row.split(",")[1] for row in rows] == ["render", "diagnose", "fix"]
+    assert all(row.endswith(",4") for row in rows)

@@ -19,7 +19,8 @@ from ..diagnosis.signs import SIGN_NAMES
 from ..errors import InputError
 from ..jobs import DepthSource, LensSettings
 from ._app import app, err_console, handle_input_errors, out_console
-from ._options import depth_options, lens_options
+from ..notebook import NoteSettings, note_run
+from ._options import depth_options, lens_options, note_options
 from ._progress import LazyProgress
 
 _OUTPUTS = "Outputs"
@@ -29,10 +30,12 @@ _OUTPUTS = "Outputs"
 @handle_input_errors
 @depth_options
 @lens_options
+@note_options
 def diagnose_cli(
     image: Annotated[Path, typer.Argument(help="A picture (PNG/JPEG/TIFF sRGB, EXR/.npy linear), or a folder of pictures (then --csv).")],
     lens: LensSettings,
     depth: DepthSource,
+    note: NoteSettings,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report (score, implied f-number, the five signs, primary) as JSON.", rich_help_panel=_OUTPUTS)] = None,
     overlay: Annotated[Path | None, typer.Option("--overlay", help="Write the picture with each flagged sign's heat map, box and label (.png).", rich_help_panel=_OUTPUTS)] = None,
     reference: Annotated[Path | None, typer.Option("--reference", help="Write the picture beside bokehsim's physical render of the same shot (8-bit).", rich_help_panel=_OUTPUTS)] = None,
@@ -47,6 +50,8 @@ def diagnose_cli(
     if image.is_dir():
         if json_out or overlay or reference:
             raise InputError("--json/--overlay/--reference: outputs of one picture; with a folder give --csv")
+        if note.path is not None:
+            raise InputError("--note: one row per run of one picture; a folder's rows are in --csv")
         if csv_out is None:
             raise InputError(f"--csv: required with a folder of pictures ({image})")
         with LazyProgress("diagnosing", stderr=err_console) as progress:
@@ -56,7 +61,8 @@ def diagnose_cli(
         return
     if csv_out is not None:
         raise InputError("--csv: for a folder of pictures; for one picture use --json")
-    report, _ = diagnose_file(image, lens=lens, depth=depth, outputs=DiagnoseOutputs(json_out, overlay, reference), warn=warn)
+    report, parameters = diagnose_file(image, lens=lens, depth=depth, outputs=DiagnoseOutputs(json_out, overlay, reference), warn=warn)
+    note_run(note, parameters, score=report.score)
     out_console.print(report_table(report))
     for path in (json_out, overlay, reference):
         if path is not None:

@@ -14,7 +14,8 @@ import typer
 from ..repair.files import fix_files
 from ..jobs import DepthSource, LensSettings
 from ._app import app, err_console, handle_input_errors
-from ._options import depth_options, lens_options
+from ..notebook import NoteSettings, note_run
+from ._options import depth_options, lens_options, note_options
 from ._progress import LazyProgress
 
 
@@ -29,11 +30,13 @@ class Mode(str, Enum):
 @handle_input_errors
 @depth_options
 @lens_options
+@note_options
 def fix_cli(
     image: Annotated[Path, typer.Argument(help="The picture to fix: PNG/JPEG/TIFF (sRGB), EXR/float TIFF/.npy (linear).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The fixed picture; same bit depth as the input, alpha kept.")],
     lens: LensSettings,
     depth: DepthSource,
+    note: NoteSettings,
     subject_mask: Annotated[Path | None, typer.Option("--subject-mask", help="White where the subject must not change (same size as IMAGE).")] = None,
     existing_blur: Annotated[Path | None, typer.Option("--existing-blur", help="Float map (.npy/.exr/.tif) of the CoC in px the picture already shows (default: measured by diagnose's defocus estimate).")] = None,
     tone: Annotated[Mode, typer.Option("--tone", help="Black point and clipped highlights before the blur: auto or off.")] = Mode.auto,
@@ -57,6 +60,7 @@ def fix_cli(
             compare=compare, changes=changes, report=report, seed=seed, progress=progress.update,
             warn=lambda line: err_console.print(f"[yellow]warning:[/] {line}", soft_wrap=True),
         )
+    note_run(note, report.parameters)
     err_console.print(
         f"wrote {output} ({report.width_px}x{report.height_px}, subject {100 * report.protected_fraction:.0f} % "
         f"untouched, {100 * report.reblurred_fraction:.0f} % of the rest re-blurred, {report.elapsed_s:.1f} s)"
