@@ -204,8 +204,8 @@ def render_files(
     checked = check_lens_settings(lens, depth)
 
     inputs = load_inputs(image, depth, checked, focus_distance_of(lens, depth))
-    for warning in inputs.depth.warnings:
-        (warn or (lambda _: None))(warning)
+    for warning in inputs.depth.warnings if warn else []:
+        warn(warning)
     clipped = highlights and inputs.picture.transfer == "srgb"
     result = render_inputs(
         inputs, clipped=clipped, threshold=highlight_threshold, gain=highlight_gain,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -34,7 +35,7 @@ def inputs(tmp_path_factory):
     """A tiny RGB-D pair and a valid ground-truth scene file."""
     folder = tmp_path_factory.mktemp("inputs")
     pixels = np.random.default_rng(0).random((3, 24, 32)).astype(np.float32)
-    io.write_image(folder / "in.png", __import__("torch").from_numpy(pixels), bit_depth=8, transfer="srgb")
+    io.write_image(folder / "in.png", torch.from_numpy(pixels), bit_depth=8, transfer="srgb")
     depth = np.full((24, 32), 5.0, dtype=np.float32)
     depth[:, :16] = 2.0
     np.save(folder / "depth.npy", depth)
