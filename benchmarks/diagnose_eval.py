@@ -43,13 +43,13 @@ SIGNS = ("cutout", "absent-distance", "contradictory-optics", "failed-hierarchy"
 # ------------------------------------------------------------------------------------------ data
 
 
-def ground_truth(out: Path, width: int) -> list[Path]:
+def ground_truth(out: Path, width: int, spp: int) -> list[Path]:
     """Mitsuba pinhole + depth of every scene (rendered once into ``out/gt``)."""
     folder = out / "gt"
     scenes = sorted((ROOT / "scenes" / "gt").glob("*.toml"))
     if not all((folder / s.stem / "depth.npy").exists() for s in scenes):
         subprocess.run([sys.executable, "-m", "bokehsim", "groundtruth", str(ROOT / "scenes" / "gt"), "-o", str(folder),
-                        "--width", str(width), "--spp", "16", "--npy"], check=True)
+                        "--width", str(width), "--spp", str(spp), "--npy"], check=True)
     return [folder / s.stem for s in scenes]
 
 
@@ -60,6 +60,25 @@ def to_8bit(linear: torch.Tensor) -> torch.Tensor:
 
 def srgb_edit(linear: torch.Tensor, edit) -> torch.Tensor:
     return srgb_to_linear(edit(linear_to_srgb(linear.clamp(0, 1))).clamp(0, 1))
+
+
+#: A corruption counts only where it shows: somewhere a 16 px square whose mean sRGB luminance
+#: change is at least this many 8-bit codes.
+VISIBLE_CODES = 3.0
+
+
+def visible(image: torch.Tensor, reference: torch.Tensor) -> bool:
+    """Whether a corrupted image differs visibly from the physical render of the same shot."""
+    change = (luminance(linear_to_srgb(image)) - luminance(linear_to_srgb(reference))).abs()
+    return float(F.avg_pool2d(change[None, None], 16, stride=4).max()) * 255 >= VISIBLE_CODES
+
+
+def has_subject_edge(depth: torch.Tensor, lens: Lens) -> bool:
+    """Whether an in-focus subject stands in front of a defocused background somewhere: a cut-out
+    needs a depth step from |CoC| <= 2 px to >= 4 px within 4 px (a receding floor has none)."""
+    coc = lens.coc_px(depth, depth.shape[1])  # signed: > 0 behind the focus plane
+    far_behind = F.max_pool2d(coc[None, None], 9, stride=1, padding=4)[0, 0] >= 4.0
+    return int(((coc.abs() <= 2.0) & far_behind).sum()) >= 20
 
 
 def shoot(pinhole, depth, lens, aperture="circle"):
@@ -225,13 +244,16 @@ def estimator_errors(image, coc_px, rows):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=480)
+    parser.add_argument("--spp", type=int, default=64,
+                        help="samples per pixel of the pinhole renders (fewer leave Monte Carlo fireflies, "
+                             "which the lens turns into small bokeh discs no camera would show)")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "diagnose_eval")
     parser.add_argument("--timing", action="store_true", help="also time diagnose on a 1920x1080 image")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "diagnose.md")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     records, estimator_rows = [], []
-    index = build_set(args.out, args.width)
+    index = build_set(args.out, args.width, args.spp)
     for scene, items in index:
         data = torch.load(args.out / "set" / f"{scene}.pt")
         depth, reference = data["depth"], data["reference"]
@@ -247,7 +269,7 @@ def main() -> None:
     write_results(args.results, records, estimator_rows, timing, args.width)
 
 
-def build_set(out: Path, width: int) -> list[tuple[str, list[dict]]]:
+def build_set(out: Path, width: int, spp: int) -> list[tuple[str, list[dict]]]:
     """Render (once, cached in ``out/set``) every clean and corrupted image; returns their labels."""
     index_path = out / "set" / "index.json"
     if index_path.exists():
@@ -255,7 +277,7 @@ def build_set(out: Path, width: int) -> list[tuple[str, list[dict]]]:
     (out / "set").mkdir(parents=True, exist_ok=True)
     rng = torch.Generator().manual_seed(1)
     index = []
-    for scene_dir in ground_truth(out, width):
+    for scene_dir in ground_truth(out, width, spp):
         meta = json.loads((scene_dir / "scene.json").read_text())
         pinhole = torch.from_numpy(np.load(scene_dir / "pinhole.npy")).float()
         pinhole = pinhole.permute(2, 0, 1) if pinhole.shape[-1] == 3 else pinhole
@@ -270,14 +292,21 @@ def build_set(out: Path, width: int) -> list[tuple[str, list[dict]]]:
             images[key], cocs[key] = to_8bit(image), coc
             items.append({"key": key, "scene": scene_dir.name, "truth": "clean", "recipe": name, "split": "clean",
                           "severity": 0.0, "lens": vars(variant_lens)})
+        skipped = 0
         for number, (sign, recipe, split, sev, image) in enumerate(corrupted(pinhole, depth, lens, to_8bit(reference), rng)):
             key = f"{sign}/{recipe}/{number}"
             images[key] = to_8bit(image)
+            if sign == "cutout" and not has_subject_edge(depth, lens):
+                skipped += 1  # no subject in front of a defocused background: nothing to cut out
+                continue
+            if not visible(images[key], to_8bit(reference)):
+                skipped += 1  # e.g. a pattern multiplied onto a black sky: nothing to see, nothing wrong
+                continue
             items.append({"key": key, "scene": scene_dir.name, "truth": sign, "recipe": recipe, "split": split,
                           "severity": sev, "lens": vars(lens)})
         torch.save({"depth": depth, "reference": reference, "images": images, "coc": cocs}, out / "set" / f"{scene_dir.name}.pt")
         index.append((scene_dir.name, items))
-        print(f"{scene_dir.name}: {len(items)} images rendered", file=sys.stderr)
+        print(f"{scene_dir.name}: {len(items)} images rendered, {skipped} corruptions left out (invisible, or cut-outs with no subject edge)", file=sys.stderr)
     index_path.write_text(json.dumps(index))
     return index
 

@@ -9,7 +9,6 @@ import torch
 
 from bokehsim import InputError, Lens, diagnose
 from bokehsim.diagnosis import SIGN_NAMES
-from bokehsim.diagnosis.filters import gaussian_blur
 from bokehsim.diagnosis.overlay import SIGN_COLOURS, draw_overlay
 from bokehsim.diagnosis.shot import dilate
 from bokehsim.diagnosis.thumbnail import thumbnail_separation
@@ -50,10 +49,9 @@ def test_implied_f_number_of_a_clean_render(clean, sharp):
 def corrupt(kind: str, sharp, clean) -> torch.Tensor:
     image, depth, mask = sharp
     matte = mask.float()
-    if kind == "cutout":  # pasted on a plate blurred with the subject in it, with a light rim
-        plate = gaussian_blur(image.clamp(0, 1), 3.5)
+    if kind == "cutout":  # pasted, with a light rim, on the lens's own plate (so blur still follows distance)
         rim = (dilate(mask, 2) & ~mask).float()
-        pasted = matte * image.clamp(0, 1) + (1 - matte) * plate
+        pasted = matte * image.clamp(0, 1) + (1 - matte) * clean
         return quantised(pasted * (1 - rim) + 0.8 * rim)
     if kind == "absent-distance":  # one blur for every depth behind the subject
         return shot(image, torch.where(mask, depth, torch.tensor(8.0)))
@@ -138,3 +136,21 @@ def test_no_in_focus_region_is_refused(clean, sharp):
 def test_missing_lens_numbers_are_refused(clean, sharp):
     with pytest.raises(InputError, match="focus_distance_m: required"):
         diagnose(clean, sharp[1], focal_length_mm=85)
+
+
+@pytest.mark.parametrize("pattern", ["grating", "noise"])
+def test_fine_pattern_catches_other_patterns_too(pattern, sharp, clean):
+    """A coherent grating (one orientation, like moire) and pasted sharp noise, made differently
+    from the checker of the corruption above, on the defocused far wall."""
+    generator = torch.Generator().manual_seed(3)
+    yy, xx = torch.meshgrid(torch.arange(40, dtype=torch.float32), torch.arange(56, dtype=torch.float32), indexing="ij")
+    if pattern == "grating":
+        multiplier = 1 + 0.5 * torch.sin(2 * math.pi * (0.29 * xx + 0.07 * yy))
+    else:
+        multiplier = 1 + 0.5 * (torch.rand(40, 56, generator=generator) - 0.5)
+    out = clean.clone()
+    out[:, 20:60, 170:226] *= multiplier
+    report = diagnose(quantised(out), sharp[1], LENS)
+    assert report.primary == "fine-pattern", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    x, y, w, h = report.sign("fine-pattern").where
+    assert 150 <= x + w / 2 <= 246 and 0 <= y + h / 2 <= 80  # found where it was printed

@@ -58,3 +58,11 @@ def gradients(plane: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     gx[:, 1:-1] = (plane[:, 2:] - plane[:, :-2]) / 2
     gy[1:-1, :] = (plane[2:, :] - plane[:-2, :]) / 2
     return gx, gy
+
+
+def orientation_coherence(plane: torch.Tensor, sigma_px: float = 2.0) -> torch.Tensor:
+    """Coherence of the local structure tensor, ``(H, W)`` in [0, 1]: 1 along a single edge or a
+    grating (one orientation), near 0 in texture, noise or checkers (every orientation)."""
+    gx, gy = gradients(gaussian_blur(plane, 0.7))
+    jxx, jyy, jxy = (gaussian_blur(t, sigma_px) for t in (gx * gx, gy * gy, gx * gy))
+    return ((jxx - jyy) ** 2 + 4 * jxy**2).sqrt() / (jxx + jyy).clamp_min(1e-12)

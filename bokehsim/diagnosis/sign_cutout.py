@@ -28,10 +28,10 @@ from .shot import dilate, hot_box
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Thresholds of the four terms (their values at the flag threshold), calibrated on clean renders.
-BLEED_AT_FLAG = 0.25
-RIM_AT_FLAG = 0.05
+BLEED_AT_FLAG = 0.3
+RIM_AT_FLAG = 0.1
 SOFT_AT_FLAG = 0.3
-SHARP_BAND_AT_FLAG = 0.56
+SHARP_BAND_AT_FLAG = 0.9
 #: Depth edges count where the far side's expected CoC reaches this (px) and the near side is sharp.
 MIN_FAR_COC_PX = 4.0
 MAX_NEAR_COC_PX = 2.0

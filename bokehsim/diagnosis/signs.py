@@ -56,13 +56,16 @@ class SignResult:
 
 
 def severity_from_raw(raw: float, raw_at_flag: float) -> float:
-    """Map a raw statistic (0 = physically consistent) to a severity in [0, 1], ``raw_at_flag`` to 0.5.
+    """Map a raw statistic (0 = physically consistent) to a severity in [0, 1): ``raw_at_flag`` to 0.5.
+
+    ``1 - 2^(-raw / raw_at_flag)``: each further threshold's worth halves the distance to 1, so
+    severities never tie at a cap and the sign furthest past its own threshold ranks first.
 
     Example:
-        >>> severity_from_raw(0.1, 0.2), severity_from_raw(1.0, 0.2)
-        (0.25, 1.0)
+        >>> round(severity_from_raw(0.2, 0.2), 3), round(severity_from_raw(0.4, 0.2), 3)
+        (0.5, 0.75)
     """
-    return float(min(max(raw / raw_at_flag * FLAG_SEVERITY, 0.0), 1.0))
+    return float(1.0 - 2.0 ** (-max(raw, 0.0) / raw_at_flag))
 
 
 @dataclass
