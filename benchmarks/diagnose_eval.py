@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from bokehsim import Lens, render_full
 from bokehsim.diagnosis import diagnose
+from bokehsim.diagnosis.components import connected_components
 from bokehsim.diagnosis.filters import gaussian_blur, luminance
 from bokehsim.diagnosis.shot import dilate
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
@@ -79,6 +80,27 @@ def has_subject_edge(depth: torch.Tensor, lens: Lens) -> bool:
     coc = lens.coc_px(depth, depth.shape[1])  # signed: > 0 behind the focus plane
     far_behind = F.max_pool2d(coc[None, None], 9, stride=1, padding=4)[0, 0] >= 4.0
     return int(((coc.abs() <= 2.0) & far_behind).sum()) >= 20
+
+
+def has_point_lights(pinhole_hdr: torch.Tensor, depth: torch.Tensor, lens: Lens) -> bool:
+    """Whether at least four small lights brighter than white lie where the lens defocuses them by
+    6 px or more: only then does the picture show bokeh discs whose shapes can contradict."""
+    coc = lens.coc_px(depth, depth.shape[1]).abs()
+    bright = (luminance(pinhole_hdr) > 1.0) & (coc >= 6.0)
+    labels = connected_components(bright)
+    sizes = torch.bincount(labels.flatten())[1:]
+    return int(((sizes > 0) & (sizes <= 0.25 * coc.max() ** 2)).sum()) >= 4
+
+
+def has_background_depths(depth: torch.Tensor, lens: Lens) -> bool:
+    """Whether the defocused background spans distances whose blur differs by a factor 1.5 (10th to
+    90th percentile): only then can one blur for all of it ignore distance."""
+    coc = lens.coc_px(depth, depth.shape[1]).abs()
+    background = coc[coc >= 2.0]
+    if background.numel() < 100:
+        return False
+    low, high = torch.quantile(background, torch.tensor([0.1, 0.9]))
+    return float(high) >= 1.5 * float(low)
 
 
 def shoot(pinhole, depth, lens, aperture="circle"):
@@ -281,9 +303,10 @@ def build_set(out: Path, width: int, spp: int) -> list[tuple[str, list[dict]]]:
         meta = json.loads((scene_dir / "scene.json").read_text())
         pinhole = torch.from_numpy(np.load(scene_dir / "pinhole.npy")).float()
         pinhole = pinhole.permute(2, 0, 1) if pinhole.shape[-1] == 3 else pinhole
-        pinhole = pinhole.clamp(0, 1)  # an 8-bit generator's picture: clipped highlights
         depth = torch.from_numpy(np.load(scene_dir / "depth.npy")).float().squeeze()
         lens = Lens(**meta["lens"])
+        lights = has_point_lights(pinhole, depth, lens)
+        pinhole = pinhole.clamp(0, 1)  # an 8-bit generator's picture: clipped highlights
         reference, _ = shoot(pinhole, depth, lens)
         images, cocs, items = {}, {}, []
         for name, variant_lens, aperture in clean_variants(pinhole, depth, lens):
@@ -299,6 +322,12 @@ def build_set(out: Path, width: int, spp: int) -> list[tuple[str, list[dict]]]:
             if sign == "cutout" and not has_subject_edge(depth, lens):
                 skipped += 1  # no subject in front of a defocused background: nothing to cut out
                 continue
+            if sign == "contradictory-optics" and not lights:
+                skipped += 1  # no point lights, no bokeh discs whose shapes could disagree
+                continue
+            if recipe == "uniform-background" and not has_background_depths(depth, lens):
+                skipped += 1  # a background at one distance already has one blur
+                continue
             if not visible(images[key], to_8bit(reference)):
                 skipped += 1  # e.g. a pattern multiplied onto a black sky: nothing to see, nothing wrong
                 continue
@@ -306,7 +335,7 @@ def build_set(out: Path, width: int, spp: int) -> list[tuple[str, list[dict]]]:
                           "severity": sev, "lens": vars(lens)})
         torch.save({"depth": depth, "reference": reference, "images": images, "coc": cocs}, out / "set" / f"{scene_dir.name}.pt")
         index.append((scene_dir.name, items))
-        print(f"{scene_dir.name}: {len(items)} images rendered, {skipped} corruptions left out (invisible, or cut-outs with no subject edge)", file=sys.stderr)
+        print(f"{scene_dir.name}: {len(items)} images rendered, {skipped} corruptions left out (invisible, or not applicable to the scene's geometry)", file=sys.stderr)
     index_path.write_text(json.dumps(index))
     return index
 
