@@ -7,7 +7,8 @@
    f-numbers and focus distances, quantised to 8-bit sRGB like a generator's output.
 3. Corrupted images: each of the five signs by several recipes at two severities. Recipes marked
    ``tune`` were used to set the thresholds; ``holdout`` recipes were not looked at while tuning
-   and are reported separately.
+   and are reported separately. A corruption the scene cannot show is left out, by rules on the
+   scene alone (``visible``, ``has_subject_edge``, ``has_background_depths``, ``has_point_lights``).
 4. Runs ``diagnose`` on every image and reports detection rates (right ``primary``), false alarms
    on clean images, the estimator's accuracy (median |measured - true CoC| at edges of the clean
    renders) and the ranking of clean vs corrupted images (ROC AUC) by our score and by the
