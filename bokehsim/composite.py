@@ -46,6 +46,9 @@ FOCUS_LAYER_COC_PX = 1.0
 #: Hidden pixels whose CoC is within this many px of a layer's range continue its surface: their
 #: blur differs by at most a pixel of radius, too little to show an occlusion edge.
 CONTINUOUS_COC_PX = 2.0
+#: ... and whose CoC differs from the layer's own nearby (its fill) by at most this many px: a
+#: larger step is an occlusion edge, however close the two blurs.
+CONTINUOUS_STEP_PX = 0.5
 #: Coarse grid (px) on which the hidden-background fill and its reach are computed.
 FILL_CELL_PX = 4
 #: Invented background fades out over this many px past its reach, so it never ends in a hard edge.
@@ -57,6 +60,8 @@ FAR_PX = 1e6
 #: A pixel brighter than this many times the picture's local surface level (and than white) is a light,
 #: not surface: it is left out of the hidden-background fill, which must never invent a light source.
 HIGHLIGHT_RATIO = 8.0
+#: A light's neighbour whose CoC is more than this many px nearer lies across a depth edge.
+LIGHT_EDGE_STEP_PX = 1.0
 #: Luminance floor (linear) of the local surface level, so that black surfaces have a finite log.
 LEVEL_FLOOR = 1e-4
 
@@ -196,10 +201,12 @@ def composite_layers(
     device, dtype = channels.device, channels.dtype
     behind_table, front_table = tables if isinstance(tables, tuple) else (tables, tables)
     largest = float(coc_px.abs().max()) if max_abs_coc_px is None else max_abs_coc_px
+    light = light_pixels(channels)
+    coc_px = lights_to_nearer_surface(channels, coc_px, light)
     boundaries = layer_boundaries(largest)  # on the host: the plan reads them there without a sync
     layer = torch.bucketize(coc_px, to_device(boundaries, device))  # 0 = nearest
     specs = layer_specs(coc_px, layer, boundaries, layer_radius_px)
-    fill = fill_maps(channels, coc_px, layer, specs)
+    fill = fill_maps(channels, coc_px, layer, specs, light)
 
     if compositor is not None:  # it keeps its own transmittance, colour and matte
         fused = compositor(channels, coc_px, layer, behind_table, vignette_offset=vignette_offset,
@@ -236,6 +243,45 @@ def composite_layers(
 
     image, matte = fused.finish() if fused is not None else normalise_coverage(accumulated, transmittance, matte)
     return CompositeResult(image=image, hole_matte=matte, layers=len(specs))
+
+
+def lights_to_nearer_surface(channels: torch.Tensor, coc_px: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
+    """The CoC map with each light at a depth edge moved to the nearer surface when its light is theirs.
+
+    Why: a pixel on a depth edge mixes both surfaces' light but carries one depth (the one its centre
+    sees). Where a lit rim (a lamp shade's edge) meets a dark wall, the pixels just past the rim hold
+    the rim's light at the wall's depth, and scattered with the wall's larger CoC that light becomes a
+    glow the lens does not give. The light belongs to the side that is brighter around it: a light
+    pixel moves to its nearest neighbour's CoC when its nearer neighbours (CoC more than
+    ``LIGHT_EDGE_STEP_PX`` nearer) are on average at least as bright as the others. A far light seen
+    past a dark silhouette stays: its far neighbours are the brighter ones.
+
+    Args:
+        channels: ``(C, H, W)``; colour as in :func:`light_pixels`.
+        coc_px: ``(H, W)`` signed CoC.
+        light: ``(H, W)`` bool, :func:`light_pixels` of ``channels``.
+    """
+    ys, xs = torch.nonzero(light, as_tuple=True)
+    if ys.numel() == 0:
+        return coc_px
+    height, width = coc_px.shape
+    colour = channels[:3] if channels.shape[0] >= 3 else channels[:1]
+    own = coc_px[ys, xs]
+    nearest = own.clone()
+    near_sum, near_count, far_sum, far_count = (torch.zeros_like(own) for _ in range(4))
+    for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+        ny, nx = (ys + dy).clamp(0, height - 1), (xs + dx).clamp(0, width - 1)
+        coc, brightness = coc_px[ny, nx], colour[:, ny, nx].mean(dim=0)
+        near = coc < own - LIGHT_EDGE_STEP_PX
+        nearest = torch.minimum(nearest, coc)
+        near_sum += torch.where(near, brightness, 0.0)
+        near_count += near
+        far_sum += torch.where(near, 0.0, brightness)
+        far_count += ~near
+    theirs = (near_count > 0) & (near_sum / near_count.clamp_min(1) >= far_sum / far_count.clamp_min(1))
+    moved = coc_px.clone()
+    moved[ys[theirs], xs[theirs]] = nearest[theirs]
+    return moved
 
 
 def normalise_coverage(
@@ -367,7 +413,7 @@ def _first_and_last(flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
-              specs: Sequence[LayerSpec]) -> FillMaps | None:
+              specs: Sequence[LayerSpec], light: torch.Tensor | None = None) -> FillMaps | None:
     """What every layer with a hidden background fills it from, in a fixed number of passes.
 
     A cell's value for layer k is the mean of k's own pixels in it (channels and CoC); cells without
@@ -383,7 +429,7 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
     for slot, spec in enumerate(filled):
         slots[spec.index] = slot
     slot_of_layer = to_device(torch.tensor(slots), layer.device)
-    light = light_pixels(channels)
+    light = light_pixels(channels) if light is None else light
     slot = torch.where(light, -1, slot_of_layer[layer])  # lights are left out of every fill
     sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot, len(filled))
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
@@ -401,9 +447,10 @@ def light_pixels(channels: torch.Tensor) -> torch.Tensor:
     doubles its light. So lights are left out of the fill and never continue a surface behind them.
 
     The surface level is robust: the geometric mean of the luminance of *all* pixels (every layer)
-    over a ``FILL_CELL_PX`` cell and its 8 neighbours, so that a few lights barely move it, and a
-    layer made of nothing but lights (small lamps at their own depth) counts as lights, not as a
-    surface: such a layer then invents nothing. A pixel is a light if it is brighter than
+    over a ``FILL_CELL_PX`` cell, the darkest of that cell's and its 8 neighbours', so that a light
+    does not raise the level it is judged by (a bulb filling a cell would otherwise hide its own
+    glowing edge pixels, which then fed the fill), and a layer made of nothing but lights (small
+    lamps at their own depth) counts as lights, not as a surface: such a layer then invents nothing. A pixel is a light if it is brighter than
     ``HIGHLIGHT_RATIO`` times that level and than white (1.0), so inputs within [0, 1] (8-bit
     pictures before highlight expansion) have none.
 
@@ -416,7 +463,7 @@ def light_pixels(channels: torch.Tensor) -> torch.Tensor:
     height, width = luminance.shape
     # Dense pools, not cell_sums: a single map needs no slots, and pools are several times faster.
     log_level = F.avg_pool2d(luminance.clamp_min(LEVEL_FLOOR).log()[None], FILL_CELL_PX, ceil_mode=True)
-    log_level = F.avg_pool2d(log_level, 3, stride=1, padding=1, count_include_pad=False)
+    log_level = -F.max_pool2d(-log_level, 3, stride=1, padding=1)
     level = torch.exp(log_level[0])  # (h, w)
     ys = torch.arange(height, device=luminance.device)[:, None] // FILL_CELL_PX
     xs = torch.arange(width, device=luminance.device)[None, :] // FILL_CELL_PX
@@ -587,10 +634,18 @@ def layer_pixels(
     if bool(light.any()):  # lights are rare: most windows have none, and then this costs nothing
         invented |= band & light.reshape(-1)[hidden]
     pixels[hidden[band]] = True
-    index = hidden[invented]
-    if index.numel():
+    if bool(band.any()):
+        filled = sample_cells(fill.values[slot], ys[band], xs[band]).to(values.dtype)
+        # A surface continues without a step: where the CoC jumps from the layer's own (a farther
+        # surface seen past a nearer one of almost the same blur), taking the nearer pixels as
+        # they are would count them twice, once here and once in their own layer over this one.
+        # (On a steep ramp the pixels a few px past the boundary drift that far too and are
+        # invented: the fill continues the same colours there, measured no worse.)
+        invented[band] |= (coc[band] - filled[num_channels]).abs() > CONTINUOUS_STEP_PX
+        kept = invented[band]
+        index = hidden[invented]
         fade = ((reach + FILL_FADE_PX - distance)[invented] / FILL_FADE_PX).clamp(0.0, 1.0)
-        filled = sample_cells(fill.values[slot], ys[invented], xs[invented]).to(values.dtype)
+        filled = filled[:, kept]
         values[:num_channels, index] = filled[:num_channels] * fade
         values[num_channels:, index] = fade
         low, high = spec.coc_range

@@ -30,9 +30,9 @@ from bokehsim.tiling import render_tiled
 
 ROOT = Path(__file__).resolve().parents[1]
 PRINT = os.environ.get("BOKEHSIM_PRINT_HASHES") == "1"
-#: sha256 (first 16 hex digits) of every case, computed at commit c744968 (three recomputed since, marked).
+#: sha256 (first 16 hex digits) of every case, computed at commit c744968 (those recomputed since are marked).
 HASHES: dict[str, str] = {
-    'portrait': 'e4c1dafdbc14415e',  # recomputed: lights are never continued or averaged into hidden fill (issue 13)
+    'portrait': 'a72401883160721f',  # recomputed (issue 13): occlusion steps, edge lights
     'circle/behind/numba': '0ea2464b4be9aa41',
     'circle/behind/torch': '813400e58ba7ad60',
     'circle/front/numba': '8db727ca501f81cc',
@@ -78,15 +78,15 @@ HASHES: dict[str, str] = {
     'image/front/numba': 'd5945c899b8279c7',
     'image/front/torch': '34218288fde016fa',
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
-    'scene plain/numba': '665d2d271b01b5a5',
-    'scene plain/torch': 'a175e470678a9d2f',
-    'scene highlights+alpha/numba': '82c2ce14ab472c04',  # recomputed: as 'portrait'
-    'scene highlights+alpha/torch': '86c3c79193d00b48',  # recomputed: as 'portrait'
-    'scene axial colour/numba': '3aebdc27cd9c5c41',
-    'scene axial colour/torch': '6ba84ebd898f1705',
-    'render_channels torch': '070e794d2f6e02df',
-    'tiled': '11eb31b81c7a4dc9',
-    'deterministic': 'e9561c25bc5bf8c3',
+    'scene plain/numba': '2bc52eedf8b48d98',  # recomputed (issue 13): occlusion steps, edge lights
+    'scene plain/torch': 'cea7cb620f088855',  # recomputed (issue 13): occlusion steps, edge lights
+    'scene highlights+alpha/numba': 'e1269023bf73174a',  # recomputed (issue 13): occlusion steps, edge lights
+    'scene highlights+alpha/torch': '9e67d25cfbcf2626',  # recomputed (issue 13): occlusion steps, edge lights
+    'scene axial colour/numba': 'd9342a7756d18174',  # recomputed (issue 13): occlusion steps, edge lights
+    'scene axial colour/torch': '455b1fd673d6b63d',  # recomputed (issue 13): occlusion steps, edge lights
+    'render_channels torch': '3a87fa6fbfd7dd19',  # recomputed (issue 13): occlusion steps, edge lights
+    'tiled': '7817a6e1fab7c4d1',  # recomputed (issue 13): occlusion steps, edge lights
+    'deterministic': '72d8f6ca22fc3716',  # recomputed (issue 13): occlusion steps, edge lights
 }
 LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=36)
 

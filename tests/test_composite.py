@@ -57,18 +57,32 @@ def test_bright_background_behind_sharp_dark_subject_does_not_glow_over_it():
     assert float(row[:EDGE].max()) == pytest.approx(0.05, abs=1e-12)
 
 
-def test_a_depth_ramp_crossing_layer_boundaries_stays_smooth_and_invents_next_to_nothing():
+def test_a_depth_ramp_crossing_layer_boundaries_stays_smooth():
     height, width = 120, 40
     coc = torch.linspace(-20, 20, height, dtype=torch.float64)[:, None].expand(height, width).contiguous()
     flat = torch.full((1, height, width), 0.5, dtype=torch.float64)
     image, matte, layers = render_channels(flat, coc, parse_aperture("circle"), hole_matte=True)
     assert layers >= 9
     assert float((image - 0.5).abs().max()) < 1e-6
-    # Hidden pixels within 2 px of CoC continue the surface, so near focus, where layers are thinner
-    # than that, next to nothing is invented; farther out a little of the layer two steps away shows
-    # through the fade, under 0.5 % of any pixel.
-    assert float(matte[50:70].max()) < 1e-4  # (it was 7e-3 when only the adjacent layer counted)
-    assert float(matte.max()) < 5e-3
+    # On a ramp this steep (0.34 px of CoC per px) the hidden pixels a few px past a layer boundary
+    # drift more than CONTINUOUS_STEP_PX from the layer's CoC and are invented: partly, in the fade.
+    assert 0.0 < float(matte.max()) < 0.3
+
+
+def test_two_surfaces_of_almost_the_same_blur_blend_symmetrically():
+    """A far bright surface (CoC 16.2 px) beside a nearer dark one (15.2 px): different layers, nearly
+    the same blur, so the lens blends them as one blur would, symmetric about the edge. Taking the
+    nearer surface's pixels as the farther layer's own continuation counted them twice (the edge
+    moved 3 px into the bright side)."""
+    height, width, edge = 24, 96, 48
+    coc = torch.full((height, width), 16.2, dtype=torch.float64)
+    coc[:, edge:] = 15.2
+    image = torch.full((1, height, width), 0.38, dtype=torch.float64)
+    image[:, :, edge:] = 0.16
+    row = render_channels(image, coc, parse_aperture("circle"))[0][0, height // 2]
+    assert float(row[edge - 1:edge + 1].mean()) == pytest.approx(0.27, abs=0.01)  # the middle at the edge
+    for offset in range(1, 9):
+        assert float(row[edge - 1 - offset] + row[edge + offset]) == pytest.approx(0.54, abs=0.012)
 
 
 def test_energy_of_a_textured_plane_is_conserved():
@@ -174,7 +188,6 @@ def test_layer_windows_lose_nothing_in_a_ramp_through_focus(monkeypatch):
     channels = torch.rand(3, 80, 48, generator=generator, dtype=torch.float64)
     coc = torch.linspace(-9.0, 9.0, 80, dtype=torch.float64)[:, None].expand(80, 48).contiguous()
     (windowed, windowed_matte), (whole, whole_matte) = windowed_and_whole_frame(monkeypatch, channels, coc)
-    assert float(whole_matte.max()) < 3e-3
     assert float((windowed_matte - whole_matte).abs().max()) < 1e-9
     assert float((windowed - whole).abs().max()) < 1e-9
 
@@ -213,3 +226,36 @@ def test_a_small_light_one_layer_in_front_of_a_wall_is_counted_once():
     wall[0, 32, 32], coc[32, 32] = 400.0, 15.0  # layer (11.3, 16]
     image, _, _ = render_channels(wall, coc, parse_aperture("circle"))
     assert float(image.sum() / wall.sum()) == pytest.approx(1.0, abs=1e-3)  # 1.66 when it continued the wall
+
+
+def test_a_lit_rim_keeps_its_light_on_its_own_surface_across_a_depth_edge():
+    """A lamp shade (CoC 8 px) with a lit rim (1.0) above a dark wall (CoC 13 px). The pixels just
+    past the rim hold the rim's light (2.0) but the wall's depth, as a pinhole render's edge pixels
+    do: that light is the rim's, so it spreads with the rim's kernel (reach 4 px), not the wall's
+    (6.5 px): no glow on the wall beyond the rim's own blur."""
+    height, width, rim = 48, 40, 20
+    coc = torch.full((height, width), 8.0, dtype=torch.float64)
+    coc[rim + 1:] = 13.0
+    image = torch.full((1, height, width), 0.005, dtype=torch.float64)
+    image[:, rim] = 1.0
+    image[:, rim + 1] = 2.0  # the edge pixels: the rim's light at the wall's depth
+    image[:, rim + 2:] = 0.01
+    column = render_channels(image, coc, parse_aperture("circle"))[0][0, :, width // 2]
+    assert float(column[rim + 7:rim + 10].max()) == pytest.approx(0.01, abs=1e-3)  # before: 0.04
+    assert float(column.sum()) == pytest.approx(float(image[0, :, width // 2].sum()), rel=1e-3)
+
+
+def test_a_far_light_seen_past_a_dark_silhouette_keeps_its_own_blur():
+    """The converse: a small far light (CoC 30 px) beside a dark in-focus subject, one of whose edge
+    pixels holds some of the light at the subject's depth. The light's neighbours on its own side are
+    the brighter, so it stays far: a 30 px disc, not a sharp point on the silhouette."""
+    height, width = 64, 96
+    coc = torch.full((height, width), 30.0, dtype=torch.float64)
+    coc[:, :40] = 0.2
+    image = torch.zeros(1, height, width, dtype=torch.float64)
+    image[:, 30:32, 40:42] = 50.0
+    image[:, 30:32, 39] = 20.0  # the subject's edge pixels catch part of the light
+    out = render_channels(image, coc, parse_aperture("circle"))[0][0]
+    disc_level = 4 * 50.0 / (math.pi * 15.0**2)
+    assert float(out[31, 52]) == pytest.approx(disc_level, rel=0.2)  # 11 px right: inside the disc
+    assert float(out[31, 39]) < 25.0  # the subject's edge keeps about its own value

@@ -58,10 +58,17 @@ def _interpreted_cases() -> dict[str, float]:
     want = composite_layers(channels, coc, circle_table(), hole_matte=True)
     got = fused_composite(channels, coc, circle_table(), hole_matte=True)
     results["lights"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
+    channels = torch.rand(3, 20, 26, generator=torch.Generator().manual_seed(8))
+    coc = torch.full((20, 26), 8.2)  # a far surface and a nearer one of almost the same blur, in
+    coc[:, 13:] = 7.2  # adjacent layers: the step makes the far layer invent what the near one hides
+    channels[:, 6, :13] = 4.0  # and a lit rim whose edge pixels lie at the nearer surface's depth
+    want = composite_layers(channels, coc, circle_table(), hole_matte=True)
+    got = fused_composite(channels, coc, circle_table(), hole_matte=True)
+    results["step"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
     return results
 
 
-@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic", "windows", "lights"])
+@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic", "windows", "lights", "step"])
 def test_interpreted_fused_composite_matches_reference(case):
     """Layers, hidden fill, front/behind tables, matte, vignetting: fused step == reference loop."""
     assert interpreted_results(__file__)[case] <= ATOL["composite"]

@@ -29,12 +29,15 @@ import triton
 import triton.language as tl
 
 from ..aperture import SpanTable
-from ..composite import FILL_CELL_PX, FILL_FADE_PX, HIDDEN_MARGIN_PX, normalise_coverage
+from ..composite import CONTINUOUS_STEP_PX, FILL_CELL_PX, FILL_FADE_PX, HIDDEN_MARGIN_PX, normalise_coverage
 from . import triton_launch
 from .triton_launch import (
     FIXED_POINT_SCALE, MAX_CHANNELS, MODE_FIXED, MODE_SCALAR, MODE_VECTOR, channel_pad, check_table, emission_mode, launch,
 )
 from .triton_runs import emit_kernels, kernel_area, kernel_reach
+
+#: composite.CONTINUOUS_STEP_PX, as a compile-time constant of the kernels.
+CONTINUOUS_STEP: tl.constexpr = tl.constexpr(CONTINUOUS_STEP_PX)
 
 #: Pixels per program (one row segment) of the fused layer scatter.
 LAYER_BLOCK = 128
@@ -115,7 +118,14 @@ def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, d
         reach = tl.abs(coc) * 0.5 + radius + margin
         band = hidden & (distance < reach + fade_px)
         lit = tl.load(light_ptr + pix, mask=band, other=0) != 0
-        invented = band & ((coc < continuous_from) | lit)
+        # The layer's own CoC nearby (its fill's CoC plane): a step from it is an occlusion edge.
+        coc_plane = C_IMG * CH * CW
+        own_upper = (tl.load(fill_ptr + coc_plane + top + cx0, mask=band, other=0.0) * (1 - fx)
+                     + tl.load(fill_ptr + coc_plane + top + cx1, mask=band, other=0.0) * fx)
+        own_lower = (tl.load(fill_ptr + coc_plane + bottom + cx0, mask=band, other=0.0) * (1 - fx)
+                     + tl.load(fill_ptr + coc_plane + bottom + cx1, mask=band, other=0.0) * fx)
+        stepped = tl.abs(coc - (own_upper * (1 - fy) + own_lower * fy)) > CONTINUOUS_STEP
+        invented = band & ((coc < continuous_from) | lit | stepped)
         part = part | band
         own_or_kept = part & (invented == 0)
         V = tl.where(ch[None, :] < C_IMG,
