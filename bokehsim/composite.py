@@ -118,6 +118,8 @@ class FillMaps:
         distance: ``(S, h, w)`` px from each cell to the layer's nearest own cell (``FAR_PX`` beyond).
         sums: ``(S, C + 2, h, w)`` per cell, the sums of the layer's own channels and CoC, then their
             count; None once :attr:`values` has been computed from them (their memory is released).
+        farther: ``(S, h, w)`` per cell, how many pixels of layers behind the layer it holds (None
+            once :attr:`values` has been computed).
         slot: layer index -> position along S.
         light: ``(H, W)`` bool, the pixels that are lights (:func:`light_pixels`): in no fill, and
             invented (never taken as they are) where they are hidden.
@@ -127,21 +129,34 @@ class FillMaps:
     sums: torch.Tensor | None
     slot: dict[int, int]
     light: torch.Tensor
+    farther: torch.Tensor | None = None
     _values: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def values(self) -> torch.Tensor:
-        """``(S, C + 1, h, w)``: each layer's mean channels and CoC per cell, push-pulled into the
-        cells without any; computed on first use (where no layer invents anything, never)."""
+        """``(S, C + 2, h, w)``: each layer's mean channels and CoC per cell, then its occupancy,
+        push-pulled into the cells without any; computed on first use (where no layer invents
+        anything, never).
+
+        The occupancy is the share of a cell's pixels that are the layer's own, where the cell shows
+        the layer or something behind it (a farther layer's pixels say the layer is absent there);
+        push-pulled into the hidden cells, it says how densely the layer continues behind a nearer
+        one: a wall all around, fully; a thin twig crossing another, only at the crossing.
+        """
         if self._values is None:
-            count = self.sums[:, -1]
-            means, known = self.sums[:, :-1] / count.clamp_min(1.0)[:, None], count > 0
-            self.sums = count = None  # 270 MB at 4K: not held through the pyramid
-            self._values = push_pull(means, known)
+            own = self.sums[:, -1]
+            seen = own + self.farther
+            occupancy = own / seen.clamp_min(1.0)
+            # Channels weighted by the occupancy, so that their push-pull ignores the farther cells.
+            weighted = torch.cat([self.sums[:, :-1] / seen.clamp_min(1.0)[:, None], occupancy[:, None]], dim=1)
+            self.sums = self.farther = own = None  # 270 MB at 4K: not held through the pyramid
+            pushed = push_pull(weighted, seen > 0)
+            occupancy = pushed[:, -1:]
+            self._values = torch.cat([pushed[:, :-1] / occupancy.clamp_min(1e-6), occupancy], dim=1)
         return self._values
 
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(distance (h, w), values (C + 1, h, w))`` of one layer."""
+        """``(distance (h, w), values (C + 2, h, w))`` of one layer."""
         return self.distance[self.slot[index]], self.values[self.slot[index]]
 
 
@@ -432,9 +447,13 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
     light = light_pixels(channels) if light is None else light
     slot = torch.where(light, -1, slot_of_layer[layer])  # lights are left out of every fill
     sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot, len(filled))
+    # Pixels per cell of every layer, then of all layers behind each: where a layer is absent.
+    per_layer = cell_sums(torch.ones_like(coc_px)[None].to(channels.dtype), layer, len(slots))[:, 1]
+    behind = per_layer.flip(0).cumsum(0).flip(0) - per_layer
+    farther = behind[to_device(torch.tensor([spec.index for spec in filled]), layer.device)]
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
     return FillMaps(distance=cell_distance(sums[:, -1] > 0, rings), sums=sums,
-                    slot={spec.index: slot for slot, spec in enumerate(filled)}, light=light)
+                    slot={spec.index: slot for slot, spec in enumerate(filled)}, light=light, farther=farther)
 
 
 def light_pixels(channels: torch.Tensor) -> torch.Tensor:
@@ -646,8 +665,9 @@ def layer_pixels(
         index = hidden[invented]
         fade = ((reach + FILL_FADE_PX - distance)[invented] / FILL_FADE_PX).clamp(0.0, 1.0)
         filled = filled[:, kept]
-        values[:num_channels, index] = filled[:num_channels] * fade
-        values[num_channels:, index] = fade
+        coverage = fade * filled[num_channels + 1]  # as dense as the layer is around the hole
+        values[:num_channels, index] = filled[:num_channels] * coverage
+        values[num_channels:, index] = coverage
         low, high = spec.coc_range
         layer_coc[index] = filled[num_channels].clamp(max(low, -1e9), min(high, 1e9))
     return values.t(), layer_coc, pixels.reshape(height, width)

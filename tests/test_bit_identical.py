@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PRINT = os.environ.get("BOKEHSIM_PRINT_HASHES") == "1"
 #: sha256 (first 16 hex digits) of every case, computed at commit c744968 (those recomputed since are marked).
 HASHES: dict[str, str] = {
-    'portrait': 'a72401883160721f',  # recomputed (issue 13): occlusion steps, edge lights
+    'portrait': '6d710680a17902ff',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
     'circle/behind/numba': '0ea2464b4be9aa41',
     'circle/behind/torch': '813400e58ba7ad60',
     'circle/front/numba': '8db727ca501f81cc',
@@ -78,15 +78,15 @@ HASHES: dict[str, str] = {
     'image/front/numba': 'd5945c899b8279c7',
     'image/front/torch': '34218288fde016fa',
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
-    'scene plain/numba': '2bc52eedf8b48d98',  # recomputed (issue 13): occlusion steps, edge lights
-    'scene plain/torch': 'cea7cb620f088855',  # recomputed (issue 13): occlusion steps, edge lights
-    'scene highlights+alpha/numba': 'e1269023bf73174a',  # recomputed (issue 13): occlusion steps, edge lights
-    'scene highlights+alpha/torch': '9e67d25cfbcf2626',  # recomputed (issue 13): occlusion steps, edge lights
-    'scene axial colour/numba': 'd9342a7756d18174',  # recomputed (issue 13): occlusion steps, edge lights
-    'scene axial colour/torch': '455b1fd673d6b63d',  # recomputed (issue 13): occlusion steps, edge lights
-    'render_channels torch': '3a87fa6fbfd7dd19',  # recomputed (issue 13): occlusion steps, edge lights
-    'tiled': '7817a6e1fab7c4d1',  # recomputed (issue 13): occlusion steps, edge lights
-    'deterministic': '72d8f6ca22fc3716',  # recomputed (issue 13): occlusion steps, edge lights
+    'scene plain/numba': 'ab415e2fb3950302',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene plain/torch': 'a7caf3c0c6473ebe',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene highlights+alpha/numba': 'e1efe9d957331ce2',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene highlights+alpha/torch': '1d43f12f6f5ba8df',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene axial colour/numba': 'c82170df4069a5bc',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene axial colour/torch': '741c46b1f95d97ed',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'render_channels torch': '74ee4841d712c771',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'tiled': '7d63187b8368f375',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'deterministic': 'd56653d2a583e0de',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
 }
 LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=36)
 

@@ -259,3 +259,21 @@ def test_a_far_light_seen_past_a_dark_silhouette_keeps_its_own_blur():
     disc_level = 4 * 50.0 / (math.pi * 15.0**2)
     assert float(out[31, 52]) == pytest.approx(disc_level, rel=0.2)  # 11 px right: inside the disc
     assert float(out[31, 39]) < 25.0  # the subject's edge keeps about its own value
+
+
+@pytest.mark.parametrize("near_coc, far_coc", [(-92.0, -90.0), (-90.0, -60.0), (-60.0, -90.0)])
+def test_crossing_see_through_twigs_keep_the_light(near_coc, far_coc):
+    """Two thin dark twigs close to the lens (CoC 60-92 px, a faint veil each) cross over a bright sky.
+    The farther twig's layer invents what the nearer one hides only as densely as it occupies the
+    cells around: at the crossing, not along the whole nearer twig (that phantom twig darkened the veil,
+    2-5 % of the light lost)."""
+    height, width = 300, 400
+    coc = torch.full((height, width), 2.6, dtype=torch.float64)
+    image = torch.full((1, height, width), 0.583, dtype=torch.float64)
+    yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    first, second = (xx - (100 + 0.4 * yy)).abs() < 7, (yy - (80 + 0.3 * xx)).abs() < 7
+    coc[second], coc[first] = far_coc, near_coc
+    image[0][first | second] = 0.07
+    out = render_channels(image, coc, parse_aperture("circle"))[0]
+    inner = (slice(None), slice(60, 240), slice(60, 340))
+    assert float(out[inner].sum() / image[inner].sum()) == pytest.approx(1.0, abs=0.005)

@@ -65,10 +65,17 @@ def _interpreted_cases() -> dict[str, float]:
     want = composite_layers(channels, coc, circle_table(), hole_matte=True)
     got = fused_composite(channels, coc, circle_table(), hole_matte=True)
     results["step"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
+    channels = torch.rand(3, 40, 44, generator=torch.Generator().manual_seed(9))
+    coc = torch.full((40, 44), 1.5)  # two thin bars in front, crossing: the farther one's layer invents
+    coc[:, 18:21] = -14.0  # behind the nearer only as densely as it occupies the cells around
+    coc[20:23, :] = -10.0
+    want = composite_layers(channels, coc, circle_table(), hole_matte=True)
+    got = fused_composite(channels, coc, circle_table(), hole_matte=True)
+    results["occupancy"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
     return results
 
 
-@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic", "windows", "lights", "step"])
+@pytest.mark.parametrize("case", ["image", "matte", "vignette", "vignette/deterministic", "windows", "lights", "step", "occupancy"])
 def test_interpreted_fused_composite_matches_reference(case):
     """Layers, hidden fill, front/behind tables, matte, vignetting: fused step == reference loop."""
     assert interpreted_results(__file__)[case] <= ATOL["composite"]

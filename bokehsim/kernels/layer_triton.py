@@ -139,7 +139,14 @@ def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, d
         f_lower = (tl.load(fill_ptr + plane + (bottom + cx0)[:, None], mask=fmask, other=0.0) * (1 - fx)[:, None]
                    + tl.load(fill_ptr + plane + (bottom + cx1)[:, None], mask=fmask, other=0.0) * fx[:, None])
         filled = f_upper * (1 - fy)[:, None] + f_lower * fy[:, None]
-        made = tl.where(ch[None, :] < C_IMG, filled, tl.where(ch[None, :] <= C_IMG + 1, 1.0, 0.0)) * fade[:, None]
+        # As dense as the layer is around the hole (the occupancy plane, composite.FillMaps.values).
+        occ_plane = (C_IMG + 1) * CH * CW
+        occ_upper = (tl.load(fill_ptr + occ_plane + top + cx0, mask=invented, other=0.0) * (1 - fx)
+                     + tl.load(fill_ptr + occ_plane + top + cx1, mask=invented, other=0.0) * fx)
+        occ_lower = (tl.load(fill_ptr + occ_plane + bottom + cx0, mask=invented, other=0.0) * (1 - fx)
+                     + tl.load(fill_ptr + occ_plane + bottom + cx1, mask=invented, other=0.0) * fx)
+        coverage = fade * (occ_upper * (1 - fy) + occ_lower * fy)
+        made = tl.where(ch[None, :] < C_IMG, filled, tl.where(ch[None, :] <= C_IMG + 1, 1.0, 0.0)) * coverage[:, None]
         V = tl.where(invented[:, None], made, V)
         fill_coc = tl.sum(tl.where(ch[None, :] == C_IMG, filled, 0.0), axis=1)
         coc = tl.where(invented, tl.minimum(tl.maximum(fill_coc, low), high), coc)
@@ -171,7 +178,7 @@ def _scatter_layer_kernel(
     coc_ptr,                       # (H, W) fp32 signed CoC
     layer_ptr,                     # (H, W) integer layer index of every pixel (0 = nearest)
     light_ptr,                     # (H, W) uint8, nonzero = a light (composite.light_pixels)
-    dist_ptr, fill_ptr,            # the layer's fill cells: (CH, CW) distance, (C_IMG + 1, CH, CW) values
+    dist_ptr, fill_ptr,            # the layer's fill cells: (CH, CW) distance, (C_IMG + 2, CH, CW) values
     off_ptr, off_sp, off_sc,       # vignetting displacement and its pixel / component strides, or unused
     lint_ptr, rint_ptr, w_ptr,     # span table
     H, W, CH, CW, y0, x0, x1,      # image and cell-grid size, the layer's window (rows from y0, columns [x0, x1))
@@ -364,7 +371,7 @@ class LayerCompositor:
 
         Args:
             spec: the layer (:class:`bokehsim.composite.LayerSpec`).
-            fill: its fill cells ``(distance (h, w), values (C + 1, h, w))`` from
+            fill: its fill cells ``(distance (h, w), values (C + 2, h, w))`` from
                 :meth:`bokehsim.composite.FillMaps.layer`, or None (no hidden background).
             table: the span table of this layer (front and behind may differ); None: the default.
         """
@@ -377,8 +384,8 @@ class LayerCompositor:
         else:
             dist, values = (t.to(device=self.device, dtype=torch.float32).contiguous() for t in fill)
             cells_h, cells_w = dist.shape
-            if values.shape != (self.channels + 1, cells_h, cells_w):
-                raise ValueError(f"fill: expected values of shape ({self.channels + 1}, {cells_h}, {cells_w}), "
+            if values.shape != (self.channels + 2, cells_h, cells_w):
+                raise ValueError(f"fill: expected values of shape ({self.channels + 2}, {cells_h}, {cells_w}), "
                                  f"got {tuple(values.shape)}")
         if self.offsets is None:
             off, off_sp, off_sc = self.coc, 0, 0
