@@ -43,11 +43,11 @@ from .backend import gpu_twin
 LAYER_RATIO = math.sqrt(2.0)
 #: |c| (px) of the focus layer's boundaries: everything sharper than this is one opaque layer.
 FOCUS_LAYER_COC_PX = 1.0
-#: Hidden pixels whose CoC is within this many px of a layer's range continue its surface: their
-#: blur differs by at most a pixel of radius, too little to show an occlusion edge.
-CONTINUOUS_COC_PX = 2.0
-#: ... and whose CoC differs from the layer's own nearby (its fill) by at most this many px: a
-#: larger step is an occlusion edge, however close the two blurs.
+#: Hidden pixels continue a layer's surface (a depth ramp crossing the layer boundary) only where
+#: their CoC differs from the layer's own nearby (its fill) by at most this many px: a larger step
+#: is an occlusion edge, however close the two blurs, and the nearer pixels taken as they are would
+#: count twice (once there, once in their own layer over it). So only hidden pixels within this of
+#: the layer's lower bound can continue it.
 CONTINUOUS_STEP_PX = 0.5
 #: Coarse grid (px) on which the hidden-background fill and its reach are computed.
 FILL_CELL_PX = 4
@@ -144,15 +144,14 @@ class FillMaps:
         one: a wall all around, fully; a thin twig crossing another, only at the crossing.
         """
         if self._values is None:
-            own = self.sums[:, -1]
-            seen = own + self.farther
-            occupancy = own / seen.clamp_min(1.0)
-            # Channels weighted by the occupancy, so that their push-pull ignores the farther cells.
-            weighted = torch.cat([self.sums[:, :-1] / seen.clamp_min(1.0)[:, None], occupancy[:, None]], dim=1)
-            self.sums = self.farther = own = None  # 270 MB at 4K: not held through the pyramid
+            # Channels weighted by the occupancy (sums over all seen pixels), so that their push-pull
+            # is the layer's own mean wherever it is, and leaves the farther cells out of it.
+            seen = self.sums[:, -1] + self.farther
+            weighted = self.sums.div_(seen.clamp_min(1.0)[:, None])  # the count becomes the occupancy
+            self.sums = self.farther = None  # 270 MB at 4K: not held through the pyramid
             pushed = push_pull(weighted, seen > 0)
-            occupancy = pushed[:, -1:]
-            self._values = torch.cat([pushed[:, :-1] / occupancy.clamp_min(1e-6), occupancy], dim=1)
+            pushed[:, :-1] /= pushed[:, -1:].clamp_min(1e-6)
+            self._values = pushed
         return self._values
 
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -344,10 +343,9 @@ def layer_specs(
     specs = []
     for done, k in enumerate(present):
         radius = radii[k]
-        # Hidden pixels from the adjacent nearer layer, or within CONTINUOUS_COC_PX of this layer
-        # (near focus layers are thinner than that), continue the same surface (a depth ramp).
-        adjacent = lower[k - 1] if k >= 1 and math.isfinite(lower[k - 1]) else lower[k] - FOCUS_LAYER_COC_PX
-        continuous_from = min(adjacent, lower[k] - CONTINUOUS_COC_PX)
+        # The layer's own pixels have c >= lower[k], so a hidden pixel further than the step below
+        # it is never the same surface (layer_pixels tests the rest against the local CoC).
+        continuous_from = lower[k] - CONTINUOUS_STEP_PX
         nearer = present[:done]
         # Farthest a hidden pixel can matter from the layer's own pixels (see layer_pixels), over
         # the nearer layers that come that close to this one.
@@ -438,19 +436,17 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
     filled = [spec for spec in specs if spec.hidden_reach_px is not None]
     if not filled:
         return None
-    # Every layer present has a spec, so the largest index is known without a sync; the layers
-    # without a fill go to a spare slot that cell_sums drops.
-    slots = [len(filled)] * (max(spec.index for spec in specs) + 1)
-    for slot, spec in enumerate(filled):
-        slots[spec.index] = slot
-    slot_of_layer = to_device(torch.tensor(slots), layer.device)
+    # Every layer present has a spec, so the largest index is known without a sync.
+    num_layers = max(spec.index for spec in specs) + 1
     light = light_pixels(channels) if light is None else light
-    slot = torch.where(light, -1, slot_of_layer[layer])  # lights are left out of every fill
-    sums = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), slot, len(filled))
-    # Pixels per cell of every layer, then of all layers behind each: where a layer is absent.
-    per_layer = cell_sums(torch.ones_like(coc_px)[None].to(channels.dtype), layer, len(slots))[:, 1]
+    # Sums per cell for every layer (lights left out of every fill), then each filled layer's own,
+    # and its farther layers' pixel counts: where the layer is absent.
+    every = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), torch.where(light, -1, layer), num_layers)
+    per_layer = every[:, -1]
     behind = per_layer.flip(0).cumsum(0).flip(0) - per_layer
-    farther = behind[to_device(torch.tensor([spec.index for spec in filled]), layer.device)]
+    chosen = to_device(torch.tensor([spec.index for spec in filled]), layer.device)
+    sums, farther = every[chosen], behind[chosen]
+    every = per_layer = behind = None
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
     return FillMaps(distance=cell_distance(sums[:, -1] > 0, rings), sums=sums,
                     slot={spec.index: slot for slot, spec in enumerate(filled)}, light=light, farther=farther)
@@ -653,18 +649,17 @@ def layer_pixels(
     if bool(light.any()):  # lights are rare: most windows have none, and then this costs nothing
         invented |= band & light.reshape(-1)[hidden]
     pixels[hidden[band]] = True
-    if bool(band.any()):
-        filled = sample_cells(fill.values[slot], ys[band], xs[band]).to(values.dtype)
-        # A surface continues without a step: where the CoC jumps from the layer's own (a farther
-        # surface seen past a nearer one of almost the same blur), taking the nearer pixels as
-        # they are would count them twice, once here and once in their own layer over this one.
-        # (On a steep ramp the pixels a few px past the boundary drift that far too and are
-        # invented: the fill continues the same colours there, measured no worse.)
-        invented[band] |= (coc[band] - filled[num_channels]).abs() > CONTINUOUS_STEP_PX
-        kept = invented[band]
-        index = hidden[invented]
+    # A surface continues without a step from the layer's own CoC nearby (CONTINUOUS_STEP_PX). (On a
+    # steep ramp the pixels a few px past the boundary drift that far too and are invented: the
+    # fill continues the same colours there, measured no worse.)
+    candidate = band & ~invented
+    if bool(candidate.any()):
+        own_coc = sample_cells(fill.values[slot, num_channels:num_channels + 1], ys[candidate], xs[candidate])[0]
+        invented[candidate] = (coc[candidate] - own_coc.to(coc.dtype)).abs() > CONTINUOUS_STEP_PX
+    index = hidden[invented]
+    if index.numel():
         fade = ((reach + FILL_FADE_PX - distance)[invented] / FILL_FADE_PX).clamp(0.0, 1.0)
-        filled = filled[:, kept]
+        filled = sample_cells(fill.values[slot], ys[invented], xs[invented]).to(values.dtype)
         coverage = fade * filled[num_channels + 1]  # as dense as the layer is around the hole
         values[:num_channels, index] = filled[:num_channels] * coverage
         values[num_channels:, index] = coverage

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PRINT = os.environ.get("BOKEHSIM_PRINT_HASHES") == "1"
 #: sha256 (first 16 hex digits) of every case, computed at commit c744968 (those recomputed since are marked).
 HASHES: dict[str, str] = {
-    'portrait': '6d710680a17902ff',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'portrait': 'f78676c479a7fabe',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
     'circle/behind/numba': '0ea2464b4be9aa41',
     'circle/behind/torch': '813400e58ba7ad60',
     'circle/front/numba': '8db727ca501f81cc',
@@ -78,15 +78,15 @@ HASHES: dict[str, str] = {
     'image/front/numba': 'd5945c899b8279c7',
     'image/front/torch': '34218288fde016fa',
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
-    'scene plain/numba': 'ab415e2fb3950302',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene plain/torch': 'a7caf3c0c6473ebe',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene highlights+alpha/numba': 'e1efe9d957331ce2',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene highlights+alpha/torch': '1d43f12f6f5ba8df',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene axial colour/numba': 'c82170df4069a5bc',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene axial colour/torch': '741c46b1f95d97ed',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'render_channels torch': '74ee4841d712c771',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'tiled': '7d63187b8368f375',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'deterministic': 'd56653d2a583e0de',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene plain/numba': 'ca5989c18b58e0a8',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene plain/torch': '0bcf755ccf95c3d0',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene highlights+alpha/numba': '26afba91fbce873b',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene highlights+alpha/torch': '608cc69ac58a0d92',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene axial colour/numba': '0de859073a9e022b',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene axial colour/torch': '78f64ebe3c2d6f5a',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'render_channels torch': '8e0c121da229f291',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'tiled': '97cca24976e980b4',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'deterministic': 'f51e4fa6d78d16e6',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
 }
 LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=36)
 
