@@ -67,11 +67,16 @@ def shot_from_depth(depth_m: torch.Tensor, *, focal_length_mm: float, focus_dist
             f"{low:.3g}-{high:.3g} m (give a focus distance inside it, or --focus-at on the subject)"
         )
     return Shot(inverse_defocus=inverse_defocus, coc_per_f_number=k1, behind=signed > 0,
-                in_focus=in_focus, depth_edge=_depth_edges(inverse_defocus * k1, signed))
+                in_focus=in_focus, depth_edge=depth_edges(inverse_defocus * k1, signed))
 
 
-def _depth_edges(coc_f1: torch.Tensor, signed: torch.Tensor) -> torch.Tensor:
-    """Pixels whose 3x3 neighbourhood spans a step in expected CoC (or crosses the focus plane)."""
+def depth_edges(coc_f1: torch.Tensor, signed: torch.Tensor) -> torch.Tensor:
+    """Pixels whose 3x3 neighbourhood spans a step in expected CoC (or crosses the focus plane).
+
+    Args:
+        coc_f1: ``(H, W)`` unsigned expected CoC (at any one f-number: the test is scale-free).
+        signed: ``(H, W)``, > 0 behind the focus plane.
+    """
     signed_coc = coc_f1 * torch.sign(signed)
     high, low = max_filter(signed_coc, 1), min_filter(signed_coc, 1)
     spread = high - low

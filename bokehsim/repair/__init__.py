@@ -30,7 +30,8 @@ from ..lens import Lens
 from ..render import check_render_inputs, render_full
 from .grain import measure_grain, match_grain
 from .hierarchy import calm_background
-from ..diagnosis.shot import dilate
+from ..diagnosis.shot import depth_edges, dilate
+from ..diagnosis.sign_pattern import NEIGHBOURHOOD_PX, patterned_pixels
 from .protect import subject_mask
 from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
 from .rims import remove_rims
@@ -154,6 +155,14 @@ def fix(
         existing_blur_px, blur_confidence = estimate.coc_px.cpu(), estimate.confidence.cpu()
         decisions["existing_blur"] = "estimated"
     existing = background_blur(existing_blur_px, blur_confidence, protected)
+    if decisions.get("existing_blur") == "estimated":
+        # Detail the lens forbids there (a pasted pattern, a sharp patch, moire) carries no blur,
+        # whatever the estimate reads around it: diagnose's fine-pattern measure finds it.
+        encoded = tone_curves.linear_to_srgb(image[:3].clamp(0, 1))
+        forbidden = dilate(patterned_pixels(encoded, expected.abs(), depth_edges(expected.abs(), expected)),
+                           NEIGHBOURHOOD_PX // 2)
+        existing = torch.where(forbidden, torch.zeros_like(existing), existing)
+        decisions["forbidden_detail_px"] = int(forbidden.sum())
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0
     # Rims are removed only where the band is re-rendered: a band whose blur is already right is
