@@ -30,7 +30,7 @@ from bokehsim.tiling import render_tiled
 
 ROOT = Path(__file__).resolve().parents[1]
 PRINT = os.environ.get("BOKEHSIM_PRINT_HASHES") == "1"
-#: sha256 (first 16 hex digits) of every case, computed at commit c744968 (three recomputed since, marked).
+#: sha256 (first 16 hex digits) of every case, computed at commit c744968 (those recomputed since are marked).
 HASHES: dict[str, str] = {
     'portrait': 'e4c1dafdbc14415e',  # recomputed: lights are never continued or averaged into hidden fill (issue 13)
     'circle/behind/numba': '0ea2464b4be9aa41',
@@ -49,14 +49,14 @@ HASHES: dict[str, str] = {
     'anamorphic/behind/torch': '777c97072fcbaa18',
     'anamorphic/front/numba': '1c05646a5b70782c',
     'anamorphic/front/torch': 'af7e6c5f1131fce2',
-    'cat-eye/behind/numba': '5e9fade934709649',
-    'cat-eye/behind/torch': 'd42a3a429159867e',
-    'cat-eye/front/numba': '63a48947cd694a85',
-    'cat-eye/front/torch': '0d38db4fd15dcfe7',
-    'swirl/behind/numba': '9b80ea31701e4dfb',
-    'swirl/behind/torch': '0626483d8ebc361d',
-    'swirl/front/numba': 'dd1b58002a63fa6b',
-    'swirl/front/torch': '193d389e36209c99',
+    'cat-eye/behind/numba': '71e79583c72cce42',  # recomputed: vignetting chord integrated over the strip (issue 13)
+    'cat-eye/behind/torch': '74ba047ef5854b53',  # recomputed: vignetting chord integrated over the strip (issue 13)
+    'cat-eye/front/numba': '4d77b54938ca35a2',  # recomputed: vignetting chord integrated over the strip (issue 13)
+    'cat-eye/front/torch': '7f0d06b5f994a869',  # recomputed: vignetting chord integrated over the strip (issue 13)
+    'swirl/behind/numba': '82485f00acac8d73',  # recomputed: vignetting chord integrated over the strip (issue 13)
+    'swirl/behind/torch': '7f0befb34d1f4ea3',  # recomputed: vignetting chord integrated over the strip (issue 13)
+    'swirl/front/numba': '5a5ef7434de80c0a',  # recomputed: vignetting chord integrated over the strip (issue 13)
+    'swirl/front/torch': '504c7dfb03b2d66c',  # recomputed: vignetting chord integrated over the strip (issue 13)
     'mirror/behind/numba': '6787c1983c651471',
     'mirror/behind/torch': '8de91400cd34a4ba',
     'mirror/front/numba': 'f25c39144ea9750c',
@@ -80,11 +80,11 @@ HASHES: dict[str, str] = {
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
     'scene plain/numba': '665d2d271b01b5a5',
     'scene plain/torch': 'a175e470678a9d2f',
-    'scene highlights+alpha/numba': '82c2ce14ab472c04',  # recomputed: as 'portrait'
-    'scene highlights+alpha/torch': '86c3c79193d00b48',  # recomputed: as 'portrait'
+    'scene highlights+alpha/numba': 'e354a6ec3c61cd32',  # recomputed: as 'portrait', then the vignetting chord integrated over the strip (issue 13)
+    'scene highlights+alpha/torch': '3ef4df60ff63e236',  # recomputed: as 'portrait', then the vignetting chord integrated over the strip (issue 13)
     'scene axial colour/numba': '3aebdc27cd9c5c41',
     'scene axial colour/torch': '6ba84ebd898f1705',
-    'render_channels torch': '070e794d2f6e02df',
+    'render_channels torch': '859085151a0647d6',  # recomputed: vignetting chord integrated over the strip (issue 13)
     'tiled': '11eb31b81c7a4dc9',
     'deterministic': 'e9561c25bc5bf8c3',
 }
