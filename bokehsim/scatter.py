@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .aperture import SpanTable, ellipse_quadratic_form
+from .aperture import TABLE_ROWS, SpanTable, ellipse_quadratic_form
 
 #: A pixel whose kernel radius is below this many pixels is left as it is (its disc fits in itself).
 MIN_RADIUS_PX = 0.5
@@ -29,6 +29,10 @@ MIN_RADIUS_PX = 0.5
 #: kernel of radius r reaches the rows |dy| <= floor(r + 1/2). The numba and Triton kernels use
 #: these two constants too.
 ROW_HALF_PX = 0.5
+#: The vignetting chord is widened by this much (radii) at each end: one table row, the resolution
+#: of the span table, whose midpoint samples bulge past the exact chord by less than that (so an
+#: undisplaced ellipse never clips its own shape).
+CHORD_SLACK = 2.0 / TABLE_ROWS
 
 
 def kernel_rows(radius_px: torch.Tensor) -> torch.Tensor:
@@ -54,25 +58,41 @@ def _strip_integrals(table: SpanTable, y0: torch.Tensor, y1: torch.Tensor) -> to
     return at[1] - at[0]
 
 
-def _vignetting_chord(
-    table: SpanTable, offset: torch.Tensor, y_norm: torch.Tensor
+def _disc_strip_integral(s: torch.Tensor) -> torch.Tensor:
+    """Integral of sqrt(1 - t^2) from 0 to s, for s in [-1, 1] (area under a unit half circle)."""
+    return 0.5 * (s * torch.sqrt((1.0 - s * s).clamp_min(0.0)) + torch.asin(s))
+
+
+def _strip_chord(
+    table: SpanTable, offset: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor, radius_px: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chord of the displaced circumscribed ellipse at normalised row height ``y_norm``.
+    """The displaced circumscribed ellipse over the strip [y0, y1], as a run like the shape's own.
+
+    The chord is integrated over the strip, not sampled at its centre: centre = the mean chord
+    centre, length = the ellipse's area in the strip / the strip's height (1 px = 1/r radii). At
+    the frame centre (no displacement) this is the shape's own run, so the clip changes nothing
+    and a centre cat-eye is exactly round (issue 13; sampled at the strip centre, the chord cut the
+    cap rows and the kernel came out 2 % flatter).
 
     Args:
         offset: ``(n, 2)`` centre of the displaced ellipse, in units of the radius.
-        y_norm: ``(n,)`` row height in units of the radius (kernel frame).
+        y0, y1: ``(n,)`` the strip's ends in units of the radius (kernel frame, not clamped).
+        radius_px: ``(n,)`` kernel radius in px.
 
     Returns:
-        left, right ``(n,)`` in units of the radius; right < left when the row misses the ellipse.
+        left, right ``(n,)`` in units of the radius (widened by ``CHORD_SLACK``).
     """
     q11, q12, q22 = ellipse_quadratic_form(table.ellipse)
-    v = y_norm - offset[:, 1]
-    discriminant = (q12 * q12 - q11 * q22) * v * v + q11
-    half = torch.sqrt(discriminant.clamp_min(0.0)) / q11
-    centre = offset[:, 0] - q12 * v / q11
-    missed = discriminant < 0
-    return torch.where(missed, centre + 1.0, centre - half), torch.where(missed, centre - 1.0, centre + half)
+    # Chord at height v above the ellipse centre: centre -q12 v / q11, half width sqrt(q11 - det v^2) / q11,
+    # so the ellipse reaches |v| <= reach, and the half width is sqrt(1 - (v / reach)^2) / sqrt(q11).
+    reach = (q11 / (q11 * q22 - q12 * q12)) ** 0.5
+    v0 = ((y0 - offset[:, 1]) / reach).clamp(-1.0, 1.0)
+    v1 = ((y1 - offset[:, 1]) / reach).clamp(-1.0, 1.0)
+    width_area = 2.0 * reach / q11**0.5 * (_disc_strip_integral(v1) - _disc_strip_integral(v0))
+    length = width_area * radius_px
+    centre = offset[:, 0] - q12 / q11 * reach * 0.5 * (v0 + v1)
+    half = torch.where(length > 0, 0.5 * length + CHORD_SLACK, 0.0)  # a missed strip stays empty
+    return centre - half, centre + half
 
 
 def row_runs(
@@ -91,8 +111,8 @@ def row_runs(
         left, right: ``(n, M)`` run ends in pixels relative to the pixel centre (left <= right).
     """
     dy_kernel = torch.where(flip, -float(dy), float(dy))  # the row in the kernel's own frame
-    y0 = ((dy_kernel - ROW_HALF_PX) / radius_px).clamp(-1.0, 1.0)
-    y1 = ((dy_kernel + ROW_HALF_PX) / radius_px).clamp(-1.0, 1.0)
+    strip_top, strip_bottom = (dy_kernel - ROW_HALF_PX) / radius_px, (dy_kernel + ROW_HALF_PX) / radius_px
+    y0, y1 = strip_top.clamp(-1.0, 1.0), strip_bottom.clamp(-1.0, 1.0)
     inside_height = (y1 - y0).unsqueeze(1)  # part of the strip inside the shape's bounding box
     safe_height = inside_height.clamp_min(1e-12)
     means = _strip_integrals(table, y0, y1) / safe_height
@@ -102,7 +122,7 @@ def row_runs(
     centre = 0.5 * (left_mean + right_mean)
     left, right = centre - 0.5 * length, centre + 0.5 * length
     if offset is not None:
-        chord_left, chord_right = _vignetting_chord(table, offset, dy_kernel / radius_px)
+        chord_left, chord_right = _strip_chord(table, offset, strip_top, strip_bottom, radius_px)
         left = torch.maximum(left, chord_left.unsqueeze(1))
         right = torch.maximum(torch.minimum(right, chord_right.unsqueeze(1)), left)
     scale = radius_px.unsqueeze(1)

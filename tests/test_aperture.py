@@ -288,14 +288,18 @@ def test_vignetting_ellipse_is_the_circumscribed_ellipse_of_the_shape(spec):
     # shape touches the ellipse: it is circumscribed, so cat-eye clips oval and anamorphic shapes
     # like the round ones.
     from bokehsim.aperture import row_centres
-    from bokehsim.scatter import _vignetting_chord
+    from bokehsim.scatter import CHORD_SLACK, _strip_chord
 
     table = parse_aperture(spec).table()
     y = row_centres(table.rows)
     dy = 2.0 / table.rows
     left = (table.left_integral[1:] - table.left_integral[:-1])[:, 0].double() / dy
     right = (table.right_integral[1:] - table.right_integral[:-1])[:, 0].double() / dy
-    chord_left, chord_right = _vignetting_chord(table, torch.zeros(len(y), 2, dtype=torch.float64), y)
+    # A strip thin enough to be the chord at height y (its length is area / height).
+    thin = 1e-6
+    chord_left, chord_right = _strip_chord(table, torch.zeros(len(y), 2, dtype=torch.float64), y - thin / 2,
+                                           y + thin / 2, torch.full_like(y, 1.0 / thin))
+    chord_left, chord_right = chord_left + CHORD_SLACK, chord_right - CHORD_SLACK  # the exact chord
     present = right > left + 1e-3  # float32 integrals: differences carry ~1e-4 of noise
     assert bool((left[present] >= chord_left[present] - 2e-3).all())
     assert bool((right[present] <= chord_right[present] + 2e-3).all())
@@ -348,6 +352,19 @@ def test_cat_eye_is_round_at_the_centre_and_grows_tangentially_toward_the_edge(d
     d = 2 * strength * _field_points(direction)[-1][1]
     analytic = math.sqrt(1 - d * d / 4) / (1 - d / 2)  # extent ratio of the lens
     assert aspects[-1] > 0.8 * analytic
+
+
+@pytest.mark.parametrize("radius", [7.0, 10.5, 15.0, 20.0])
+@pytest.mark.parametrize("front", [False, True])
+def test_centre_cat_eye_is_the_round_kernel(radius, front):
+    # Issue 13: the vignetting chord is integrated over each row's strip, so at the frame centre
+    # (no displacement) it clips nothing; sampled at the strip centre it cut the cap rows (aspect
+    # up to 4 % off at r = 7).
+    circle = render_point(make_aperture("circle"), radius, front=front)
+    centre = render_point(make_aperture("cat-eye", strength=0.6), radius, front=front, field=(CY, CX))
+    assert axes(centre)[0] == pytest.approx(axes(circle)[0], rel=5e-3)
+    assert float(centre.sum()) == pytest.approx(1.0, abs=1e-6)
+    assert float((centre - circle).abs().max()) < 5e-3 * float(circle.max())  # float32 table vs analytic chord
 
 
 def test_cat_eye_start_keeps_the_inner_field_round():

@@ -149,23 +149,42 @@ def test_axial_chromatic_aberration_gives_each_colour_its_own_focus():
 
 #: A point light must leave the renderer with the energy it came in with, wherever it is in the
 #: frame and on either side of focus (CONVENTIONS: a kernel never adds or loses energy).
-_FIELD_POSITIONS = [(48, 48), (8, 8), (48, 88), (84, 20)]  # centre, corner, edge, off-axis (discs inside)
-_VIGNETTED = "the compositor divides by the layer's coverage, which a field-varying kernel does not keep at 1"
+#: Centre, the four corners, the four edges and two off-axis points (discs of radius 7 px, apart).
+_FIELD_POSITIONS = [(48, 48), (8, 8), (8, 87), (87, 8), (87, 87), (8, 48), (48, 8), (87, 48), (48, 87),
+                    (28, 68), (68, 28)]
+_VIGNETTED = (
+    "measured (issue 13): the scatter alone sums to 1; but a vignetted kernel's centroid moves outward "
+    "with the field, so an opaque layer of them covers 1 - div(shift) of each pixel (0.87 behind, 1.15 in "
+    "front at cat-eye 0.6, |c| = 14 px, 96 px frame) and normalise_coverage divides by that: sums 0.88-1.18. "
+    "Coverage from the plain kernel fixes the sums but darkens silhouettes by 23 %; needs a design decision")
+
+
+def _point_light_spec(spec: str, tmp_path) -> str:
+    """The spec, with a picture written for the ``image`` aperture."""
+    if spec != "image":
+        return spec
+    from PIL import Image
+
+    ys, xs = np.mgrid[0:33, 0:33] - 16
+    Image.fromarray(((xs * xs + ys * ys <= 256) * 255).astype(np.uint8)).save(tmp_path / "disc.png")
+    return f"image:path={tmp_path / 'disc.png'}"
 
 
 @pytest.mark.parametrize("spec", [
-    "circle", "blades:n=5,curvature=0.3", "oval:aspect=1.6,angle=30", "anamorphic:squeeze=2", "mirror",
-    pytest.param("cat-eye:strength=0.6", marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)),
-    pytest.param("cat-eye:strength=0.3", marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)),
-    pytest.param("swirl:strength=0.5", marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)),
+    "circle", "blades:n=5,curvature=0.3", "blades:n=6,rotation=15", "oval:aspect=1.6,angle=30", "anamorphic:squeeze=2",
+    "mirror", "image",
+    *(pytest.param(spec, marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)) for spec in (
+        "cat-eye:strength=0.9", "cat-eye:strength=0.6", "cat-eye:strength=0.3", "cat-eye:strength=0.1",
+        "swirl:strength=0.5", "anamorphic:squeeze=2,blades=7,cat_eye=0.5")),
 ])
 @pytest.mark.parametrize("coc", [14.0, -14.0])
-def test_a_point_light_keeps_its_energy_through_the_renderer_at_every_field_position(spec, coc):
+def test_a_point_light_keeps_its_energy_through_the_renderer_at_every_field_position(spec, coc, tmp_path):
     picture = torch.zeros(1, 96, 96, dtype=torch.float64)
     for y, x in _FIELD_POSITIONS:
         picture[0, y, x] = 1000.0
-    image, _, _ = render_channels(picture, torch.full((96, 96), coc, dtype=torch.float64), parse_aperture(spec),
+    aperture = parse_aperture(_point_light_spec(spec, tmp_path))
+    image, _, _ = render_channels(picture, torch.full((96, 96), coc, dtype=torch.float64), aperture,
                                   backend=Backend(torch.device("cpu"), reference=True))
     # The discs (radius 7 px) do not overlap: each one's light is the sum over its own square.
-    sums = [float(image[0, y - 8:y + 9, x - 8:x + 9].sum()) / 1000.0 for y, x in _FIELD_POSITIONS]
+    sums = [float(image[0, max(y - 8, 0):y + 9, max(x - 8, 0):x + 9].sum()) / 1000.0 for y, x in _FIELD_POSITIONS]
     assert sums == pytest.approx([1.0] * len(sums), abs=1e-3)

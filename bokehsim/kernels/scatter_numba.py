@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..aperture import SpanTable
-from ..scatter import MIN_RADIUS_PX, ROW_HALF_PX, ellipse_quadratic_form
+from ..scatter import CHORD_SLACK, MIN_RADIUS_PX, ROW_HALF_PX, ellipse_quadratic_form
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -32,6 +32,25 @@ def _row_position(y: float, rows: int) -> tuple[int, float]:
     pos = (y + 1.0) * (rows * 0.5)
     index = min(int(pos), rows - 1)  # pos >= 0, so int() is floor()
     return index, pos - index
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _disc_strip_integral(s: float) -> float:
+    """Integral of sqrt(1 - t^2) from 0 to s in [-1, 1] (``scatter._disc_strip_integral``)."""
+    return 0.5 * (s * math.sqrt(max(1.0 - s * s, 0.0)) + math.asin(s))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _strip_chord(strip_top, strip_bottom, radius, ox, oy, q11, q12, q22):
+    """The displaced ellipse over the strip [strip_top, strip_bottom] (radii) as a run, in radii
+    (``scatter._strip_chord``: integrated over the strip, so a centre cat-eye stays round)."""
+    reach = math.sqrt(q11 / (q11 * q22 - q12 * q12))
+    v0 = min(max((strip_top - oy) / reach, -1.0), 1.0)
+    v1 = min(max((strip_bottom - oy) / reach, -1.0), 1.0)
+    length = 2.0 * reach / math.sqrt(q11) * (_disc_strip_integral(v1) - _disc_strip_integral(v0)) * radius
+    centre = ox - q12 / q11 * reach * 0.5 * (v0 + v1)
+    half = 0.5 * length + CHORD_SLACK if length > 0.0 else 0.0  # a missed strip stays empty
+    return centre - half, centre + half
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -45,8 +64,8 @@ def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22)
     runs = integrals.shape[1] // 2
     rows = integrals.shape[0] - 1
     inverse_radius = 1.0 / radius
-    y0 = min(max((dy_kernel - ROW_HALF_PX) * inverse_radius, -1.0), 1.0)
-    y1 = min(max((dy_kernel + ROW_HALF_PX) * inverse_radius, -1.0), 1.0)
+    strip_top, strip_bottom = (dy_kernel - ROW_HALF_PX) * inverse_radius, (dy_kernel + ROW_HALF_PX) * inverse_radius
+    y0, y1 = min(max(strip_top, -1.0), 1.0), min(max(strip_bottom, -1.0), 1.0)
     i0, f0 = _row_position(y0, rows)
     i1, f1 = _row_position(y1, rows)
     left_area = (integrals[i1, m] + f1 * (integrals[i1 + 1, m] - integrals[i1, m])
@@ -60,14 +79,7 @@ def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22)
     half_length = 0.5 * (right_area - left_area) * radius
     left, right = centre - half_length, centre + half_length
     if vignetted:
-        v = dy_kernel * inverse_radius - oy
-        discriminant = (q12 * q12 - q11 * q22) * v * v + q11
-        chord_centre = ox - q12 * v / q11
-        if discriminant < 0.0:
-            chord_left, chord_right = chord_centre + 1.0, chord_centre - 1.0
-        else:
-            half = math.sqrt(discriminant) / q11
-            chord_left, chord_right = chord_centre - half, chord_centre + half
+        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, radius, ox, oy, q11, q12, q22)
         left = max(left, chord_left)
         right = max(min(right, chord_right), left)
     return left * radius, right * radius

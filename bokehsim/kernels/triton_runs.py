@@ -26,11 +26,12 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from ..scatter import MIN_RADIUS_PX, ROW_HALF_PX
+from ..scatter import CHORD_SLACK, MIN_RADIUS_PX, ROW_HALF_PX
 
 # The reference's constants, as compile-time constants of the kernels.
 MIN_RADIUS = tl.constexpr(MIN_RADIUS_PX)
 ROW_HALF = tl.constexpr(ROW_HALF_PX)
+SLACK = tl.constexpr(CHORD_SLACK)
 
 
 @triton.jit
@@ -56,14 +57,51 @@ def _integral_at(tab_ptr, y, m, T, M: tl.constexpr):
 
 
 @triton.jit
+def _asin(s):
+    """arcsin on [-1, 1] (Abramowitz & Stegun 4.4.46, error < 2e-8): libdevice's is not available
+    under the interpreter, and this is all the precision float32 holds."""
+    a = tl.abs(s)
+    poly = -0.0012624911 * a + 0.0066700901
+    poly = poly * a - 0.0170881256
+    poly = poly * a + 0.0308918810
+    poly = poly * a - 0.0501743046
+    poly = poly * a + 0.0889789874
+    poly = poly * a - 0.2145988016
+    poly = poly * a + 1.5707963050
+    angle = 1.5707963267948966 - tl.sqrt(tl.maximum(1.0 - a, 0.0)) * poly
+    return tl.where(s < 0.0, -angle, angle)
+
+
+@triton.jit
+def _disc_strip_integral(s):
+    """Integral of sqrt(1 - t^2) from 0 to s in [-1, 1] (``scatter._disc_strip_integral``)."""
+    return 0.5 * (s * tl.sqrt(tl.maximum(1.0 - s * s, 0.0)) + _asin(s))
+
+
+@triton.jit
+def _strip_chord(strip_top, strip_bottom, r, ox, oy, q11, q12, q22):
+    """The displaced ellipse over the strip [strip_top, strip_bottom] (radii) as a run, in radii
+    (``scatter._strip_chord``: integrated over the strip, so a centre cat-eye stays round)."""
+    reach = tl.sqrt(q11 / (q11 * q22 - q12 * q12))
+    v0 = tl.minimum(tl.maximum((strip_top - oy) / reach, -1.0), 1.0)
+    v1 = tl.minimum(tl.maximum((strip_bottom - oy) / reach, -1.0), 1.0)
+    length = 2.0 * reach / tl.sqrt(q11) * (_disc_strip_integral(v1) - _disc_strip_integral(v0)) * r
+    centre = ox - q12 / q11 * reach * 0.5 * (v0 + v1)
+    half = tl.where(length > 0.0, 0.5 * length + SLACK, 0.0)  # a missed strip stays empty
+    return centre - half, centre + half
+
+
+@triton.jit
 def _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, q11, q12, q22,
              M: tl.constexpr, VIGNETTE: tl.constexpr):
     """Start and end (image x, pixel i covering [i, i + 1)) of run m on kernel-frame row ``kf``.
 
     ``kf`` is the row in the kernel's own frame (the output row is ``-kf`` when ``flip``).
     """
-    y0 = tl.minimum(tl.maximum((kf - ROW_HALF) / r, -1.0), 1.0)
-    y1 = tl.minimum(tl.maximum((kf + ROW_HALF) / r, -1.0), 1.0)
+    strip_top = (kf - ROW_HALF) / r
+    strip_bottom = (kf + ROW_HALF) / r
+    y0 = tl.minimum(tl.maximum(strip_top, -1.0), 1.0)
+    y1 = tl.minimum(tl.maximum(strip_bottom, -1.0), 1.0)
     height = y1 - y0
     safe = tl.maximum(height, 1e-12)
     left_mean = (_integral_at(lint_ptr, y1, m, T, M) - _integral_at(lint_ptr, y0, m, T, M)) / safe
@@ -73,13 +111,7 @@ def _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, q11, q12, q22,
     left = centre - 0.5 * length
     right = centre + 0.5 * length
     if VIGNETTE:
-        v = kf / r - oy
-        disc = (q12 * q12 - q11 * q22) * v * v + q11
-        half = tl.sqrt(tl.maximum(disc, 0.0)) / q11
-        mid = ox - q12 * v / q11
-        missed = disc < 0.0
-        chord_left = tl.where(missed, mid + 1.0, mid - half)
-        chord_right = tl.where(missed, mid - 1.0, mid + half)
+        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, r, ox, oy, q11, q12, q22)
         left = tl.maximum(left, chord_left)
         right = tl.maximum(tl.minimum(right, chord_right), left)
     left_px = left * r
