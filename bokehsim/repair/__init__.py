@@ -24,7 +24,7 @@ import torch
 from .. import tone as tone_curves
 from ..aperture import Aperture
 from ..composite import push_pull
-from ..diagnosis import estimate_defocus
+from ..diagnosis import diagnose, estimate_defocus
 from ..errors import InputError
 from ..lens import Lens
 from ..render import check_render_inputs, render_full
@@ -156,13 +156,7 @@ def fix(
         decisions["existing_blur"] = "estimated"
     existing = background_blur(existing_blur_px, blur_confidence, protected)
     if decisions.get("existing_blur") == "estimated":
-        # Detail the lens forbids there (a pasted pattern, a sharp patch, moire) carries no blur,
-        # whatever the estimate reads around it: diagnose's fine-pattern measure finds it.
-        encoded = tone_curves.linear_to_srgb(image[:3].clamp(0, 1))
-        forbidden = dilate(patterned_pixels(encoded, expected.abs(), depth_edges(expected.abs(), expected)),
-                           NEIGHBOURHOOD_PX // 2)
-        existing = torch.where(forbidden, torch.zeros_like(existing), existing)
-        decisions["forbidden_detail_px"] = int(forbidden.sum())
+        existing = judged_blur(image, depth_m, lens, expected, existing, decisions)
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0
     # Rims are removed only where the band is re-rendered: a band whose blur is already right is
@@ -200,6 +194,42 @@ def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Te
     untouched = (missing_coc_px.abs() < NEGLIGIBLE_COC_PX).float()
     colour = rendered[: image.shape[0]] + uncurve * untouched
     return colour, (rendered[image.shape[0]:] if alpha is not None else None)
+
+
+def judged_blur(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, expected: torch.Tensor,
+                existing: torch.Tensor, decisions: dict) -> torch.Tensor:
+    """The estimated existing blur, kept only where ``diagnose`` finds the blur wrong.
+
+    The defocus estimate reads large blurs smaller than they are (clutter, thin features), so taken
+    alone it would blur a correct background a second time. So elsewhere the blur counts as right:
+
+    * detail the lens forbids (a pasted pattern, a sharp patch, moire: the ``fine-pattern`` measure)
+      carries no blur, whatever the estimate reads around it;
+    * where ``cutout`` is flagged, the band along depth edges keeps the estimate (rims, a plate
+      blurred with the subject in it);
+    * where ``absent-distance`` is flagged, the whole background keeps it (blur that ignores distance
+      is wrong everywhere).
+    """
+    encoded = tone_curves.linear_to_srgb(image[:3].clamp(0, 1))
+    edges = depth_edges(expected.abs(), expected)
+    forbidden = dilate(patterned_pixels(encoded, expected.abs(), edges), NEIGHBOURHOOD_PX // 2)
+    decisions["forbidden_detail_px"] = int(forbidden.sum())
+    flagged: list[str] = []
+    if image.shape[0] >= 3:
+        try:
+            report = diagnose(image[:3], depth_m, lens)
+            flagged = [sign.sign for sign in report.signs if sign.flagged]
+            decisions["diagnosis"] = {"score": round(report.score, 1), "flagged": flagged}
+        except InputError as error:  # no in-focus region by diagnose's test: the estimate alone
+            decisions["diagnosis"] = {"skipped": str(error)}
+            flagged = ["absent-distance"]
+    measured = torch.zeros_like(forbidden)
+    if "absent-distance" in flagged:
+        measured[:] = True
+    elif "cutout" in flagged:
+        measured = dilate(edges, max(1, int(float(expected.abs().max()) / 2) + 2))
+    judged = torch.where(measured, existing, torch.maximum(existing, expected.abs()))
+    return torch.where(forbidden, torch.zeros_like(judged), judged)
 
 
 def background_blur(existing_blur_px: torch.Tensor, confidence: torch.Tensor | None,
