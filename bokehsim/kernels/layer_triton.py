@@ -87,6 +87,15 @@ def _cell_taps(p, cells, CELL: tl.constexpr):
 
 
 @triton.jit
+def _cell_sample(ptr, top, bottom, cx0, cx1, fx, fy, mask):
+    """One plane of cells at ``ptr`` sampled bilinearly at the taps of :func:`_cell_taps`."""
+    upper = tl.load(ptr + top + cx0, mask=mask, other=0.0) * (1 - fx) + tl.load(ptr + top + cx1, mask=mask, other=0.0) * fx
+    lower = (tl.load(ptr + bottom + cx0, mask=mask, other=0.0) * (1 - fx)
+             + tl.load(ptr + bottom + cx1, mask=mask, other=0.0) * fx)
+    return upper * (1 - fy) + lower * fy
+
+
+@triton.jit
 def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, dist_ptr, fill_ptr, CH, CW,
                  k, low, high, continuous_from, radius, margin, fade_px,
                  off_ptr, off_sp, off_sc, area,
@@ -110,21 +119,13 @@ def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, d
         cx0, cx1, fx = _cell_taps(x, CW, CELL)
         top = cy0.to(tl.int64) * CW
         bottom = cy1.to(tl.int64) * CW
-        upper = (tl.load(dist_ptr + top + cx0, mask=hidden, other=0.0) * (1 - fx)
-                 + tl.load(dist_ptr + top + cx1, mask=hidden, other=0.0) * fx)
-        lower = (tl.load(dist_ptr + bottom + cx0, mask=hidden, other=0.0) * (1 - fx)
-                 + tl.load(dist_ptr + bottom + cx1, mask=hidden, other=0.0) * fx)
-        distance = upper * (1 - fy) + lower * fy
+        distance = _cell_sample(dist_ptr, top, bottom, cx0, cx1, fx, fy, hidden)
         reach = tl.abs(coc) * 0.5 + radius + margin
         band = hidden & (distance < reach + fade_px)
         lit = tl.load(light_ptr + pix, mask=band, other=0) != 0
         # The layer's own CoC nearby (its fill's CoC plane): a step from it is an occlusion edge.
-        coc_plane = C_IMG * CH * CW
-        own_upper = (tl.load(fill_ptr + coc_plane + top + cx0, mask=band, other=0.0) * (1 - fx)
-                     + tl.load(fill_ptr + coc_plane + top + cx1, mask=band, other=0.0) * fx)
-        own_lower = (tl.load(fill_ptr + coc_plane + bottom + cx0, mask=band, other=0.0) * (1 - fx)
-                     + tl.load(fill_ptr + coc_plane + bottom + cx1, mask=band, other=0.0) * fx)
-        stepped = tl.abs(coc - (own_upper * (1 - fy) + own_lower * fy)) > CONTINUOUS_STEP
+        own_coc = _cell_sample(fill_ptr + C_IMG * CH * CW, top, bottom, cx0, cx1, fx, fy, band)
+        stepped = tl.abs(coc - own_coc) > CONTINUOUS_STEP
         invented = band & ((coc < continuous_from) | lit | stepped)
         part = part | band
         own_or_kept = part & (invented == 0)
@@ -140,12 +141,7 @@ def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, d
                    + tl.load(fill_ptr + plane + (bottom + cx1)[:, None], mask=fmask, other=0.0) * fx[:, None])
         filled = f_upper * (1 - fy)[:, None] + f_lower * fy[:, None]
         # As dense as the layer is around the hole (the occupancy plane, composite.FillMaps.values).
-        occ_plane = (C_IMG + 1) * CH * CW
-        occ_upper = (tl.load(fill_ptr + occ_plane + top + cx0, mask=invented, other=0.0) * (1 - fx)
-                     + tl.load(fill_ptr + occ_plane + top + cx1, mask=invented, other=0.0) * fx)
-        occ_lower = (tl.load(fill_ptr + occ_plane + bottom + cx0, mask=invented, other=0.0) * (1 - fx)
-                     + tl.load(fill_ptr + occ_plane + bottom + cx1, mask=invented, other=0.0) * fx)
-        coverage = fade * (occ_upper * (1 - fy) + occ_lower * fy)
+        coverage = fade * _cell_sample(fill_ptr + (C_IMG + 1) * CH * CW, top, bottom, cx0, cx1, fx, fy, invented)
         made = tl.where(ch[None, :] < C_IMG, filled, tl.where(ch[None, :] <= C_IMG + 1, 1.0, 0.0)) * coverage[:, None]
         V = tl.where(invented[:, None], made, V)
         fill_coc = tl.sum(tl.where(ch[None, :] == C_IMG, filled, 0.0), axis=1)
