@@ -129,7 +129,7 @@ class FillMaps:
     sums: torch.Tensor | None
     slot: dict[int, int]
     light: torch.Tensor
-    farther: torch.Tensor | None = None
+    farther: torch.Tensor | None
     _values: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -426,19 +426,19 @@ def _first_and_last(flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
-              specs: Sequence[LayerSpec], light: torch.Tensor | None = None) -> FillMaps | None:
+              specs: Sequence[LayerSpec], light: torch.Tensor) -> FillMaps | None:
     """What every layer with a hidden background fills it from, in a fixed number of passes.
 
     A cell's value for layer k is the mean of k's own pixels in it (channels and CoC); cells without
     any are filled by push-pull from the others, for all layers together (layers as a batch). The
-    distance to k's nearest own cell bounds how far hidden pixels can take part.
+    distance to k's nearest own cell bounds how far hidden pixels can take part. ``light`` is
+    :func:`light_pixels` of ``channels``.
     """
     filled = [spec for spec in specs if spec.hidden_reach_px is not None]
     if not filled:
         return None
     # Every layer present has a spec, so the largest index is known without a sync.
     num_layers = max(spec.index for spec in specs) + 1
-    light = light_pixels(channels) if light is None else light
     # Sums per cell for every layer (lights left out of every fill), then each filled layer's own,
     # and its farther layers' pixel counts: where the layer is absent.
     every = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), torch.where(light, -1, layer), num_layers)
@@ -465,9 +465,9 @@ def light_pixels(channels: torch.Tensor) -> torch.Tensor:
     over a ``FILL_CELL_PX`` cell, the darkest of that cell's and its 8 neighbours', so that a light
     does not raise the level it is judged by (a bulb filling a cell would otherwise hide its own
     glowing edge pixels, which then fed the fill), and a layer made of nothing but lights (small
-    lamps at their own depth) counts as lights, not as a surface: such a layer then invents nothing. A pixel is a light if it is brighter than
-    ``HIGHLIGHT_RATIO`` times that level and than white (1.0), so inputs within [0, 1] (8-bit
-    pictures before highlight expansion) have none.
+    lamps at their own depth) counts as lights, not as a surface: such a layer then invents nothing.
+    A pixel is a light if it is brighter than ``HIGHLIGHT_RATIO`` times that level and than white
+    (1.0), so inputs within [0, 1] (8-bit pictures before highlight expansion) have none.
 
     Args:
         channels: ``(C, H, W)``; the colour is channels 0-2 when C >= 3, else channel 0 (an alpha
