@@ -208,28 +208,38 @@ def judged_blur(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, expected
     * where ``cutout`` is flagged, the band along depth edges keeps the estimate (rims, a plate
       blurred with the subject in it);
     * where ``absent-distance`` is flagged, the whole background keeps it (blur that ignores distance
-      is wrong everywhere).
+      is wrong everywhere), and so does a picture ``diagnose`` cannot judge (not colour, or no
+      in-focus region by its test).
     """
     encoded = tone_curves.linear_to_srgb(image[:3].clamp(0, 1))
     edges = depth_edges(expected.abs(), expected)
     forbidden = dilate(patterned_pixels(encoded, expected.abs(), edges), NEIGHBOURHOOD_PX // 2)
     decisions["forbidden_detail_px"] = int(forbidden.sum())
-    flagged: list[str] = []
-    if image.shape[0] >= 3:
-        try:
-            report = diagnose(image[:3], depth_m, lens)
-            flagged = [sign.sign for sign in report.signs if sign.flagged]
-            decisions["diagnosis"] = {"score": round(report.score, 1), "flagged": flagged}
-        except InputError as error:  # no in-focus region by diagnose's test: the estimate alone
-            decisions["diagnosis"] = {"skipped": str(error)}
-            flagged = ["absent-distance"]
-    measured = torch.zeros_like(forbidden)
-    if "absent-distance" in flagged:
-        measured[:] = True
+    flagged = flagged_signs(image, depth_m, lens, decisions)
+    right = torch.maximum(existing, expected.abs())  # counts as already blurred as the lens wants
+    if flagged is None or "absent-distance" in flagged:
+        judged = existing  # wrong everywhere, or no verdict: the estimate alone, as without a judge
     elif "cutout" in flagged:
-        measured = dilate(edges, max(1, int(float(expected.abs().max()) / 2) + 2))
-    judged = torch.where(measured, existing, torch.maximum(existing, expected.abs()))
+        judged = torch.where(dilate(edges, max(1, int(float(expected.abs().max()) / 2) + 2)), existing, right)
+    else:
+        judged = right
     return torch.where(forbidden, torch.zeros_like(judged), judged)
+
+
+def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisions: dict) -> list[str] | None:
+    """The signs ``diagnose`` flags on the picture, or None where it cannot judge it (not colour, or
+    no in-focus region by its test); the verdict goes into ``decisions["diagnosis"]``."""
+    if image.shape[0] < 3:
+        decisions["diagnosis"] = {"skipped": "not a colour picture"}
+        return None
+    try:
+        report = diagnose(image[:3], depth_m, lens)
+    except InputError as error:
+        decisions["diagnosis"] = {"skipped": str(error)}
+        return None
+    flagged = [sign.sign for sign in report.signs if sign.flagged]
+    decisions["diagnosis"] = {"score": round(report.score, 1), "flagged": flagged}
+    return flagged
 
 
 def background_blur(existing_blur_px: torch.Tensor, confidence: torch.Tensor | None,
