@@ -126,11 +126,7 @@ def evaluate(width: int, scenes: int, pictures: Path | None = None, oracle: bool
         for kind, severity, picture in cases:
             picture = to_8bit(picture)
             result = fix(picture, depth, lens, existing_blur_px=existing[kind](severity) if oracle else None, seed=seed)
-            same = bool((codes(result.image)[:, result.protected] == codes(picture)[:, result.protected]).all())
-            rows.append({"scene": seed, "kind": kind, "severity": severity, "before": psnr(picture, reference),
-                         "after": psnr(result.image, reference), "subject_same": same,
-                         "score_before": score(picture, depth, lens), "score_after": score(result.image, depth, lens)})
-            print(rows[-1], flush=True)
+            rows.append(measured(seed, kind, severity, picture, result, reference, depth, lens))
             if pictures is not None and seed == 0 and severity in (0, 2):
                 strip = torch.cat([picture, result.image, reference], dim=2)
                 io.write_preview_png(pictures / f"fix_{kind}.png", preview(strip))
@@ -155,13 +151,21 @@ def evaluate_diagnose_set(folder: Path) -> list[dict]:
                 continue
             picture, lens = data["images"][item["key"]], Lens(**item["lens"])
             result = fix(picture, depth, lens, seed=number, grain="off")
-            same = bool((codes(result.image)[:, result.protected] == codes(picture)[:, result.protected]).all())
             kind = "clean" if item["truth"] == "clean" else f"{item['truth']} ({item['recipe']})"
-            rows.append({"scene": scene_name, "kind": kind, "severity": item["severity"], "before": psnr(picture, reference),
-                         "after": psnr(result.image, reference), "subject_same": same,
-                         "score_before": score(picture, depth, lens), "score_after": score(result.image, depth, lens)})
-            print(rows[-1], flush=True)
+            rows.append(measured(scene_name, kind, item["severity"], picture, result, reference, depth, lens))
     return rows
+
+
+def measured(scene, kind: str, severity, picture: torch.Tensor, result, reference: torch.Tensor,
+             depth: torch.Tensor, lens: Lens) -> dict:
+    """One table row: PSNR against the reference and diagnose's score before and after fix, and
+    whether the subject's 8-bit codes came through unchanged (printed as it is measured)."""
+    same = bool((codes(result.image)[:, result.protected] == codes(picture)[:, result.protected]).all())
+    row = {"scene": scene, "kind": kind, "severity": severity, "before": psnr(picture, reference),
+           "after": psnr(result.image, reference), "subject_same": same,
+           "score_before": score(picture, depth, lens), "score_after": score(result.image, depth, lens)}
+    print(row, flush=True)
+    return row
 
 
 def score(picture: torch.Tensor, depth: torch.Tensor, lens: Lens) -> float | None:
