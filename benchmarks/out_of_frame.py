@@ -20,8 +20,6 @@ import sys
 import tomllib
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
 import accuracy  # noqa: E402
 
@@ -36,10 +34,11 @@ def widened_scene(name: str, margin: float, spp: int, folder: Path) -> tuple[Pat
     source = ROOT / "scenes" / "gt" / f"{name}.toml"
     shot = tomllib.loads(source.read_text())["shot"]
     width, height = shot["width_px"], shot["height_px"]
-    extra_x = round(width * margin)
-    extra_y = round(extra_x * 1.0)  # square pixels: the same margin in px on every side
-    scale = (width + 2 * extra_x) / width
+    extra = round(width * margin)  # px, the same on every side (square pixels)
+    scale = (width + 2 * extra) / width
     text = source.read_text()
+    if not any(line.split("=")[0].strip() == "sensor" for line in text.splitlines()):
+        raise SystemExit(f"{source}: no sensor key to widen")
     sensor = sensor_width_mm(shot.get("sensor", "full-frame"), source=str(source))
     lines = []
     for line in text.splitlines():
@@ -47,17 +46,15 @@ def widened_scene(name: str, margin: float, spp: int, folder: Path) -> tuple[Pat
         if key == "sensor":
             line = f"sensor = {sensor * scale!r}"
         elif key == "width_px":
-            line = f"width_px = {width + 2 * extra_x}"
+            line = f"width_px = {width + 2 * extra}"
         elif key == "height_px":
-            line = f"height_px = {height + 2 * extra_y}"
+            line = f"height_px = {height + 2 * extra}"
         lines.append(line)
-    if not any(line.split("=")[0].strip() == "sensor" for line in text.splitlines()):
-        raise SystemExit(f"{source}: no sensor key to widen")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.toml").write_text("\n".join(lines) + "\n")
     subprocess.run([sys.executable, "-m", "bokehsim", "groundtruth", str(folder / f"{name}.toml"), "-o",
                     str(folder / "out"), "--spp", str(spp)], check=True)
-    return folder / "out" / name, extra_x, extra_y
+    return folder / "out" / name, extra, extra
 
 
 def main() -> None:
@@ -88,5 +85,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     main()
