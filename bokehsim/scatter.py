@@ -112,7 +112,12 @@ def row_runs(
     """
     dy_kernel = torch.where(flip, -float(dy), float(dy))  # the row in the kernel's own frame
     strip_top, strip_bottom = (dy_kernel - ROW_HALF_PX) / radius_px, (dy_kernel + ROW_HALF_PX) / radius_px
-    y0, y1 = strip_top.clamp(-1.0, 1.0), strip_bottom.clamp(-1.0, 1.0)
+    # A vignetted kernel is centred on its pixel: the aperture sits half the displacement inward and
+    # the clipping ellipse half outward, so that a point keeps its light through the compositor
+    # (docs/apertures.md). The shape is read half a displacement further along and moved back.
+    half = None if offset is None else 0.5 * offset
+    shape_top, shape_bottom = (strip_top, strip_bottom) if half is None else (strip_top + half[:, 1], strip_bottom + half[:, 1])
+    y0, y1 = shape_top.clamp(-1.0, 1.0), shape_bottom.clamp(-1.0, 1.0)
     inside_height = (y1 - y0).unsqueeze(1)  # part of the strip inside the shape's bounding box
     safe_height = inside_height.clamp_min(1e-12)
     means = _strip_integrals(table, y0, y1) / safe_height
@@ -121,8 +126,9 @@ def row_runs(
     length = (right_mean - left_mean) * inside_height * radius_px.unsqueeze(1)
     centre = 0.5 * (left_mean + right_mean)
     left, right = centre - 0.5 * length, centre + 0.5 * length
-    if offset is not None:
-        chord_left, chord_right = _strip_chord(table, offset, strip_top, strip_bottom, radius_px)
+    if half is not None:
+        left, right = left - half[:, :1], right - half[:, :1]
+        chord_left, chord_right = _strip_chord(table, half, strip_top, strip_bottom, radius_px)
         left = torch.maximum(left, chord_left.unsqueeze(1))
         right = torch.maximum(torch.minimum(right, chord_right.unsqueeze(1)), left)
     scale = radius_px.unsqueeze(1)

@@ -342,11 +342,10 @@ def test_cat_eye_is_round_at_the_centre_and_grows_tangentially_toward_the_edge(d
             assert aspect < 1.02
             assert abs(cx) < 0.05 and abs(cy) < 0.05
             continue
-        # Long axis perpendicular to the radius; the lens shape sits half the displacement outward.
+        # Long axis perpendicular to the radius; the lens shape is centred on its pixel (the
+        # aperture half the displacement inward, the clipping disc half outward).
         assert angle_difference(angle, radial_angle + 90.0) < 3.0
-        shift = math.hypot(cx, cy)
-        assert shift == pytest.approx(strength * rho * radius, abs=0.25)
-        assert angle_difference(math.degrees(math.atan2(-cy, cx)), radial_angle, 360.0) < 3.0
+        assert math.hypot(cx, cy) < 0.1
         # The analytic lens: width 2 - d, height 2 sqrt(1 - d^2 / 4) (radii), d = 2 strength rho.
     assert all(a < b for a, b in zip(aspects, aspects[1:]))
     d = 2 * strength * _field_points(direction)[-1][1]
@@ -423,7 +422,7 @@ def test_swirl_kernels_are_tangential_and_grow_with_the_square_of_the_field(dire
             assert aspect < 1.02
             continue
         assert angle_difference(angle, radial_angle + 90.0) < 3.0
-        assert math.hypot(cx, cy) == pytest.approx(strength * rho * rho * radius, abs=0.25)
+        assert math.hypot(cx, cy) < 0.1  # centred, like the cat-eye
         if rho < 0.9:  # inside the frame the swirl is milder than a cat-eye of the same strength
             assert aspect < axes(render_point(cat_eye, radius, field=field))[0]
     assert all(a < b + 0.005 for a, b in zip(aspects, aspects[1:]))  # tiny rho: pixel noise

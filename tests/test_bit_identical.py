@@ -49,14 +49,14 @@ HASHES: dict[str, str] = {
     'anamorphic/behind/torch': '777c97072fcbaa18',
     'anamorphic/front/numba': '1c05646a5b70782c',
     'anamorphic/front/torch': 'af7e6c5f1131fce2',
-    'cat-eye/behind/numba': '71e79583c72cce42',  # recomputed (issue 13): cat-eye chord averaged over the strip
-    'cat-eye/behind/torch': '74ba047ef5854b53',  # recomputed (issue 13): cat-eye chord averaged over the strip
-    'cat-eye/front/numba': '4d77b54938ca35a2',  # recomputed (issue 13): cat-eye chord averaged over the strip
-    'cat-eye/front/torch': '7f0d06b5f994a869',  # recomputed (issue 13): cat-eye chord averaged over the strip
-    'swirl/behind/numba': '82485f00acac8d73',  # recomputed (issue 13): cat-eye chord averaged over the strip
-    'swirl/behind/torch': '7f0befb34d1f4ea3',  # recomputed (issue 13): cat-eye chord averaged over the strip
-    'swirl/front/numba': '5a5ef7434de80c0a',  # recomputed (issue 13): cat-eye chord averaged over the strip
-    'swirl/front/torch': '504c7dfb03b2d66c',  # recomputed (issue 13): cat-eye chord averaged over the strip
+    'cat-eye/behind/numba': '51517f595a79e592',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'cat-eye/behind/torch': '2103f9c9d63d5936',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'cat-eye/front/numba': '98b3835b3b6f2c9c',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'cat-eye/front/torch': '61c2e185ac2fdfd6',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'swirl/behind/numba': '53d11b3c8dcf9c53',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'swirl/behind/torch': '5b4893ae12808be7',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'swirl/front/numba': '56e2cd804f4ff577',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'swirl/front/torch': 'ae937cdd58f2e17d',  # recomputed (issue 13): vignetted kernels centred on their pixel
     'mirror/behind/numba': '6787c1983c651471',
     'mirror/behind/torch': '8de91400cd34a4ba',
     'mirror/front/numba': 'f25c39144ea9750c',
@@ -80,11 +80,11 @@ HASHES: dict[str, str] = {
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
     'scene plain/numba': 'ca5989c18b58e0a8',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
     'scene plain/torch': '0bcf755ccf95c3d0',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene highlights+alpha/numba': '652b971be1027d77',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy, chord over the strip
-    'scene highlights+alpha/torch': '04293e4c6549992e',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy, chord over the strip
+    'scene highlights+alpha/numba': '2f36b40dd8ce3f90',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'scene highlights+alpha/torch': '513515a23852901f',  # recomputed (issue 13): vignetted kernels centred on their pixel
     'scene axial colour/numba': '0de859073a9e022b',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
     'scene axial colour/torch': '78f64ebe3c2d6f5a',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'render_channels torch': 'a868b90b1f1882d1',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy, chord over the strip
+    'render_channels torch': '48f3f5108ef73d62',  # recomputed (issue 13): vignetted kernels centred on their pixel
     'tiled': '97cca24976e980b4',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
     'deterministic': 'f51e4fa6d78d16e6',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
 }

@@ -233,15 +233,26 @@ def test_lens_samples_cover_the_shape():
         assert np.all(np.hypot(*disc.T) <= 1)
 
 
-def test_cat_eye_mask_keeps_the_outer_side_in_the_corner_and_everything_at_the_centre():
+def test_cat_eye_mask_is_the_lens_centred_on_the_pixel():
+    # Corner offset 2 * 0.5 * 1 = 1 radius: the kernel is the lens of two unit discs at -1/2 and +1/2
+    # along the radius, so it reaches 1/2 radially and sqrt(3)/2 tangentially, symmetric about the pixel.
     look = looks.parse_look("cat-eye:strength=0.5")
     offsets = looks.vignetting_offsets(look, H, W)
     outward = np.array([W - 1, H - 1]) / 2.0
     outward = outward / np.linalg.norm(outward)
-    inner_sample, outer_sample = -0.9 * outward, 0.9 * outward
-    assert looks.vignetting_mask(look, outer_sample, offsets)[H - 1, W - 1] == 1
-    assert looks.vignetting_mask(look, inner_sample, offsets)[H - 1, W - 1] == 0
-    assert looks.vignetting_mask(look, inner_sample, offsets)[H // 2, W // 2] == 1
+    across = np.array([-outward[1], outward[0]])
+    corner = lambda sample: looks.vignetting_mask(look, sample, offsets)[H - 1, W - 1]  # noqa: E731
+    for sign in (1, -1):
+        assert corner(sign * 0.45 * outward) == 1 and corner(sign * 0.55 * outward) == 0
+        assert corner(sign * 0.84 * across) == 1 and corner(sign * 0.9 * across) == 0
+    assert looks.vignetting_mask(look, -0.9 * outward, offsets)[H // 2, W // 2] == 1  # the centre is round
+
+
+def test_vignetted_lens_samples_cover_the_circumscribed_ellipse():
+    samples, weights = looks.lens_samples(looks.parse_look("anamorphic:squeeze=2,blades=7,cat_eye=0.5"), 2000)
+    assert np.all(weights == 1)  # the look's intensity is applied per pixel
+    assert np.ptp(samples[:, 1]) > 1.9 and np.ptp(samples[:, 0]) < 1.01  # the ellipse, not the heptagon
+    assert np.all(samples[:, 0] ** 2 * 4 + samples[:, 1] ** 2 <= 1)
 
 
 def test_cat_eye_accumulation_narrows_a_corner_light_radially(tmp_path):

@@ -153,10 +153,10 @@ def test_axial_chromatic_aberration_gives_each_colour_its_own_focus():
 _FIELD_POSITIONS = [(48, 48), (8, 8), (8, 87), (87, 8), (87, 87), (8, 48), (48, 8), (87, 48), (48, 87),
                     (28, 68), (68, 28)]
 _VIGNETTED = (
-    "measured (issue 13): the scatter alone sums to 1; but a vignetted kernel's centroid moves outward "
-    "with the field, so an opaque layer of them covers 1 - div(shift) of each pixel (0.87 behind, 1.15 in "
-    "front at cat-eye 0.6, |c| = 14 px, 96 px frame) and normalise_coverage divides by that: sums 0.88-1.18. "
-    "Coverage from the plain kernel fixes the sums but darkens silhouettes by 23 %; needs a design decision")
+    "issue 13, open: through the compositor, a field of kernels that change across the frame keeps a flat "
+    "plane flat only by dividing each layer by its coverage, which is not exactly 1 where the kernels' shape "
+    "changes: the linear cat-eye's narrowing is a cone at the frame centre (+0.5 to +7 % there), and a "
+    "bladed shape's clipped centroid drifts with the field (2-3 % in the first quarter of the frame)")
 
 
 def _point_light_spec(spec: str, tmp_path) -> str:
@@ -174,8 +174,7 @@ def _point_light_spec(spec: str, tmp_path) -> str:
     "circle", "blades:n=5,curvature=0.3", "blades:n=6,rotation=15", "oval:aspect=1.6,angle=30", "anamorphic:squeeze=2",
     "mirror", "image",
     *(pytest.param(spec, marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)) for spec in (
-        "cat-eye:strength=0.9", "cat-eye:strength=0.6", "cat-eye:strength=0.3", "cat-eye:strength=0.1",
-        "swirl:strength=0.5", "anamorphic:squeeze=2,blades=7,cat_eye=0.5")),
+        "cat-eye:strength=0.6", "cat-eye:strength=0.1", "swirl:strength=0.5", "anamorphic:squeeze=2,blades=7,cat_eye=0.5")),
 ])
 @pytest.mark.parametrize("coc", [14.0, -14.0])
 def test_a_point_light_keeps_its_energy_through_the_renderer_at_every_field_position(spec, coc, tmp_path):
@@ -188,3 +187,27 @@ def test_a_point_light_keeps_its_energy_through_the_renderer_at_every_field_posi
     # The discs (radius 7 px) do not overlap: each one's light is the sum over its own square.
     sums = [float(image[0, max(y - 8, 0):y + 9, max(x - 8, 0):x + 9].sum()) / 1000.0 for y, x in _FIELD_POSITIONS]
     assert sums == pytest.approx([1.0] * len(sums), abs=1e-3)
+
+
+#: The issue's own frame (320 px, |c| = 18 px: 85 mm f/1.4 focused at 2 m, a light at 8 m, full frame):
+#: the corners, the edges' middles, and points a quarter and a third of the way out.
+_WIDE_FIELD = [(11, 11), (11, 308), (308, 11), (308, 308), (11, 160), (160, 11), (308, 160), (160, 308),
+               (100, 220), (220, 100), (60, 60), (260, 130)]
+
+
+@pytest.mark.parametrize("spec", ["cat-eye:strength=0.9", "cat-eye:strength=0.6", "cat-eye:strength=0.3",
+                                  "cat-eye:strength=0.1", "swirl:strength=0.5", "swirl:strength=0.9",
+                                  "anamorphic:squeeze=2,cat_eye=0.5"])
+@pytest.mark.parametrize("coc", [18.0, -18.0])
+def test_a_vignetted_point_light_keeps_its_energy_away_from_the_frame_centre(spec, coc):
+    """Vignetted kernels are centred on their pixel, so across the frame a point light keeps its light
+    through the compositor within 3e-3 (it was 0.88-1.18 when the lens sat half its displacement
+    outward); at the centre itself see the xfail above and docs/accuracy.md, Kernel energy."""
+    size = 320
+    picture = torch.zeros(1, size, size, dtype=torch.float64)
+    for y, x in _WIDE_FIELD:
+        picture[0, y, x] = 1000.0
+    image, _, _ = render_channels(picture, torch.full((size, size), coc, dtype=torch.float64), parse_aperture(spec),
+                                  backend=Backend(torch.device("cpu"), reference=True))
+    sums = [float(image[0, max(y - 11, 0):y + 12, max(x - 11, 0):x + 12].sum()) / 1000.0 for y, x in _WIDE_FIELD]
+    assert sums == pytest.approx([1.0] * len(sums), abs=3e-3)

@@ -57,13 +57,24 @@ def lens_samples(look: Aperture, count: int, *, seed: int = 0) -> tuple[np.ndarr
     ``seed``), keeping those where the look's intensity is positive, in order: any prefix and the
     sets of two seeds are independent estimates, which the noise estimate relies on. The weight is the
     look's intensity there (1 inside a flat shape; a radial profile such as soap-bubble weights its rim).
+
+    With optical vignetting the kernel moves within the look's circumscribed ellipse from pixel to
+    pixel (:func:`vignetting_mask`), so the samples cover that ellipse uniformly (weight 1) and the
+    look's intensity is applied per pixel.
     """
+    vignetted = (look.cat_eye or look.swirl) > 0
+
+    def weigh(square: np.ndarray) -> np.ndarray:
+        if vignetted:
+            return _inside_ellipse(look, square[:, 0], square[:, 1])
+        return look.intensity(torch.from_numpy(square[:, 0]), torch.from_numpy(square[:, 1])).numpy()
+
     positions = np.empty((0, 2))
     weights = np.empty(0)
     total = 2 * count
     while len(positions) < count:
         square = 2.0 * _r2_sequence(total, seed) - 1.0
-        intensity = look.intensity(torch.from_numpy(square[:, 0]), torch.from_numpy(square[:, 1])).numpy()
+        intensity = weigh(square)
         positions, weights = square[intensity > 0], intensity[intensity > 0]
         total *= 2
     return positions[:count], weights[:count].astype(np.float64)
@@ -88,17 +99,26 @@ def vignetting_offsets(look: Aperture, height_px: int, width_px: int) -> np.ndar
 
 
 def vignetting_mask(look: Aperture, position: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``(H, W)`` 1 where lens sample ``position`` (u, v) also lies in the pixel's displaced ellipse.
+    """``(H, W)`` weight of lens sample ``position`` (u, v) at every pixel, under optical vignetting.
 
     Why per pixel: optical vignetting clips the pupil differently for every direction, i.e. for every
-    pixel x. Pixel x receives the light of lens sample a only if a also lies in the circumscribed
-    ellipse displaced to ``offsets[:, x]``. For a point behind focus the kernel is then the aperture
-    intersected with that displaced copy, as CONVENTIONS define the cat-eye; in front of focus the
-    whole picture flips through the kernel centre, so the intersection sits on the inner side there.
+    pixel x. Pixel x's kernel is the look intersected with its circumscribed ellipse displaced by
+    ``offsets[:, x]`` (CONVENTIONS, cat-eye), centred on the pixel as the renderer's kernels are
+    (:func:`bokehsim.scatter.row_runs`): the look half the displacement inward, the ellipse half
+    outward. Sample a therefore weighs the look's intensity at a + offset / 2 where a - offset / 2
+    lies in the ellipse, and 0 elsewhere. In front of focus the whole picture flips through the kernel
+    centre, as the renderer's flip does.
     """
+    half_u, half_v = 0.5 * offsets[0], 0.5 * offsets[1]
+    shape_u, shape_v = position[0] + half_u, position[1] + half_v
+    intensity = look.intensity(torch.from_numpy(shape_u.ravel()), torch.from_numpy(shape_v.ravel())).numpy()
+    clipped = _inside_ellipse(look, (position[0] - half_u).ravel(), (position[1] - half_v).ravel())
+    return (intensity * clipped).reshape(offsets.shape[1:])
+
+
+def _inside_ellipse(look: Aperture, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """1.0 where kernel-frame points (u, v) lie in the look's circumscribed ellipse, else 0.0."""
     inverse = np.linalg.inv(look.stretch.numpy())  # kernel frame -> round frame of the ellipse
-    du = position[0] - offsets[0]
-    dv = position[1] - offsets[1]
-    x = inverse[0, 0] * du + inverse[0, 1] * dv
-    y = inverse[1, 0] * du + inverse[1, 1] * dv
+    x = inverse[0, 0] * u + inverse[0, 1] * v
+    y = inverse[1, 0] * u + inverse[1, 1] * v
     return (x * x + y * y <= 1.0).astype(np.float64)

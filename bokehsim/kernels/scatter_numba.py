@@ -65,7 +65,9 @@ def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22)
     rows = integrals.shape[0] - 1
     inverse_radius = 1.0 / radius
     strip_top, strip_bottom = (dy_kernel - ROW_HALF_PX) * inverse_radius, (dy_kernel + ROW_HALF_PX) * inverse_radius
-    y0, y1 = min(max(strip_top, -1.0), 1.0), min(max(strip_bottom, -1.0), 1.0)
+    # Centred kernel (``scatter.row_runs``): the shape half a displacement inward, the ellipse half outward.
+    half_x, half_y = (0.5 * ox, 0.5 * oy) if vignetted else (0.0, 0.0)
+    y0, y1 = min(max(strip_top + half_y, -1.0), 1.0), min(max(strip_bottom + half_y, -1.0), 1.0)
     i0, f0 = _row_position(y0, rows)
     i1, f1 = _row_position(y1, rows)
     left_area = (integrals[i1, m] + f1 * (integrals[i1 + 1, m] - integrals[i1, m])
@@ -77,9 +79,9 @@ def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22)
     # in the shape divided by the strip's full height (1 px = 1/r).
     centre = 0.5 * (left_area + right_area) / max(y1 - y0, 1e-12)
     half_length = 0.5 * (right_area - left_area) * radius
-    left, right = centre - half_length, centre + half_length
+    left, right = centre - half_length - half_x, centre + half_length - half_x
     if vignetted:
-        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, radius, ox, oy, q11, q12, q22)
+        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, radius, half_x, half_y, q11, q12, q22)
         left = max(left, chord_left)
         right = max(min(right, chord_right), left)
     return left * radius, right * radius

@@ -100,8 +100,15 @@ def _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, q11, q12, q22,
     """
     strip_top = (kf - ROW_HALF) / r
     strip_bottom = (kf + ROW_HALF) / r
-    y0 = tl.minimum(tl.maximum(strip_top, -1.0), 1.0)
-    y1 = tl.minimum(tl.maximum(strip_bottom, -1.0), 1.0)
+    # Centred kernel (``scatter.row_runs``): the shape half a displacement inward, the ellipse half outward.
+    half_x = 0.5 * ox
+    half_y = 0.5 * oy
+    if VIGNETTE:
+        y0 = tl.minimum(tl.maximum(strip_top + half_y, -1.0), 1.0)
+        y1 = tl.minimum(tl.maximum(strip_bottom + half_y, -1.0), 1.0)
+    else:
+        y0 = tl.minimum(tl.maximum(strip_top, -1.0), 1.0)
+        y1 = tl.minimum(tl.maximum(strip_bottom, -1.0), 1.0)
     height = y1 - y0
     safe = tl.maximum(height, 1e-12)
     left_mean = (_integral_at(lint_ptr, y1, m, T, M) - _integral_at(lint_ptr, y0, m, T, M)) / safe
@@ -111,7 +118,9 @@ def _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, q11, q12, q22,
     left = centre - 0.5 * length
     right = centre + 0.5 * length
     if VIGNETTE:
-        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, r, ox, oy, q11, q12, q22)
+        left = left - half_x
+        right = right - half_x
+        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, r, half_x, half_y, q11, q12, q22)
         left = tl.maximum(left, chord_left)
         right = tl.maximum(tl.minimum(right, chord_right), left)
     left_px = left * r
