@@ -270,6 +270,21 @@ def test_cat_eye_accumulation_narrows_a_corner_light_radially(tmp_path):
     assert extent(radial) < 0.8 * extent(tangential), (extent(radial), extent(tangential))
 
 
+def test_cat_eye_accumulation_is_centred_where_the_round_disc_is(tmp_path):
+    # A light behind focus, a third of the way to the corner, its disc (r ~ 4 px) inside the frame:
+    # the cat-eye's centroid is the round disc's, as the renderer centres its kernels (it sat
+    # 0.2 r ~ 0.85 px outward when only the clipping disc moved).
+    mi, scene, mi_scene = load(tmp_path, LIGHT.format(x=0.05, y=-0.035, z=0.65, r=0.002))
+    grid = np.mgrid[0:H, 0:W][::-1]
+    centroids = []
+    for spec in ("circle", "cat-eye:strength=0.5"):
+        image, _ = renderers.render_accumulated(mi, mi_scene, scene.shot, looks.parse_look(spec), 256)
+        luminance = image.mean(axis=-1)
+        assert luminance[0].max() == luminance[-1].max() == luminance[:, 0].max() == luminance[:, -1].max() == 0
+        centroids.append(np.array([(luminance * axis).sum() / luminance.sum() for axis in grid]))
+    assert np.linalg.norm(centroids[1] - centroids[0]) < 0.3
+
+
 # --- scene files ---------------------------------------------------------------------------------------
 
 GOOD_OBJECT = LIGHT.format(x=0, y=0, z=2, r=0.1)
