@@ -74,3 +74,34 @@ def test_grain_of_sharp_and_reblurred_regions_agree_within_ten_percent():
     without = fix(grainy, depth, LENS, existing_blur_px=sharp_everywhere, grain="off", hierarchy="off")
     lost = measure_grain(linear_to_srgb(without.image), coc >= 3.0).level
     assert (lost[both].nan_to_num(0.0) < 0.5 * sharp_level[both]).all()  # blur removed the grain (NaN: none found)
+
+
+def test_a_fine_grating_over_a_right_blur_is_removed_without_blurring_the_background_twice():
+    # A recipe of its own: a diagonal grating (period 3 px) multiplied over a background that is
+    # already blurred right. Only the grating is wrong; re-rendering the patch with the lens's full
+    # blur (as fix once did) blurred that background a second time.
+    sharp, depth = scene(checks=False)
+    lens = replace(LENS, f_number=1.2)  # CoC 6.3 px at 4 m: the finest bands are forbidden there
+    truth = render_full(sharp, depth, lens).image
+    y, x = torch.meshgrid(torch.arange(depth.shape[0]), torch.arange(WIDTH), indexing="ij")
+    patch = (y >= 10) & (y < 86) & (x >= 116) & (x < 134)  # on the 4 m plane, CoC 6.3 px
+    grating = 1.0 + 0.35 * torch.sin(2 * torch.pi * (x + y) / 3.0)
+    picture = to_8bit(torch.where(patch, truth * grating, truth))
+    result = fix(picture, depth, lens, grain="off", hierarchy="off")
+    inner = patch & ~dilate(~patch, 4)
+    error = (codes(result.image) - codes(truth)).abs()[:, inner].mean()
+    assert error < 0.5, error  # the grating is gone and the background keeps its own blur (was 0.94)
+    assert psnr(result.image, truth) > psnr(picture, truth) + 20.0  # +28 dB (+17.6 re-rendering the patch)
+    assert result.decisions["forbidden_detail"]["pixels"] >= 0.6 * int(patch.sum())
+
+
+def test_lowpass_by_coc_is_the_gaussian_on_each_rung_and_keeps_a_constant():
+    from bokehsim.diagnosis.filters import gaussian_blur
+    from bokehsim.repair.detail import lowpass_by_coc
+
+    image = torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(lowpass_by_coc(image, torch.full((40, 50), 2.0)), gaussian_blur(image, 2.0), atol=1e-6)
+    between = 0.5 * (gaussian_blur(image, 2.0) + gaussian_blur(image, 3.0))
+    assert torch.allclose(lowpass_by_coc(image, torch.full((40, 50), 2.5)), between, atol=1e-6)
+    ramp = torch.linspace(0, 20, 50).expand(40, 50)
+    assert torch.allclose(lowpass_by_coc(torch.full((3, 40, 50), 0.3), ramp), torch.full((3, 40, 50), 0.3), atol=1e-6)

@@ -6,7 +6,8 @@
    into HDR exactly as ``render`` does.
 2. **Subject protection** (:mod:`.protect`): the in-focus region, grown by the depth edge, plus an
    optional mask, is copied bit for bit.
-3. **Blur from the geometry, given the blur already there** (:mod:`.rims`, :mod:`.reblur`): cut-out
+3. **Blur from the geometry, given the blur already there** (:mod:`.detail`, :mod:`.rims`,
+   :mod:`.reblur`): detail the lens forbids is low-passed, cut-out
    rims are removed from the band next to the subject, and only the missing blur is rendered, with
    the renderer's occlusion and hidden-background fill; where the picture is blurrier than the lens
    allows, it is left and reported in the deficit map.
@@ -31,7 +32,7 @@ from ..render import check_render_inputs, render_full
 from .grain import measure_grain, match_grain
 from .hierarchy import calm_background
 from ..diagnosis.shot import depth_edges, dilate
-from ..diagnosis.sign_pattern import NEIGHBOURHOOD_PX, patterned_pixels
+from .detail import SIGMA_PER_COC, forbidden_detail, remove_forbidden_detail
 from .protect import subject_mask
 from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
 from .rims import remove_rims
@@ -150,13 +151,18 @@ def fix(
     curve = decide_tone(image, mode=tone, black_point=black_point, expand_highlights=expand_highlights,
                         highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, encoded=encoded)
     decisions["tone"] = curve.to_dict()
+    forbidden = None
     if existing_blur_px is None:
+        # Detail the lens forbids is low-passed first (see .detail), and then counts as blurred right.
+        forbidden = forbidden_detail(image, expected) & ~protected
+        image = torch.where(protected, image, remove_forbidden_detail(image, expected, forbidden))
+        decisions["forbidden_detail"] = {"pixels": int(forbidden.sum()), "sigma_per_coc": round(SIGMA_PER_COC, 4)}
         estimate = estimate_defocus(image if image.shape[0] in (1, 3) else image[:3])
         existing_blur_px, blur_confidence = estimate.coc_px.cpu(), estimate.confidence.cpu()
         decisions["existing_blur"] = "estimated"
     existing = background_blur(existing_blur_px, blur_confidence, protected)
-    if decisions.get("existing_blur") == "estimated":
-        existing = judged_blur(image, depth_m, lens, expected, existing, decisions)
+    if forbidden is not None:
+        existing = judged_blur(image, depth_m, lens, expected, existing, forbidden, decisions)
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0
     # Rims are removed only where the band is re-rendered: a band whose blur is already right is
@@ -197,33 +203,30 @@ def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Te
 
 
 def judged_blur(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, expected: torch.Tensor,
-                existing: torch.Tensor, decisions: dict) -> torch.Tensor:
+                existing: torch.Tensor, forbidden: torch.Tensor, decisions: dict) -> torch.Tensor:
     """The estimated existing blur, kept only where ``diagnose`` finds the blur wrong.
 
     The defocus estimate reads large blurs smaller than they are (clutter, thin features), so taken
     alone it would blur a correct background a second time. So elsewhere the blur counts as right:
 
-    * detail the lens forbids (a pasted pattern, a sharp patch, moire: the ``fine-pattern`` measure)
-      carries no blur, whatever the estimate reads around it;
+    * ``forbidden`` detail (a pasted pattern, a sharp patch, moire), already low-passed by
+      :func:`.detail.remove_forbidden_detail`, counts as right;
     * where ``cutout`` is flagged, the band along depth edges keeps the estimate (rims, a plate
       blurred with the subject in it);
     * where ``absent-distance`` is flagged, the whole background keeps it (blur that ignores distance
       is wrong everywhere), and so does a picture ``diagnose`` cannot judge (not colour, or no
       in-focus region by its test).
     """
-    encoded = tone_curves.linear_to_srgb(image[:3].clamp(0, 1))
-    edges = depth_edges(expected.abs(), expected)
-    forbidden = dilate(patterned_pixels(encoded, expected.abs(), edges), NEIGHBOURHOOD_PX // 2)
-    decisions["forbidden_detail_px"] = int(forbidden.sum())
     flagged = flagged_signs(image, depth_m, lens, decisions)
     right = torch.maximum(existing, expected.abs())  # counts as already blurred as the lens wants
     if flagged is None or "absent-distance" in flagged:
         judged = existing  # wrong everywhere, or no verdict: the estimate alone, as without a judge
     elif "cutout" in flagged:
+        edges = depth_edges(expected.abs(), expected)
         judged = torch.where(dilate(edges, max(1, int(float(expected.abs().max()) / 2) + 2)), existing, right)
     else:
         judged = right
-    return torch.where(forbidden, torch.zeros_like(judged), judged)
+    return torch.where(forbidden, right, judged)
 
 
 def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisions: dict) -> list[str] | None:
