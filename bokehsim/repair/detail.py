@@ -42,8 +42,18 @@ def remove_forbidden_detail(image: torch.Tensor, expected_coc_px: torch.Tensor, 
         return image
     weight = (2.0 * gaussian_blur(forbidden.float(), FEATHER_PX)).clamp(0.0, 1.0)
     weight = torch.where(forbidden, 1.0, weight)
-    smoothed = lowpass_by_coc(image, expected_coc_px.abs() * SIGMA_PER_COC)
-    return image + weight * (smoothed - image)
+    sigma = expected_coc_px.abs() * SIGMA_PER_COC
+    # Only the window around the region is blurred (plus the widest kernel's reach): a pattern is
+    # usually a small part of the frame, and each rung is a full-image convolution otherwise.
+    ys, xs = torch.nonzero(weight > 0, as_tuple=True)
+    reach = 3 * int(float(sigma[ys, xs].max().clamp(max=SIGMA_LADDER_PX[-1]))) + 2
+    top, left = max(0, int(ys.min()) - reach), max(0, int(xs.min()) - reach)
+    bottom, right = int(ys.max()) + reach + 1, int(xs.max()) + reach + 1
+    window = (..., slice(top, bottom), slice(left, right))
+    out = image.clone()
+    smoothed = lowpass_by_coc(image[window], sigma[window[1:]])
+    out[window] = image[window] + weight[window[1:]] * (smoothed - image[window])
+    return out
 
 
 def lowpass_by_coc(image: torch.Tensor, sigma_px: torch.Tensor) -> torch.Tensor:
