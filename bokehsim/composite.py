@@ -195,7 +195,7 @@ def composite_layers(
         coc_px: ``(H, W)`` signed CoC diameter in pixels (CONVENTIONS c).
         tables: the aperture's span table, or a pair (behind focus, in front of focus) when they
             differ (spherical aberration); every layer lies on one side of the focus plane.
-        vignette_offset: ``(2, H, W)`` optical-vignetting displacement in kernel radii, or None.
+        vignette_offset: ``(4, H, W)`` vignetted-kernel placement in kernel radii (``scatter.row_runs``), or None.
         hole_matte: also return the matte of invented background.
         scatter_fn: the scatter implementation (torch reference, compiled CPU kernel or Triton).
         progress: called with (layers done, layers total).
@@ -242,7 +242,7 @@ def composite_layers(
             win_h, win_w = pixels.shape
             index = torch.nonzero(pixels.reshape(-1)).flatten()
             kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
-            offsets = None if vignette_offset is None else vignette_offset[:, rows, cols].reshape(2, -1).t()[index]
+            offsets = None if vignette_offset is None else vignette_offset[:, rows, cols].reshape(4, -1).t()[index]
             buffer = scatter_fn(
                 values[index, :kept], index // win_w, index % win_w, layer_coc[index], win_h, win_w, table, offsets,
             )

@@ -105,18 +105,19 @@ def row_runs(
         radius_px: ``(n,)`` kernel radius r = |c| / 2 in pixels, >= 0.5.
         flip: ``(n,)`` bool, True in front of the focus plane (c < 0): the kernel is rotated 180 deg.
         dy: output row offset in pixels (down is positive).
-        offset: ``(n, 2)`` vignetting-ellipse displacement in radii, or None.
+        offset: ``(n, 4)`` vignetted-kernel placement in radii (ellipse displacement o, aperture
+            shift a: :func:`~bokehsim.aperture.vignetting.kernel_placement`), or None.
 
     Returns:
         left, right: ``(n, M)`` run ends in pixels relative to the pixel centre (left <= right).
     """
     dy_kernel = torch.where(flip, -float(dy), float(dy))  # the row in the kernel's own frame
     strip_top, strip_bottom = (dy_kernel - ROW_HALF_PX) / radius_px, (dy_kernel + ROW_HALF_PX) / radius_px
-    # A vignetted kernel is centred on its pixel: the aperture sits half the displacement inward and
-    # the clipping ellipse half outward, so that a point keeps its light through the compositor
-    # (docs/apertures.md). The shape is read half a displacement further along and moved back.
-    half = None if offset is None else 0.5 * offset
-    shape_top, shape_bottom = (strip_top, strip_bottom) if half is None else (strip_top + half[:, 1], strip_bottom + half[:, 1])
+    # A vignetted kernel is centred on its pixel, so that a point keeps its light through the
+    # compositor (docs/apertures.md): the aperture is moved by -a (for two discs, half the
+    # displacement inward) and the clipping ellipse by o - a. The shape is read a further along.
+    shift = None if offset is None else offset[:, 2:4]
+    shape_top, shape_bottom = (strip_top, strip_bottom) if shift is None else (strip_top + shift[:, 1], strip_bottom + shift[:, 1])
     y0, y1 = shape_top.clamp(-1.0, 1.0), shape_bottom.clamp(-1.0, 1.0)
     inside_height = (y1 - y0).unsqueeze(1)  # part of the strip inside the shape's bounding box
     safe_height = inside_height.clamp_min(1e-12)
@@ -126,9 +127,9 @@ def row_runs(
     length = (right_mean - left_mean) * inside_height * radius_px.unsqueeze(1)
     centre = 0.5 * (left_mean + right_mean)
     left, right = centre - 0.5 * length, centre + 0.5 * length
-    if half is not None:
-        left, right = left - half[:, :1], right - half[:, :1]
-        chord_left, chord_right = _strip_chord(table, half, strip_top, strip_bottom, radius_px)
+    if shift is not None:
+        left, right = left - shift[:, :1], right - shift[:, :1]
+        chord_left, chord_right = _strip_chord(table, offset[:, :2] - shift, strip_top, strip_bottom, radius_px)
         left = torch.maximum(left, chord_left.unsqueeze(1))
         right = torch.maximum(torch.minimum(right, chord_right.unsqueeze(1)), left)
     scale = radius_px.unsqueeze(1)
@@ -173,7 +174,7 @@ def scatter(
         coc_px: ``(n,)`` signed CoC diameter c in pixels; |c| / 2 < 0.5 leaves the pixel as it is.
         height, width: size of the output image.
         table: the aperture's span table (normalised so every kernel sums to 1).
-        vignette_offset: ``(n, 2)`` displacement of the vignetting ellipse in radii, or None.
+        vignette_offset: ``(n, 4)`` vignetted-kernel placement in radii (see :func:`row_runs`), or None.
 
     Returns:
         ``(C, H, W)``: the sum over pixels of value times kernel.

@@ -91,7 +91,7 @@ def test_cat_eye_kernel_is_the_lens_intersection(point_kernel):
     """Aperture disc intersected with a same-size disc displaced by one radius (CONVENTIONS)."""
     coc = 40.0
     r = coc / 2
-    kernel = point_kernel(coc, offset=(1.0, 0.0))
+    kernel = point_kernel(coc, offset=(1.0, 0.0, 0.5, 0.0))  # two discs: the aperture half of it inward
     d = r  # displacement in pixels
     lens_area = 2 * r * r * math.acos(d / (2 * r)) - d / 2 * math.sqrt(4 * r * r - d * d)
     assert float(kernel.sum()) == pytest.approx(1.0, abs=1e-9)
@@ -109,7 +109,7 @@ def test_cat_eye_kernel_is_the_lens_intersection(point_kernel):
 
 
 def test_zero_vignetting_offset_is_the_plain_circle(point_kernel):
-    assert torch.allclose(point_kernel(23.0, offset=(0.0, 0.0)), point_kernel(23.0), atol=1e-7)  # float32 table
+    assert torch.allclose(point_kernel(23.0, offset=(0.0, 0.0, 0.0, 0.0)), point_kernel(23.0), atol=1e-7)  # float32 table
 
 
 def test_kernel_leaving_the_frame_is_cut_not_piled_up(point_kernel, scatter):

@@ -50,7 +50,10 @@ def test_compiled_scatter_matches_the_reference(name, levels):
 def test_compiled_scatter_matches_the_reference_with_vignetting():
     table = parse_aperture("cat-eye").table(in_front=False)
     values, ys, xs, coc = random_pixels(300, seed=2)
-    offsets = torch.randn(len(ys), 2, generator=torch.Generator().manual_seed(3)) * 0.4
+    generator = torch.Generator().manual_seed(3)
+    displacement = torch.randn(len(ys), 2, generator=generator) * 0.4
+    # The aperture's shift: half the displacement (two discs) plus what a polygon's centroid adds.
+    offsets = torch.cat([displacement, displacement / 2 + torch.randn(len(ys), 2, generator=generator) * 0.05], dim=1)
     want = scatter_reference(values, ys, xs, coc, HEIGHT, WIDTH, table, offsets)
     got = scatter_numba.scatter(values, ys, xs, coc, HEIGHT, WIDTH, table, offsets)
     assert float((got - want).abs().max()) < 1e-5 * float(want.abs().max())

@@ -84,7 +84,7 @@ def _valid_args():
         (1, torch.zeros(9, dtype=torch.int64), "ys: expected shape (10,)"),
         (2, torch.zeros(10), "xs: expected int32 or int64"),
         (3, torch.zeros(10, dtype=torch.int64), "coc_px: expected a floating dtype"),
-        (7, torch.zeros(10, 3), "vignette_offset: expected shape (10, 2)"),
+        (7, torch.zeros(10, 3), "vignette_offset: expected shape (10, 4)"),
     ],
 )
 def test_launcher_rejects_bad_input_with_a_message(position, bad, message):

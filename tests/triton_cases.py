@@ -51,7 +51,7 @@ def scatter_case(height, width, channels, *, table="circle", vignette=False, max
     values = torch.rand(count, channels, generator=gen) * 2.0
     offsets = None
     if vignette:
-        offsets = cat_eye_offsets(height, width, 0.6).reshape(2, -1).t()[index].contiguous()
+        offsets = cat_eye_offsets(height, width, 0.6).reshape(4, -1).t()[index].contiguous()
     tab = circle_table() if table == "circle" else two_run_table()
     return values, index // width, index % width, coc, height, width, tab, offsets
 

@@ -40,11 +40,11 @@ from .grammar import APERTURE_NAMES, MODIFIER_KEYS, aperture_keys
 from .image import MAX_IMAGE_RUNS
 from .profile import PROFILE_LEVELS, PROFILE_NAMES, Profile, make_profile, parse_profile
 from .tables import TABLE_COLS, TABLE_ROWS, SpanTable, circle_table, row_centres, table_from_inside, table_from_runs
-from .vignetting import cat_eye_offsets, ellipse_quadratic_form, vignetting_offsets
+from .vignetting import cat_eye_offsets, ellipse_quadratic_form, kernel_placement, vignetting_offsets
 
 __all__ = [
     "APERTURE_NAMES", "MAX_IMAGE_RUNS", "MODIFIER_KEYS", "PROFILE_LEVELS", "PROFILE_NAMES", "TABLE_COLS", "TABLE_ROWS",
     "Aperture", "Profile", "SpanTable", "aperture_keys", "cat_eye_offsets", "circle_table", "ellipse_quadratic_form",
     "make_aperture", "make_profile", "parse_aperture", "parse_profile", "row_centres", "table_from_inside",
-    "table_from_runs", "vignetting_offsets",
+    "table_from_runs", "vignetting_offsets", "kernel_placement",
 ]

@@ -17,7 +17,7 @@ from .grammar import APERTURE_NAMES, NAME_DEFAULTS, NAME_KEYS, RANGES, aperture_
 from .image import image_table, image_weights
 from .profile import Profile, staircase_copies
 from .tables import TABLE_ROWS, SpanTable, row_centres, table_from_runs
-from .vignetting import vignetting_offsets
+from .vignetting import centring_shifts, centring_table, kernel_placement, vignetting_offsets
 
 
 @dataclass(frozen=True)
@@ -88,17 +88,23 @@ class Aperture:
         return _cached_table(self, in_front, stamp)
 
     def vignette_offsets(self, height: int, width: int, *, device=None) -> torch.Tensor | None:
-        """``(2, H, W)`` displacement of the vignetting ellipse in kernel radii, or None.
+        """``(4, H, W)`` placement of each pixel's vignetted kernel in kernel radii, or None.
 
-        cat-eye: ``2 * cat_eye * rho'`` radii (CONVENTIONS); swirl: ``2 * swirl * rho'**2``; both
-        radial and outward, scaled by the ellipse's radius along the radius for oval and
-        anamorphic shapes (see :func:`vignetting_offsets`).
+        Channels 0-1: the displacement o of the vignetting ellipse. cat-eye: ``2 * cat_eye * rho'``
+        radii (CONVENTIONS); swirl: ``2 * swirl * rho'**2``; both radial and outward, scaled by the
+        ellipse's radius along the radius for oval and anamorphic shapes (see
+        :func:`vignetting_offsets`). Channels 2-3: the shift a of the aperture that centres the
+        clipped kernel on its pixel (:func:`~bokehsim.aperture.vignetting.kernel_placement`): o / 2
+        for a plain disc or ellipse, tabulated for blades, profiles, obstructions and pictures
+        (behind-focus weights on both sides).
         """
         strength = self.cat_eye or self.swirl
         if strength <= 0:
             return None
         power = 2.0 if self.swirl > 0 else 1.0
-        return vignetting_offsets(height, width, strength, start=self.start, power=power, ellipse=self.ellipse, device=device)
+        offsets = vignetting_offsets(height, width, strength, start=self.start, power=power, ellipse=self.ellipse, device=device)
+        plain = not self.blades and self.image is None and self.obstruction == 0 and self.profile == Profile()
+        return kernel_placement(offsets, None if plain else centring_shifts(_cached_centring(self), offsets))
 
     def channel_focus_scale(
         self, *, focal_length_mm: float, focus_distance_m: float
@@ -294,6 +300,18 @@ def parse_aperture(spec: str | None, *, profile: Profile | None = None, source: 
 # Table construction
 
 _TABLES: dict[tuple, SpanTable] = {}
+
+
+_CENTRINGS: dict[Aperture, torch.Tensor] = {}
+
+
+def _cached_centring(aperture: Aperture) -> torch.Tensor:
+    """:func:`centring_table` of the look (behind focus), built once per look."""
+    if aperture not in _CENTRINGS:
+        if len(_CENTRINGS) > 16:
+            _CENTRINGS.clear()
+        _CENTRINGS[aperture] = centring_table(aperture.intensity, aperture.stretch)
+    return _CENTRINGS[aperture]
 
 
 def _cached_table(aperture: Aperture, in_front: bool, stamp) -> SpanTable:

@@ -88,7 +88,7 @@ def vignetting_offsets(
 def cat_eye_offsets(
     height: int, width: int, strength: float, *, start: float = 0.0, device=None, dtype=torch.float32
 ) -> torch.Tensor:
-    """Per-pixel displacement of the vignetting disc for the cat-eye (CONVENTIONS).
+    """The round cat-eye's kernel placement per pixel (CONVENTIONS), as the scatters read it.
 
     The kernel of a pixel at normalised field position rho (0 at the centre, 1 at the corner) is the
     aperture disc intersected with a same-size disc displaced *outward* along the radius by
@@ -96,6 +96,66 @@ def cat_eye_offsets(
     begin part-way out. With |c| = 2r the displacement is ``2 * strength * rho'`` radii.
 
     Returns:
-        ``(2, H, W)``: (dx, dy) of the displaced disc centre, in units of the kernel radius r.
+        ``(4, H, W)``: :func:`kernel_placement` of that displacement (radii): the displaced disc's
+        centre and the aperture's shift, half of it for two discs.
     """
-    return vignetting_offsets(height, width, strength, start=start, power=1.0, device=device, dtype=dtype)
+    return kernel_placement(vignetting_offsets(height, width, strength, start=start, power=1.0, device=device, dtype=dtype))
+
+
+def kernel_placement(offsets: torch.Tensor, shifts: torch.Tensor | None = None) -> torch.Tensor:
+    """What the scatters read for a vignetted kernel: ``(4, ...)`` = the clipping ellipse's
+    displacement o (``offsets``, ``(2, ...)``) and the shift a (``shifts``) that moves the aperture so
+    the kernel is centred on its pixel (:func:`centring_table`; o / 2 when None, exact for a plain
+    disc or ellipse). The kernel is then the shape moved by -a, clipped by E moved by o - a."""
+    return torch.cat([offsets, offsets / 2 if shifts is None else shifts])
+
+
+#: Grid samples per kernel radius on which a shape's clipped centroid is tabulated (1/64 radius).
+CENTROID_SAMPLES_PER_RADIUS = 64
+
+
+def centring_table(intensity, stretch: torch.Tensor) -> torch.Tensor:
+    """Where the aperture must sit so that its vignetted kernel is centred, for every displacement.
+
+    The kernel for displacement o is the shape S (weights ``intensity``) intersected with the
+    circumscribed ellipse E displaced by o; moved by -a(o) it is centred on its pixel when a(o) is
+    the centroid of S n (E + o). By symmetry a(o) = o / 2 for a plain disc or ellipse; a polygon, a
+    radial profile or an obstruction moves it off that line. a(o) is a ratio of two correlations of
+    the shape with E, computed at once for all o on a grid by FFT.
+
+    Args:
+        intensity: ``intensity(x, y)``: the shape's weight at kernel-frame points (radii, y down).
+        stretch: the ``(2, 2)`` matrix taking the unit disc to E.
+
+    Returns:
+        ``(2, N, N)``: a(o) (x, y; radii) for o on the grid [-2, 2]^2 of N = 4 * 64 + 1 points.
+    """
+    n = CENTROID_SAMPLES_PER_RADIUS
+    coords = torch.arange(-2 * n, 2 * n + 1, dtype=torch.float64) / n
+    ys, xs = torch.meshgrid(coords, coords, indexing="ij")
+    weight = intensity(xs.flatten(), ys.flatten()).view(xs.shape).double()
+    inverse = torch.linalg.inv(stretch.double())
+    round_x, round_y = inverse[0, 0] * xs + inverse[0, 1] * ys, inverse[1, 0] * xs + inverse[1, 1] * ys
+    ellipse = (round_x**2 + round_y**2 <= 1.0).double()
+    # E is point-symmetric, so sum_p w(p) E(p - o) is the convolution (w * E)(o), zero-padded.
+    size = 2 * coords.numel()
+    spectrum_e = torch.fft.rfft2(ellipse, s=(size, size))
+    centre = coords.numel() // 2
+
+    def convolved(field: torch.Tensor) -> torch.Tensor:
+        full = torch.fft.irfft2(torch.fft.rfft2(field, s=(size, size)) * spectrum_e, s=(size, size))
+        return full[centre: centre + coords.numel(), centre: centre + coords.numel()]
+
+    mass = convolved(weight)
+    empty = mass <= 1e-6 * float(mass.max())
+    shifts = torch.stack([convolved(weight * xs), convolved(weight * ys)]) / mass.clamp_min(1e-12)
+    halves = torch.stack([xs, ys]) / 2  # where nothing is left of the kernel, any centre does
+    return torch.where(empty, halves, shifts).float()
+
+
+def centring_shifts(table: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``(2, H, W)`` a(o) of :func:`centring_table` at every pixel's displacement ``offsets`` (bilinear)."""
+    grid = (offsets / 2.0).permute(1, 2, 0)[None].to(table)  # [-2, 2] radii -> [-1, 1]
+    sampled = torch.nn.functional.grid_sample(table[None].to(offsets.device), grid, mode="bilinear",
+                                              padding_mode="border", align_corners=True)
+    return sampled[0].to(offsets.dtype)

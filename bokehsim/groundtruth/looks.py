@@ -89,7 +89,7 @@ def _r2_sequence(count: int, seed: int) -> np.ndarray:
 
 
 def vignetting_offsets(look: Aperture, height_px: int, width_px: int) -> np.ndarray | None:
-    """``(2, H, W)`` centre of each pixel's displaced vignetting ellipse (kernel frame, radii), or None.
+    """``(4, H, W)`` placement of each pixel's vignetted kernel (kernel frame, radii), or None.
 
     The displacement is :meth:`bokehsim.aperture.Aperture.vignette_offsets` (cat-eye: outward by
     strength * rho * |c|, CONVENTIONS; swirl: by rho squared).
@@ -103,16 +103,15 @@ def vignetting_mask(look: Aperture, position: np.ndarray, offsets: np.ndarray) -
 
     Why per pixel: optical vignetting clips the pupil differently for every direction, i.e. for every
     pixel x. Pixel x's kernel is the look intersected with its circumscribed ellipse displaced by
-    ``offsets[:, x]`` (CONVENTIONS, cat-eye), centred on the pixel as the renderer's kernels are
-    (:func:`bokehsim.scatter.row_runs`): the look half the displacement inward, the ellipse half
-    outward. Sample a therefore weighs the look's intensity at a + offset / 2 where a - offset / 2
-    lies in the ellipse, and 0 elsewhere. In front of focus the whole picture flips through the kernel
-    centre, as the renderer's flip does.
+    o = ``offsets[:2, x]`` (CONVENTIONS, cat-eye), centred on the pixel as the renderer's kernels are
+    (:func:`bokehsim.scatter.row_runs`): the look moved by -a (a = ``offsets[2:, x]``, half of o for a
+    disc), the ellipse by o - a. Sample s therefore weighs the look's intensity at s + a where
+    s + a - o lies in the ellipse, and 0 elsewhere. In front of focus the whole picture flips through
+    the kernel centre, as the renderer's flip does.
     """
-    half_u, half_v = 0.5 * offsets[0], 0.5 * offsets[1]
-    shape_u, shape_v = position[0] + half_u, position[1] + half_v
+    shape_u, shape_v = position[0] + offsets[2], position[1] + offsets[3]  # the look moved by -a
     intensity = look.intensity(torch.from_numpy(shape_u.ravel()), torch.from_numpy(shape_v.ravel())).numpy()
-    clipped = _inside_ellipse(look, (position[0] - half_u).ravel(), (position[1] - half_v).ravel())
+    clipped = _inside_ellipse(look, (shape_u - offsets[0]).ravel(), (shape_v - offsets[1]).ravel())
     return (intensity * clipped).reshape(offsets.shape[1:])
 
 

@@ -157,11 +157,15 @@ def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, d
     if VIGNETTE:
         ox = tl.load(off_ptr + pix * off_sp, mask=part, other=0.0)
         oy = tl.load(off_ptr + pix * off_sp + off_sc, mask=part, other=0.0)
+        ax = tl.load(off_ptr + pix * off_sp + 2 * off_sc, mask=part, other=0.0)
+        ay = tl.load(off_ptr + pix * off_sp + 3 * off_sc, mask=part, other=0.0)
     else:
         ox = tl.zeros_like(r)
         oy = tl.zeros_like(r)
+        ax = tl.zeros_like(r)
+        ay = tl.zeros_like(r)
     norm = 1.0 / (area * r * r)
-    return part, V, xc, r, sharp, reach_px, flip, ox, oy, norm
+    return part, V, xc, r, sharp, reach_px, flip, ox, oy, ax, ay, norm
 
 
 @triton.jit(do_not_specialize=["rowreach_ptr", "topreach_ptr", "dist_ptr", "fill_ptr", "off_sc", "H", "W", "CH", "CW",
@@ -193,34 +197,34 @@ def _scatter_layer_kernel(
     HW = H * W
     in_win = x < x1
     yv = y + tl.zeros([BLOCK], tl.int32)
-    part, V, xc, r, sharp, reach, flip, ox, oy, norm = _layer_pixel(
+    part, V, xc, r, sharp, reach, flip, ox, oy, ax, ay, norm = _layer_pixel(
         x, yv, in_win, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, dist_ptr, fill_ptr, CH, CW,
         k, low, high, continuous_from, radius, margin, fade_px, off_ptr, off_sp, off_sc, area,
         C_IMG, CP, VIGNETTE, FILL, CELL)
     if tl.max(part.to(tl.int32), axis=0) > 0:
         if VIGNETTE:
-            area_px = kernel_area(lint_ptr, rint_ptr, w_ptr, T, r, flip, xc, ox, oy, reach,
+            area_px = kernel_area(lint_ptr, rint_ptr, w_ptr, T, r, flip, xc, ox, oy, ax, ay, reach,
                                    q11, q12, q22, M, True, BLOCK)
             norm = 1.0 / tl.maximum(area_px, 1e-12)
         if MERGE:
             pprev = in_win & (lane > 0)
-            P_part, P, pxc, pr, psharp, preach, pflip, pox, poy, pnorm = _layer_pixel(
+            P_part, P, pxc, pr, psharp, preach, pflip, pox, poy, pax, pay, pnorm = _layer_pixel(
                 x - 1, yv, pprev, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, dist_ptr, fill_ptr, CH, CW,
                 k, low, high, continuous_from, radius, margin, fade_px, off_ptr, off_sp, off_sc, area,
                 C_IMG, CP, VIGNETTE, FILL, CELL)
             if VIGNETTE:
-                parea = kernel_area(lint_ptr, rint_ptr, w_ptr, T, pr, pflip, pxc, pox, poy, preach,
+                parea = kernel_area(lint_ptr, rint_ptr, w_ptr, T, pr, pflip, pxc, pox, poy, pax, pay, preach,
                                      q11, q12, q22, M, True, BLOCK)
                 pnorm = 1.0 / tl.maximum(parea, 1e-12)
         else:
             P_part, P, pxc, pr, psharp = part, V, xc, r, sharp
-            preach, pflip, pox, poy, pnorm = reach, flip, ox, oy, norm
+            preach, pflip, pox, poy, pax, pay, pnorm = reach, flip, ox, oy, ax, ay, norm
         top = tl.max(reach, axis=0)
         tl.atomic_max(rowreach_ptr + y, top, sem="relaxed")
         tl.atomic_max(topreach_ptr, top, sem="relaxed")
         emit_kernels(arena_ptr, lint_ptr, rint_ptr, w_ptr, T, H, W, scale, q11, q12, q22, top,
-                      part, yv, reach, r, flip, xc, sharp, norm, ox, oy, V,
-                      P_part, yv, preach, pr, pflip, pxc, psharp, pnorm, pox, poy, P,
+                      part, yv, reach, r, flip, xc, sharp, norm, ox, oy, ax, ay, V,
+                      P_part, yv, preach, pr, pflip, pxc, psharp, pnorm, pox, poy, pax, pay, P,
                       (lane == BLOCK - 1) | (x == x1 - 1), C, CP, M, VIGNETTE, MODE, MERGE, BLOCK)
 
 
@@ -302,7 +306,7 @@ class LayerCompositor:
         coc_px: ``(H, W)`` signed CoC (px).
         layer: ``(H, W)`` layer index of every pixel (0 = nearest).
         table: the aperture's span table (the default of :meth:`add_layer`).
-        vignette_offset: ``(2, H, W)`` vignetting displacement in radii, or None.
+        vignette_offset: ``(4, H, W)`` vignetted-kernel placement in radii (``scatter.row_runs``), or None.
         hole_matte: also accumulate the matte of invented background.
         deterministic: int64 fixed-point accumulation, bit-identical from run to run.
         vector: allow the sm_90 vector reductions (:func:`.triton_launch.emission_mode`).
@@ -345,9 +349,9 @@ class LayerCompositor:
             self.mode = MODE_SCALAR
         self.offsets = None
         if vignette_offset is not None:
-            if vignette_offset.shape != (2, height, width):
+            if vignette_offset.shape != (4, height, width):
                 raise ValueError(
-                    f"vignette_offset: expected shape (2, {height}, {width}), got {tuple(vignette_offset.shape)}")
+                    f"vignette_offset: expected shape (4, {height}, {width}), got {tuple(vignette_offset.shape)}")
             self.offsets = vignette_offset.to(device=device, dtype=torch.float32).contiguous()
         arena_dtype = torch.int64 if self.mode == MODE_FIXED else torch.float32
         self.arena = torch.zeros(height, width + 2, self.stride, device=device, dtype=arena_dtype)

@@ -54,7 +54,7 @@ def _strip_chord(strip_top, strip_bottom, radius, ox, oy, q11, q12, q22):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22):
+def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, ax, ay, q11, q12, q22):
     """Ends (px, relative to the pixel centre, kernel frame) of run m on kernel row ``dy_kernel``.
 
     The strip-averaged run of ``scatter.row_runs``, clipped by the displaced vignetting ellipse.
@@ -65,9 +65,9 @@ def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22)
     rows = integrals.shape[0] - 1
     inverse_radius = 1.0 / radius
     strip_top, strip_bottom = (dy_kernel - ROW_HALF_PX) * inverse_radius, (dy_kernel + ROW_HALF_PX) * inverse_radius
-    # Centred kernel (``scatter.row_runs``): the shape half a displacement inward, the ellipse half outward.
-    half_x, half_y = (0.5 * ox, 0.5 * oy) if vignetted else (0.0, 0.0)
-    y0, y1 = min(max(strip_top + half_y, -1.0), 1.0), min(max(strip_bottom + half_y, -1.0), 1.0)
+    # Centred kernel (``scatter.row_runs``): the shape moved by -a, the ellipse by o - a.
+    shift_x, shift_y = (ax, ay) if vignetted else (0.0, 0.0)
+    y0, y1 = min(max(strip_top + shift_y, -1.0), 1.0), min(max(strip_bottom + shift_y, -1.0), 1.0)
     i0, f0 = _row_position(y0, rows)
     i1, f1 = _row_position(y1, rows)
     left_area = (integrals[i1, m] + f1 * (integrals[i1 + 1, m] - integrals[i1, m])
@@ -79,9 +79,9 @@ def _run_ends(integrals, m, radius, dy_kernel, vignetted, ox, oy, q11, q12, q22)
     # in the shape divided by the strip's full height (1 px = 1/r).
     centre = 0.5 * (left_area + right_area) / max(y1 - y0, 1e-12)
     half_length = 0.5 * (right_area - left_area) * radius
-    left, right = centre - half_length - half_x, centre + half_length - half_x
+    left, right = centre - half_length - shift_x, centre + half_length - shift_x
     if vignetted:
-        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, radius, half_x, half_y, q11, q12, q22)
+        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, radius, ox - ax, oy - ay, q11, q12, q22)
         left = max(left, chord_left)
         right = max(min(right, chord_right), left)
     return left * radius, right * radius
@@ -103,8 +103,8 @@ def _vignetted_norms(integrals, weight, radius, flip, offsets, q11, q12, q22):
         for dy in range(-reach, reach + 1):
             dy_kernel = -dy if flip[i] else dy
             for m in range(weight.shape[0]):
-                left, right = _run_ends(integrals, m, radius[i], dy_kernel, True,
-                                        offsets[i, 0], offsets[i, 1], q11, q12, q22)
+                left, right = _run_ends(integrals, m, radius[i], dy_kernel, True, offsets[i, 0], offsets[i, 1],
+                                        offsets[i, 2], offsets[i, 3], q11, q12, q22)
                 area += (right - left) * weight[m]
         norms[i] = 1.0 / max(area, 1e-12)
     return norms
@@ -149,8 +149,8 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                     if vignetted or r != cached_radius or flip[i] != cached_flip:
                         dy_kernel = -dy if flip[i] else dy
                         for m in range(runs):
-                            left, right = _run_ends(integrals, m, r, dy_kernel, vignetted,
-                                                    offsets[i, 0], offsets[i, 1], q11, q12, q22)
+                            left, right = _run_ends(integrals, m, r, dy_kernel, vignetted, offsets[i, 0], offsets[i, 1],
+                                                    offsets[i, 2], offsets[i, 3], q11, q12, q22)
                             run_left[m], run_right[m] = (-right, -left) if flip[i] else (left, right)
                         cached_radius, cached_flip = r, flip[i]
                     for m in range(runs):
@@ -208,7 +208,7 @@ def scatter(
         offsets = vignette_offset.to(torch.float64).contiguous().numpy()
         norms = _vignetted_norms(integrals, weight, radius, flip, offsets, q11, q12, q22)
     else:
-        offsets = np.zeros((len(radius), 2))
+        offsets = np.zeros((len(radius), 4))
         norms = 1.0 / (table.area * np.maximum(radius, 1e-6) ** 2)
     row_start = np.searchsorted(ys.numpy(), np.arange(height + 1))
     max_reach = _reach(float(radius.max())) if len(radius) else 0

@@ -44,16 +44,20 @@ def _list_pixel(pos, valid, order_ptr, val_ptr, y_ptr, x_ptr, coc_ptr, off_ptr, 
     flip = coc < 0.0
     xc = x.to(tl.float32) + 0.5
     if VIGNETTE:
-        ox = tl.load(off_ptr + idx * 2, mask=valid, other=0.0)
-        oy = tl.load(off_ptr + idx * 2 + 1, mask=valid, other=0.0)
+        ox = tl.load(off_ptr + idx * 4, mask=valid, other=0.0)
+        oy = tl.load(off_ptr + idx * 4 + 1, mask=valid, other=0.0)
+        ax = tl.load(off_ptr + idx * 4 + 2, mask=valid, other=0.0)
+        ay = tl.load(off_ptr + idx * 4 + 3, mask=valid, other=0.0)
     else:
         ox = tl.zeros_like(r)
         oy = tl.zeros_like(r)
+        ax = tl.zeros_like(r)
+        ay = tl.zeros_like(r)
     if HAS_NORM:
         norm = tl.load(norm_ptr + idx, mask=valid, other=0.0)
     else:
         norm = 1.0 / (area * r * r)
-    return V, y, xc, r, sharp, reach, flip, ox, oy, norm
+    return V, y, xc, r, sharp, reach, flip, ox, oy, ax, ay, norm
 
 
 @triton.jit(do_not_specialize=["n", "H", "W"])
@@ -63,7 +67,7 @@ def _scatter_list_kernel(
     norm_ptr,                      # (n,) per-pixel 1 / kernel area (HAS_NORM) or unused
     y_ptr, x_ptr,                  # (n,) integer pixel positions
     coc_ptr,                       # (n,) signed CoC diameter c, fp32
-    off_ptr,                       # (n, 2) vignetting-ellipse displacement (VIGNETTE) or unused
+    off_ptr,                       # (n, 4) vignetted-kernel placement (VIGNETTE) or unused
     order_ptr,                     # (n,) int32 list order (pixels of similar radius together)
     lint_ptr, rint_ptr,            # (T + 1, M) running integrals of x_left and x_right
     w_ptr,                         # (M,) run weights
@@ -82,26 +86,26 @@ def _scatter_list_kernel(
     lane = tl.arange(0, BLOCK)
     pos = pid * BLOCK + lane
     valid = pos < n
-    V, y, xc, r, sharp, reach, flip, ox, oy, norm = _list_pixel(
+    V, y, xc, r, sharp, reach, flip, ox, oy, ax, ay, norm = _list_pixel(
         pos, valid, order_ptr, val_ptr, y_ptr, x_ptr, coc_ptr, off_ptr, norm_ptr, area, C, CP, VIGNETTE, HAS_NORM)
     if MERGE:
         pvalid = (lane > 0) & (pos - 1 < n)
-        P, py, pxc, pr, psharp, preach, pflip, pox, poy, pnorm = _list_pixel(
+        P, py, pxc, pr, psharp, preach, pflip, pox, poy, pax, pay, pnorm = _list_pixel(
             pos - 1, pvalid, order_ptr, val_ptr, y_ptr, x_ptr, coc_ptr, off_ptr, norm_ptr, area,
             C, CP, VIGNETTE, HAS_NORM)
     else:
         pvalid = valid
-        P, py, pxc, pr, psharp, preach, pflip, pox, poy, pnorm = V, y, xc, r, sharp, reach, flip, ox, oy, norm
+        P, py, pxc, pr, psharp, preach, pflip, pox, poy, pax, pay, pnorm = V, y, xc, r, sharp, reach, flip, ox, oy, ax, ay, norm
     emit_kernels(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, H, W, scale, q11, q12, q22, tl.max(reach, axis=0),
-                  valid, y, reach, r, flip, xc, sharp, norm, ox, oy, V,
-                  pvalid, py, preach, pr, pflip, pxc, psharp, pnorm, pox, poy, P, lane == BLOCK - 1,
+                  valid, y, reach, r, flip, xc, sharp, norm, ox, oy, ax, ay, V,
+                  pvalid, py, preach, pr, pflip, pxc, psharp, pnorm, pox, poy, pax, pay, P, lane == BLOCK - 1,
                   C, CP, M, VIGNETTE, MODE, MERGE, BLOCK)
 
 
 @triton.jit(do_not_specialize=["n"])
 def _norm_list_kernel(
     norm_ptr,                      # (n,) out: 1 / weighted area of the vignetted kernel (px^-2)
-    coc_ptr, x_ptr, off_ptr,       # (n,), (n,), (n, 2) as in _scatter_list_kernel
+    coc_ptr, x_ptr, off_ptr,       # (n,), (n,), (n, 4) as in _scatter_list_kernel
     lint_ptr, rint_ptr, w_ptr,     # span table
     n, T, q11, q12, q22,           # list length, table rows, ellipse form
     M: tl.constexpr, BLOCK: tl.constexpr,
@@ -112,10 +116,12 @@ def _norm_list_kernel(
     coc = tl.load(coc_ptr + pos, mask=valid, other=0.0)
     r, sharp, reach = kernel_reach(coc, valid)
     r = tl.where(valid & (sharp == 0), r, 1.0)
-    ox = tl.load(off_ptr + pos * 2, mask=valid, other=0.0)
-    oy = tl.load(off_ptr + pos * 2 + 1, mask=valid, other=0.0)
+    ox = tl.load(off_ptr + pos * 4, mask=valid, other=0.0)
+    oy = tl.load(off_ptr + pos * 4 + 1, mask=valid, other=0.0)
+    ax = tl.load(off_ptr + pos * 4 + 2, mask=valid, other=0.0)
+    ay = tl.load(off_ptr + pos * 4 + 3, mask=valid, other=0.0)
     zero = tl.zeros_like(r)
-    area = kernel_area(lint_ptr, rint_ptr, w_ptr, T, r, coc < 0.0, zero, ox, oy, reach,
+    area = kernel_area(lint_ptr, rint_ptr, w_ptr, T, r, coc < 0.0, zero, ox, oy, ax, ay, reach,
                         q11, q12, q22, M, True, BLOCK)
     tl.store(norm_ptr + pos, 1.0 / tl.maximum(area, 1e-12), mask=valid)
 
@@ -138,8 +144,8 @@ def _check_list_inputs(values, ys, xs, coc_px, height, width, vignette_offset) -
         if kinds == "float" and not t.dtype.is_floating_point:
             raise TypeError(f"{name}: expected a floating dtype, got {t.dtype}")
     if vignette_offset is not None:
-        if not isinstance(vignette_offset, torch.Tensor) or vignette_offset.shape != (n, 2):
-            raise ValueError(f"vignette_offset: expected shape ({n}, 2), got {getattr(vignette_offset, 'shape', None)}")
+        if not isinstance(vignette_offset, torch.Tensor) or vignette_offset.shape != (n, 4):
+            raise ValueError(f"vignette_offset: expected shape ({n}, 4), got {getattr(vignette_offset, 'shape', None)}")
         if vignette_offset.device != device:
             raise ValueError(f"vignette_offset: expected device {device}, got {vignette_offset.device}")
     if int(height) < 1 or int(width) < 1:
@@ -182,7 +188,7 @@ def scatter(
         coc_px: ``(n,)`` signed CoC diameter c in pixels; |c| / 2 < 0.5 leaves the pixel as it is.
         height, width: size of the output image.
         table: the aperture's span table.
-        vignette_offset: ``(n, 2)`` displacement of the vignetting ellipse in radii, or None.
+        vignette_offset: ``(n, 4)`` vignetted-kernel placement in radii (``scatter.row_runs``), or None.
         deterministic: int64 fixed-point accumulation, bit-identical from run to run.
         vector: allow the sm_90 vector reductions (:func:`.triton_launch.emission_mode`).
 

@@ -92,7 +92,7 @@ def _strip_chord(strip_top, strip_bottom, r, ox, oy, q11, q12, q22):
 
 
 @triton.jit
-def _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, q11, q12, q22,
+def _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, ax, ay, q11, q12, q22,
              M: tl.constexpr, VIGNETTE: tl.constexpr):
     """Start and end (image x, pixel i covering [i, i + 1)) of run m on kernel-frame row ``kf``.
 
@@ -100,12 +100,10 @@ def _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, q11, q12, q22,
     """
     strip_top = (kf - ROW_HALF) / r
     strip_bottom = (kf + ROW_HALF) / r
-    # Centred kernel (``scatter.row_runs``): the shape half a displacement inward, the ellipse half outward.
-    half_x = 0.5 * ox
-    half_y = 0.5 * oy
+    # Centred kernel (``scatter.row_runs``): the shape moved by -(ax, ay), the ellipse by (ox - ax, oy - ay).
     if VIGNETTE:
-        y0 = tl.minimum(tl.maximum(strip_top + half_y, -1.0), 1.0)
-        y1 = tl.minimum(tl.maximum(strip_bottom + half_y, -1.0), 1.0)
+        y0 = tl.minimum(tl.maximum(strip_top + ay, -1.0), 1.0)
+        y1 = tl.minimum(tl.maximum(strip_bottom + ay, -1.0), 1.0)
     else:
         y0 = tl.minimum(tl.maximum(strip_top, -1.0), 1.0)
         y1 = tl.minimum(tl.maximum(strip_bottom, -1.0), 1.0)
@@ -118,9 +116,9 @@ def _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, q11, q12, q22,
     left = centre - 0.5 * length
     right = centre + 0.5 * length
     if VIGNETTE:
-        left = left - half_x
-        right = right - half_x
-        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, r, half_x, half_y, q11, q12, q22)
+        left = left - ax
+        right = right - ax
+        chord_left, chord_right = _strip_chord(strip_top, strip_bottom, r, ox - ax, oy - ay, q11, q12, q22)
         left = tl.maximum(left, chord_left)
         right = tl.maximum(tl.minimum(right, chord_right), left)
     left_px = left * r
@@ -220,21 +218,21 @@ def _emit_end(diff_ptr, W, rowbase, s, A, ok, V, prowbase, ps, PA, pok, P, is_la
 
 @triton.jit
 def _emit_row(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, W, kf, scale, q11, q12, q22,
-              ok, rowbase, r, flip, xc, sharp, norm, ox, oy, V,
-              pok, prowbase, pr, pflip, pxc, psharp, pnorm, pox, poy, P, is_last,
+              ok, rowbase, r, flip, xc, sharp, norm, ox, oy, ax, ay, V,
+              pok, prowbase, pr, pflip, pxc, psharp, pnorm, pox, poy, pax, pay, P, is_last,
               C: tl.constexpr, CP: tl.constexpr, M: tl.constexpr, VIGNETTE: tl.constexpr,
               MODE: tl.constexpr, MERGE: tl.constexpr, BLOCK: tl.constexpr):
     """All runs of one kernel row for a block of pixels (and, with MERGE, their left neighbours)."""
     for m in tl.static_range(M):
         wm = tl.load(w_ptr + m)
-        start, end = _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, q11, q12, q22,
+        start, end = _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, ax, ay, q11, q12, q22,
                               M, VIGNETTE)
         start = tl.where(sharp, xc - 0.5, start)
         end = tl.where(sharp, xc + 0.5, end)
         amp = tl.where(sharp, 1.0, wm * norm)
         okm = ok & ((sharp == 0) | (m == 0))
         if MERGE:
-            pstart, pend = _row_run(lint_ptr, rint_ptr, T, m, kf, pr, pflip, pxc, pox, poy,
+            pstart, pend = _row_run(lint_ptr, rint_ptr, T, m, kf, pr, pflip, pxc, pox, poy, pax, pay,
                                     q11, q12, q22, M, VIGNETTE)
             pstart = tl.where(psharp, pxc - 0.5, pstart)
             pend = tl.where(psharp, pxc + 0.5, pend)
@@ -253,8 +251,8 @@ def _emit_row(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, W, kf, scale, q11, q12, q2
 
 @triton.jit
 def emit_kernels(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, H, W, scale, q11, q12, q22, top,
-                  ok, y, reach, r, flip, xc, sharp, norm, ox, oy, V,
-                  pok, py, preach, pr, pflip, pxc, psharp, pnorm, pox, poy, P, is_last,
+                  ok, y, reach, r, flip, xc, sharp, norm, ox, oy, ax, ay, V,
+                  pok, py, preach, pr, pflip, pxc, psharp, pnorm, pox, poy, pax, pay, P, is_last,
                   C: tl.constexpr, CP: tl.constexpr, M: tl.constexpr, VIGNETTE: tl.constexpr,
                   MODE: tl.constexpr, MERGE: tl.constexpr, BLOCK: tl.constexpr):
     """Every kernel row (up to ``top`` from the centre) of a block of pixels where ``ok``, and with
@@ -268,13 +266,13 @@ def emit_kernels(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, H, W, scale, q11, q12, 
         prow = py + tl.where(pflip, -kv, kv)
         pon = pok & (tl.abs(kv) <= preach) & (prow >= 0) & (prow < H)
         _emit_row(diff_ptr, lint_ptr, rint_ptr, w_ptr, T, W, kf, scale, q11, q12, q22,
-                  on, row.to(tl.int64) * (W + 2), r, flip, xc, sharp, norm, ox, oy, V,
-                  pon, prow.to(tl.int64) * (W + 2), pr, pflip, pxc, psharp, pnorm, pox, poy, P, is_last,
+                  on, row.to(tl.int64) * (W + 2), r, flip, xc, sharp, norm, ox, oy, ax, ay, V,
+                  pon, prow.to(tl.int64) * (W + 2), pr, pflip, pxc, psharp, pnorm, pox, poy, pax, pay, P, is_last,
                   C, CP, M, VIGNETTE, MODE, MERGE, BLOCK)
 
 
 @triton.jit
-def kernel_area(lint_ptr, rint_ptr, w_ptr, T, r, flip, xc, ox, oy, reach, q11, q12, q22,
+def kernel_area(lint_ptr, rint_ptr, w_ptr, T, r, flip, xc, ox, oy, ax, ay, reach, q11, q12, q22,
                  M: tl.constexpr, VIGNETTE: tl.constexpr, BLOCK: tl.constexpr):
     """Weighted area (px^2) of each pixel's vignetted kernel: the sum of its clipped runs."""
     area = tl.zeros([BLOCK], tl.float32)
@@ -285,7 +283,7 @@ def kernel_area(lint_ptr, rint_ptr, w_ptr, T, r, flip, xc, ox, oy, reach, q11, q
         on = tl.abs(kv) <= reach
         for m in tl.static_range(M):
             wm = tl.load(w_ptr + m)
-            start, end = _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, q11, q12, q22,
+            start, end = _row_run(lint_ptr, rint_ptr, T, m, kf, r, flip, xc, ox, oy, ax, ay, q11, q12, q22,
                                   M, VIGNETTE)
             area += tl.where(on, (end - start) * wm, 0.0)
     return area
