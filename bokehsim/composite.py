@@ -492,6 +492,8 @@ def light_pixels(channels: torch.Tensor) -> torch.Tensor:
     """
     colour = channels[:3] if channels.shape[0] >= 3 else channels[:1]
     luminance = colour.mean(dim=0)
+    if float(luminance.max()) <= 1.0:  # nothing brighter than white (8-bit inputs): no light, no level needed
+        return torch.zeros_like(luminance, dtype=torch.bool)
     height, width = luminance.shape
     # Dense pools, not cell_sums: a single map needs no slots, and pools are several times faster.
     log_level = F.avg_pool2d(luminance.clamp_min(LEVEL_FLOOR).log()[None], FILL_CELL_PX, ceil_mode=True)
