@@ -437,19 +437,36 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
     filled = [spec for spec in specs if spec.hidden_reach_px is not None]
     if not filled:
         return None
-    # Every layer present has a spec, so the largest index is known without a sync.
-    num_layers = max(spec.index for spec in specs) + 1
-    # Sums per cell for every layer (lights left out of every fill), then each filled layer's own,
-    # and its farther layers' pixel counts: where the layer is absent.
-    every = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), torch.where(light, -1, layer), num_layers)
-    per_layer = every[:, -1]
-    behind = per_layer.flip(0).cumsum(0).flip(0) - per_layer
-    chosen = to_device(torch.tensor([spec.index for spec in filled]), layer.device)
-    sums, farther = every[chosen], behind[chosen]
-    every = per_layer = behind = None
+    # Sums per cell for every layer present (lights left out of every fill), the filled layers
+    # first, so that their sums are a view, not a copy; the others' counts say where those are.
+    slots = _fill_slots(specs, filled)
+    every = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]),
+                      torch.where(light, -1, to_device(torch.tensor(slots), layer.device)[layer]), len(specs))
+    sums, farther = every[:len(filled)], _farther_counts(every[:, -1], specs, slots, filled)
+    every = None
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
     return FillMaps(distance=cell_distance(sums[:, -1] > 0, rings), sums=sums,
                     slot={spec.index: slot for slot, spec in enumerate(filled)}, light=light, farther=farther)
+
+
+def _fill_slots(specs: Sequence[LayerSpec], filled: Sequence[LayerSpec]) -> list[int]:
+    """Slot of every layer index up to the largest present: the filled layers in order, then the
+    other present layers; absent layers (no pixels) get a slot past all of them."""
+    others = [spec for spec in specs if spec.hidden_reach_px is None]
+    slots = [len(specs)] * (max(spec.index for spec in specs) + 1)
+    for slot, spec in enumerate([*filled, *others]):
+        slots[spec.index] = slot
+    return slots
+
+
+def _farther_counts(counts: torch.Tensor, specs: Sequence[LayerSpec], slots: Sequence[int],
+                    filled: Sequence[LayerSpec]) -> torch.Tensor:
+    """``(len(filled), h, w)``: per cell, the pixels of the layers behind each filled layer, from
+    ``counts`` ``(len(specs), h, w)``, every present layer's pixel count per cell by slot."""
+    in_depth_order = counts[to_device(torch.tensor([slots[spec.index] for spec in specs]), counts.device)]
+    up_to = in_depth_order.cumsum(0)  # pixels of each layer and the nearer ones (exact: small integers)
+    rank = {spec.index: position for position, spec in enumerate(specs)}
+    return up_to[-1] - up_to[to_device(torch.tensor([rank[spec.index] for spec in filled]), counts.device)]
 
 
 def light_pixels(channels: torch.Tensor) -> torch.Tensor:
@@ -475,6 +492,8 @@ def light_pixels(channels: torch.Tensor) -> torch.Tensor:
     """
     colour = channels[:3] if channels.shape[0] >= 3 else channels[:1]
     luminance = colour.mean(dim=0)
+    if float(luminance.max()) <= 1.0:  # nothing brighter than white (8-bit inputs): no light, no level needed
+        return torch.zeros_like(luminance, dtype=torch.bool)
     height, width = luminance.shape
     # Dense pools, not cell_sums: a single map needs no slots, and pools are several times faster.
     log_level = F.avg_pool2d(luminance.clamp_min(LEVEL_FLOOR).log()[None], FILL_CELL_PX, ceil_mode=True)
@@ -565,14 +584,15 @@ def _push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     if values.shape[-2] <= 1 and values.shape[-1] <= 1:
         return values
     # Push: average the known values down a pyramid (weights saturate at 1).
+    # (In place where the tensor is this level's own temporary: at the finest levels these are the
+    # largest allocations of the fill, and fresh memory costs page faults.)
     coarse_values = F.avg_pool2d(values * weight, 2, ceil_mode=True)
     coarse_weight = F.avg_pool2d(weight, 2, ceil_mode=True)
-    normalised = coarse_values / coarse_weight.clamp_min(1e-12)
-    filled = _push_pull(normalised, (coarse_weight * 4).clamp(max=1.0))
+    normalised = coarse_values.div_(coarse_weight.clamp_min(1e-12))
+    filled = _push_pull(normalised, coarse_weight.mul_(4).clamp_(max=1.0))
     # Pull: known pixels keep their value; unknown ones take the coarser level's.
     upsampled = F.interpolate(filled, scale_factor=2, mode="bilinear", align_corners=False)
-    upsampled = upsampled[..., : values.shape[-2], : values.shape[-1]]
-    return torch.lerp(upsampled, values, weight)
+    return torch.lerp(upsampled[..., : values.shape[-2], : values.shape[-1]], values, weight)
 
 
 def sample_cells(cells: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
@@ -585,10 +605,42 @@ def sample_cells(cells: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> tor
     *_, cells_h, cells_w = cells.shape
     top, bottom, fy = _taps(ys, cells_h, cells.dtype)
     left, right, fx = _taps(xs, cells_w, cells.dtype)
+    return _bilinear(cells, (top * cells_w, bottom * cells_w, fy, 1 - fy), (left, right, fx, 1 - fx))
+
+
+class WindowTaps:
+    """:func:`sample_cells` at pixels of one window, with the taps of each of its rows and columns
+    worked out once: a pixel's taps are then looked up, not recomputed (per layer, hundreds of
+    thousands of hidden pixels are sampled, from a few hundred distinct rows and columns)."""
+
+    def __init__(self, window: Window, cells_h: int, cells_w: int, device):
+        self._window, self._cells, self._device = window, (cells_h, cells_w), device
+        self._tables: dict[torch.dtype, tuple] = {}
+
+    def sample(self, cells: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """``cells`` ``(..., h, w)`` at the window's pixels ``(rows, cols)`` (window coordinates)."""
+        row_taps, col_taps = self._tables_for(cells.dtype)
+        return _bilinear(cells, [table[rows] for table in row_taps], [table[cols] for table in col_taps])
+
+    def _tables_for(self, dtype: torch.dtype) -> tuple:
+        """Per row: (top cell * w, bottom cell * w, weight, 1 - weight); per column the same, unscaled."""
+        if dtype not in self._tables:
+            (rows, cols), (cells_h, cells_w) = self._window, self._cells
+            top, bottom, fy = _taps(torch.arange(rows.start, rows.stop, device=self._device), cells_h, dtype)
+            left, right, fx = _taps(torch.arange(cols.start, cols.stop, device=self._device), cells_w, dtype)
+            self._tables[dtype] = ((top * cells_w, bottom * cells_w, fy, 1 - fy), (left, right, fx, 1 - fx))
+        return self._tables[dtype]
+
+
+def _bilinear(cells: torch.Tensor, row_taps: Sequence[torch.Tensor], col_taps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``cells (..., h, w)`` blended at taps ``(top * w, bottom * w, fy, 1 - fy)`` and
+    ``(left, right, fx, 1 - fx)``: the four products in :func:`sample_cells`' order."""
+    top, bottom, fy, rest_y = row_taps
+    left, right, fx, rest_x = col_taps
     flat = cells.flatten(-2)
-    upper = flat[..., top * cells_w + left] * (1 - fx) + flat[..., top * cells_w + right] * fx
-    lower = flat[..., bottom * cells_w + left] * (1 - fx) + flat[..., bottom * cells_w + right] * fx
-    return upper * (1 - fy) + lower * fy
+    upper = flat[..., top + left] * rest_x + flat[..., top + right] * fx
+    lower = flat[..., bottom + left] * rest_x + flat[..., bottom + right] * fx
+    return upper * rest_y + lower * fy
 
 
 def _taps(pixel: torch.Tensor, cells: int, dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -637,10 +689,11 @@ def layer_pixels(
         return values.t(), coc_px.reshape(-1), own
     layer_coc, pixels = coc_px.reshape(-1).clone(), own.reshape(-1).clone()
     hidden = torch.nonzero((layer < spec.index).reshape(-1)).flatten()
-    ys, xs = hidden // width + spec.window[0].start, hidden % width + spec.window[1].start
+    rows, cols = hidden // width, hidden % width
     coc = layer_coc[hidden]
     slot = fill.slot[spec.index]
-    distance = sample_cells(fill.distance[slot], ys, xs)
+    taps = WindowTaps(spec.window, *fill.distance.shape[-2:], device=coc_px.device)
+    distance = taps.sample(fill.distance[slot], rows, cols)
     reach = coc.abs() * 0.5 + spec.radius_px + HIDDEN_MARGIN_PX  # per hidden pixel
     band = distance < reach + FILL_FADE_PX
     # The rest of the band continues the surface, except lights (they would be counted twice).
@@ -652,14 +705,15 @@ def layer_pixels(
     # A surface continues without a step from the layer's own CoC nearby (CONTINUOUS_STEP_PX). (On a
     # steep ramp the pixels a few px past the boundary drift that far too and are invented: the
     # fill continues the same colours there, measured no worse.)
-    candidate = band & ~invented
-    if bool(candidate.any()):
-        own_coc = sample_cells(fill.values[slot, num_channels:num_channels + 1], ys[candidate], xs[candidate])[0]
+    candidate = torch.nonzero(band & ~invented).flatten()
+    if candidate.numel():
+        own_coc = taps.sample(fill.values[slot, num_channels], rows[candidate], cols[candidate])
         invented[candidate] = (coc[candidate] - own_coc.to(coc.dtype)).abs() > CONTINUOUS_STEP_PX
-    index = hidden[invented]
-    if index.numel():
-        fade = ((reach + FILL_FADE_PX - distance)[invented] / FILL_FADE_PX).clamp(0.0, 1.0)
-        filled = sample_cells(fill.values[slot], ys[invented], xs[invented]).to(values.dtype)
+    chosen = torch.nonzero(invented).flatten()
+    if chosen.numel():
+        index = hidden[chosen]
+        fade = ((reach[chosen] + FILL_FADE_PX - distance[chosen]) / FILL_FADE_PX).clamp(0.0, 1.0)
+        filled = taps.sample(fill.values[slot], rows[chosen], cols[chosen]).to(values.dtype)
         coverage = fade * filled[num_channels + 1]  # as dense as the layer is around the hole
         values[:num_channels, index] = filled[:num_channels] * coverage
         values[num_channels:, index] = coverage
