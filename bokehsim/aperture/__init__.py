@@ -45,6 +45,6 @@ from .vignetting import cat_eye_offsets, ellipse_quadratic_form, kernel_placemen
 __all__ = [
     "APERTURE_NAMES", "MAX_IMAGE_RUNS", "MODIFIER_KEYS", "PROFILE_LEVELS", "PROFILE_NAMES", "TABLE_COLS", "TABLE_ROWS",
     "Aperture", "Profile", "SpanTable", "aperture_keys", "cat_eye_offsets", "circle_table", "ellipse_quadratic_form",
-    "make_aperture", "make_profile", "parse_aperture", "parse_profile", "row_centres", "table_from_inside",
-    "table_from_runs", "vignetting_offsets", "kernel_placement",
+    "kernel_placement", "make_aperture", "make_profile", "parse_aperture", "parse_profile", "row_centres",
+    "table_from_inside", "table_from_runs", "vignetting_offsets",
 ]

@@ -79,13 +79,16 @@ class Aperture:
         kind = self.profile.kind(in_front)
         if kind == self.profile.kind(False):
             in_front = False  # same table: share the cache entry
-        stamp = None
-        if self.image is not None:
-            try:
-                stamp = os.stat(self.image).st_mtime_ns
-            except OSError:
-                raise InputError(f"aperture: image {self.image}: file not found") from None
-        return _cached_table(self, in_front, stamp)
+        return _cached(_TABLES, (self, in_front, self._image_stamp()), lambda: _build_table(self, in_front))
+
+    def _image_stamp(self) -> int | None:
+        """The picture's modification time (None without a picture): cached tables follow the file."""
+        if self.image is None:
+            return None
+        try:
+            return os.stat(self.image).st_mtime_ns
+        except OSError:
+            raise InputError(f"aperture: image {self.image}: file not found") from None
 
     def vignette_offsets(self, height: int, width: int, *, device=None) -> torch.Tensor | None:
         """``(4, H, W)`` placement of each pixel's vignetted kernel in kernel radii, or None.
@@ -104,7 +107,10 @@ class Aperture:
         power = 2.0 if self.swirl > 0 else 1.0
         offsets = vignetting_offsets(height, width, strength, start=self.start, power=power, ellipse=self.ellipse, device=device)
         plain = not self.blades and self.image is None and self.obstruction == 0 and self.profile == Profile()
-        return kernel_placement(offsets, None if plain else centring_shifts(_cached_centring(self), offsets))
+        if plain:
+            return kernel_placement(offsets)
+        centring = _cached(_CENTRINGS, (self, self._image_stamp()), lambda: centring_table(self.intensity, self.stretch))
+        return kernel_placement(offsets, centring_shifts(centring, offsets))
 
     def channel_focus_scale(
         self, *, focal_length_mm: float, focus_distance_m: float
@@ -299,28 +305,20 @@ def parse_aperture(spec: str | None, *, profile: Profile | None = None, source: 
 # ---------------------------------------------------------------------------------------------
 # Table construction
 
+#: Span tables by (look, side of focus, picture stamp); vignetting centring tables by (look, stamp).
 _TABLES: dict[tuple, SpanTable] = {}
+_CENTRINGS: dict[tuple, torch.Tensor] = {}
+#: Entries a cache holds before it starts over.
+_CACHE_LIMIT = 64
 
 
-_CENTRINGS: dict[Aperture, torch.Tensor] = {}
-
-
-def _cached_centring(aperture: Aperture) -> torch.Tensor:
-    """:func:`centring_table` of the look (behind focus), built once per look."""
-    if aperture not in _CENTRINGS:
-        if len(_CENTRINGS) > 16:
-            _CENTRINGS.clear()
-        _CENTRINGS[aperture] = centring_table(aperture.intensity, aperture.stretch)
-    return _CENTRINGS[aperture]
-
-
-def _cached_table(aperture: Aperture, in_front: bool, stamp) -> SpanTable:
-    key = (aperture, in_front, stamp)
-    if key not in _TABLES:
-        if len(_TABLES) > 64:
-            _TABLES.clear()
-        _TABLES[key] = _build_table(aperture, in_front)
-    return _TABLES[key]
+def _cached(store: dict, key: tuple, build):
+    """``store[key]``, built by ``build()`` the first time (the store starts over when full)."""
+    if key not in store:
+        if len(store) >= _CACHE_LIMIT:
+            store.clear()
+        store[key] = build()
+    return store[key]
 
 
 def _build_table(aperture: Aperture, in_front: bool) -> SpanTable:
