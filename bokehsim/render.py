@@ -63,7 +63,7 @@ def render_channels(
     """
     _, height, width = channels.shape
     largest, pad = border_pad_px(coc_px)  # (padding repeats edge pixels: the same max)
-    offsets = aperture.vignette_offsets(height, width, device=channels.device)
+    offsets = aperture.vignette_offsets(height, width, coc_px=coc_px, device=channels.device)
     padded = F.pad(channels[None], (pad, pad, pad, pad), mode="replicate")[0]
     padded_coc = F.pad(coc_px[None, None], (pad, pad, pad, pad), mode="replicate")[0, 0]
     if offsets is not None:

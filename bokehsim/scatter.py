@@ -29,10 +29,11 @@ MIN_RADIUS_PX = 0.5
 #: kernel of radius r reaches the rows |dy| <= floor(r + 1/2). The numba and Triton kernels use
 #: these two constants too.
 ROW_HALF_PX = 0.5
-#: The vignetting chord is widened by this much (radii) at each end: one table row, the resolution
-#: of the span table, whose midpoint samples bulge past the exact chord by less than that (so an
-#: undisplaced ellipse never clips its own shape).
-CHORD_SLACK = 2.0 / TABLE_ROWS
+#: The vignetting chord is widened by this much (radii) at each end, so that an undisplaced ellipse
+#: never clips its own shape (the span table's rounding). Not more: the slack adds area on the
+#: clipped side only, and two table rows of it moved every clipped kernel's centroid by 1e-3 radii,
+#: which the compositor turned into +-1.3e-3 of a point's light at the frame centre.
+CHORD_SLACK = 0.25 / TABLE_ROWS
 
 
 def kernel_rows(radius_px: torch.Tensor) -> torch.Tensor:

@@ -154,7 +154,7 @@ def render_channels_tiled(
     num_channels, height, width = channels.shape
     home = channels.device
     plan = plan_layers(coc_px)
-    offsets = aperture.vignette_offsets(height, width, device=home)
+    offsets = aperture.vignette_offsets(height, width, coc_px=coc_px, device=home)
     tables = (aperture.table(in_front=False), aperture.table(in_front=True))
     tile_px = tile_px or auto_tile_px(height, width, plan, device)
     pending = _tile_grid(height, width, tile_px)

@@ -391,6 +391,27 @@ def test_cat_eye_start_keeps_the_inner_field_round():
     assert axes(render_point(aperture, 15.0, field=outer[0]))[0] > 1.1
 
 
+@pytest.mark.parametrize("coc", [18.0, -18.0])
+def test_coverage_shift_of_a_linear_cat_eye_is_the_analytic_one(coc):
+    # For two discs displaced by d = kappa |x| radii (kappa = 2 s / R), the lens's central second
+    # moments change as -5 d / (6 pi) (radial) and -d / (6 pi) (tangential) per radius^2, so the
+    # flat-field condition div m1 = 1/2 d_i d_j M2_ij asks for the radial centroid
+    # m1 = r^2 kappa (g_r - g_t / 2) = -3 s r^2 / (2 pi R) px (inward) near the centre: the aperture
+    # moves outward by 3 s r / (2 pi R) radii behind focus, inward in front (the kernel is flipped).
+    size, strength = 241, 0.6
+    aperture = make_aperture("cat-eye", strength=strength)
+    plain = aperture.vignette_offsets(size, size)
+    placed = aperture.vignette_offsets(size, size, coc_px=torch.full((size, size), coc))
+    assert torch.equal(placed[:2], plain[:2])  # the displacement is CONVENTIONS' own
+    extra = placed[2:] - plain[2:]
+    r, half_diagonal = abs(coc) / 2, math.hypot(120, 120)
+    expected = 3 * strength * r / (2 * math.pi * half_diagonal) * math.copysign(1.0, coc)
+    for y, x in ((120, 135), (120, 100), (140, 120), (105, 108)):  # 15-20 px from the centre
+        dx, dy = x - 120, y - 120
+        radial = (float(extra[0, y, x]) * dx + float(extra[1, y, x]) * dy) / math.hypot(dx, dy)
+        assert radial == pytest.approx(expected, rel=0.1)
+
+
 def test_cat_eye_offsets_keep_their_definition():
     offsets = cat_eye_offsets(H, W, 0.5)
     half_diagonal = math.hypot(CX, CY)

@@ -49,14 +49,14 @@ HASHES: dict[str, str] = {
     'anamorphic/behind/torch': '777c97072fcbaa18',
     'anamorphic/front/numba': '1c05646a5b70782c',
     'anamorphic/front/torch': 'af7e6c5f1131fce2',
-    'cat-eye/behind/numba': '51517f595a79e592',  # recomputed (issue 13): vignetted kernels centred on their pixel
-    'cat-eye/behind/torch': '2103f9c9d63d5936',  # recomputed (issue 13): vignetted kernels centred on their pixel
-    'cat-eye/front/numba': '98b3835b3b6f2c9c',  # recomputed (issue 13): vignetted kernels centred on their pixel
-    'cat-eye/front/torch': '61c2e185ac2fdfd6',  # recomputed (issue 13): vignetted kernels centred on their pixel
-    'swirl/behind/numba': '53d11b3c8dcf9c53',  # recomputed (issue 13): vignetted kernels centred on their pixel
-    'swirl/behind/torch': '5b4893ae12808be7',  # recomputed (issue 13): vignetted kernels centred on their pixel
-    'swirl/front/numba': '56e2cd804f4ff577',  # recomputed (issue 13): vignetted kernels centred on their pixel
-    'swirl/front/torch': 'ae937cdd58f2e17d',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'cat-eye/behind/numba': '009863fe8bb5e108',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
+    'cat-eye/behind/torch': 'fb84dd05e17be403',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
+    'cat-eye/front/numba': '1a2cb0fda2e3c47b',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
+    'cat-eye/front/torch': '1c5c2dcf6c34a3c0',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
+    'swirl/behind/numba': '4df4af2024e773fa',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
+    'swirl/behind/torch': 'af6f8f96ac86572a',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
+    'swirl/front/numba': '3983fbfcee73a490',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
+    'swirl/front/torch': '17b7a55da14eb143',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
     'mirror/behind/numba': '6787c1983c651471',
     'mirror/behind/torch': '8de91400cd34a4ba',
     'mirror/front/numba': 'f25c39144ea9750c',
@@ -80,11 +80,11 @@ HASHES: dict[str, str] = {
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
     'scene plain/numba': 'ca5989c18b58e0a8',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
     'scene plain/torch': '0bcf755ccf95c3d0',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene highlights+alpha/numba': '2f36b40dd8ce3f90',  # recomputed (issue 13): vignetted kernels centred on their pixel
-    'scene highlights+alpha/torch': '513515a23852901f',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'scene highlights+alpha/numba': '4d783d3b9df44b69',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
+    'scene highlights+alpha/torch': '7b4396c383622451',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
     'scene axial colour/numba': '0de859073a9e022b',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
     'scene axial colour/torch': '78f64ebe3c2d6f5a',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'render_channels torch': '48f3f5108ef73d62',  # recomputed (issue 13): vignetted kernels centred on their pixel
+    'render_channels torch': '34630cb62bfc6983',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
     'tiled': '97cca24976e980b4',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
     'deterministic': 'f51e4fa6d78d16e6',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
 }

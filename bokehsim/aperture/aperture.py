@@ -17,7 +17,7 @@ from .grammar import APERTURE_NAMES, NAME_DEFAULTS, NAME_KEYS, RANGES, aperture_
 from .image import image_table, image_weights
 from .profile import Profile, staircase_copies
 from .tables import TABLE_ROWS, SpanTable, row_centres, table_from_runs
-from .vignetting import centring_shifts, centring_table, kernel_placement, vignetting_offsets
+from .vignetting import coverage_shift, kernel_placement, moment_table, sample_moments, vignetting_offsets
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ class Aperture:
         except OSError:
             raise InputError(f"aperture: image {self.image}: file not found") from None
 
-    def vignette_offsets(self, height: int, width: int, *, device=None) -> torch.Tensor | None:
+    def vignette_offsets(self, height: int, width: int, *, coc_px: torch.Tensor | None = None,
+                         device=None) -> torch.Tensor | None:
         """``(4, H, W)`` placement of each pixel's vignetted kernel in kernel radii, or None.
 
         Channels 0-1: the displacement o of the vignetting ellipse. cat-eye: ``2 * cat_eye * rho'``
@@ -99,7 +100,10 @@ class Aperture:
         :func:`vignetting_offsets`). Channels 2-3: the shift a of the aperture that centres the
         clipped kernel on its pixel (:func:`~bokehsim.aperture.vignetting.kernel_placement`): o / 2
         for a plain disc or ellipse, tabulated for blades, profiles, obstructions and pictures
-        (behind-focus weights on both sides).
+        (behind-focus weights on both sides). Given the picture's signed CoC map ``coc_px``
+        ``(H, W)``, a also carries :func:`~bokehsim.aperture.vignetting.coverage_shift`, so that
+        through the compositor a point light keeps its energy where the kernels change fastest
+        (the centre of a linear cat-eye).
         """
         strength = self.cat_eye or self.swirl
         if strength <= 0:
@@ -107,10 +111,14 @@ class Aperture:
         power = 2.0 if self.swirl > 0 else 1.0
         offsets = vignetting_offsets(height, width, strength, start=self.start, power=power, ellipse=self.ellipse, device=device)
         plain = not self.blades and self.image is None and self.obstruction == 0 and self.profile == Profile()
-        if plain:
+        if plain and coc_px is None:
             return kernel_placement(offsets)
-        centring = _cached(_CENTRINGS, (self, self._image_stamp()), lambda: centring_table(self.intensity, self.stretch))
-        return kernel_placement(offsets, centring_shifts(centring, offsets))
+        table = _cached(_MOMENTS, (self, self._image_stamp()), lambda: moment_table(self.intensity, self.stretch))
+        moments = sample_moments(table, offsets)
+        placement = kernel_placement(offsets, None if plain else moments[:2])
+        if coc_px is not None:
+            placement[2:4] += coverage_shift(moments[2:5], coc_px.to(offsets.device))
+        return placement
 
     def channel_focus_scale(
         self, *, focal_length_mm: float, focus_distance_m: float
@@ -305,9 +313,9 @@ def parse_aperture(spec: str | None, *, profile: Profile | None = None, source: 
 # ---------------------------------------------------------------------------------------------
 # Table construction
 
-#: Span tables by (look, side of focus, picture stamp); vignetting centring tables by (look, stamp).
+#: Span tables by (look, side of focus, picture stamp); vignetting moment tables by (look, stamp).
 _TABLES: dict[tuple, SpanTable] = {}
-_CENTRINGS: dict[tuple, torch.Tensor] = {}
+_MOMENTS: dict[tuple, torch.Tensor] = {}
 #: Entries a cache holds before it starts over.
 _CACHE_LIMIT = 64
 

@@ -105,7 +105,7 @@ def cat_eye_offsets(
 def kernel_placement(offsets: torch.Tensor, shifts: torch.Tensor | None = None) -> torch.Tensor:
     """What the scatters read for a vignetted kernel: ``(4, ...)`` = the clipping ellipse's
     displacement o (``offsets``, ``(2, ...)``) and the shift a (``shifts``) that moves the aperture so
-    the kernel is centred on its pixel (:func:`centring_table`; o / 2 when None, exact for a plain
+    the kernel is centred on its pixel (:func:`moment_table`; o / 2 when None, exact for a plain
     disc or ellipse). The kernel is then the shape moved by -a, clipped by E moved by o - a."""
     return torch.cat([offsets, offsets / 2 if shifts is None else shifts])
 
@@ -114,21 +114,23 @@ def kernel_placement(offsets: torch.Tensor, shifts: torch.Tensor | None = None) 
 CENTROID_SAMPLES_PER_RADIUS = 64
 
 
-def centring_table(intensity, stretch: torch.Tensor) -> torch.Tensor:
-    """Where the aperture must sit so that its vignetted kernel is centred, for every displacement.
+def moment_table(intensity, stretch: torch.Tensor) -> torch.Tensor:
+    """The clipped kernel's centroid and second moments, for every displacement.
 
     The kernel for displacement o is the shape S (weights ``intensity``) intersected with the
-    circumscribed ellipse E displaced by o; moved by -a(o) it is centred on its pixel when a(o) is
+    circumscribed ellipse E displaced by o. Moved by -a(o) it is centred on its pixel when a(o) is
     the centroid of S n (E + o). By symmetry a(o) = o / 2 for a plain disc or ellipse; a polygon, a
-    radial profile or an obstruction moves it off that line. a(o) is a ratio of two correlations of
-    the shape with E, computed at once for all o on a grid by FFT.
+    radial profile or an obstruction moves it off that line. Its second moments about that centroid
+    are what :func:`coverage_shift` needs. Every moment is a ratio of two correlations of the shape
+    with E, computed at once for all o on a grid by FFT.
 
     Args:
         intensity: ``intensity(x, y)``: the shape's weight at kernel-frame points (radii, y down).
         stretch: the ``(2, 2)`` matrix taking the unit disc to E.
 
     Returns:
-        ``(2, N, N)``: a(o) (x, y; radii) for o on the grid [-2, 2]^2 of N = 4 * 64 + 1 points.
+        ``(5, N, N)``: a(o) (x, y; radii) and the central second moments (xx, xy, yy; radii^2) for o
+        on the grid [-2, 2]^2 of N = 4 * 64 + 1 points.
     """
     n = CENTROID_SAMPLES_PER_RADIUS
     coords = torch.arange(-2 * n, 2 * n + 1, dtype=torch.float64) / n
@@ -142,20 +144,74 @@ def centring_table(intensity, stretch: torch.Tensor) -> torch.Tensor:
     spectrum_e = torch.fft.rfft2(ellipse, s=(size, size))
     centre = coords.numel() // 2
 
-    def convolved(field: torch.Tensor) -> torch.Tensor:
-        full = torch.fft.irfft2(torch.fft.rfft2(field, s=(size, size)) * spectrum_e, s=(size, size))
+    def correlated(field: torch.Tensor) -> torch.Tensor:
+        full = torch.fft.irfft2(torch.fft.rfft2(weight * field, s=(size, size)) * spectrum_e, s=(size, size))
         return full[centre: centre + coords.numel(), centre: centre + coords.numel()]
 
-    mass = convolved(weight)
+    mass = correlated(torch.ones_like(xs))
     empty = mass <= 1e-6 * float(mass.max())
-    shifts = torch.stack([convolved(weight * xs), convolved(weight * ys)]) / mass.clamp_min(1e-12)
-    halves = torch.stack([xs, ys]) / 2  # where nothing is left of the kernel, any centre does
-    return torch.where(empty, halves, shifts).float()
+    mean = lambda field: correlated(field) / mass.clamp_min(1e-12)  # noqa: E731
+    a_x, a_y = mean(xs), mean(ys)
+    moments = torch.stack([a_x, a_y, mean(xs * xs) - a_x * a_x, mean(xs * ys) - a_x * a_y, mean(ys * ys) - a_y * a_y])
+    # Where nothing is left of the kernel, any centre does (half the displacement) and it has no spread.
+    nothing = torch.stack([xs / 2, ys / 2, *torch.zeros(3, *xs.shape, dtype=xs.dtype)])
+    return torch.where(empty, nothing, moments).float()
 
 
-def centring_shifts(table: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """``(2, H, W)`` a(o) of :func:`centring_table` at every pixel's displacement ``offsets`` (bilinear)."""
+def sample_moments(table: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``(5, H, W)``: :func:`moment_table` at every pixel's displacement ``offsets``.
+
+    Bicubic: :func:`coverage_shift` takes second differences of the second moments across the
+    frame, and a bilinear read would put a spike on every grid line of the table.
+    """
     grid = (offsets / 2.0).permute(1, 2, 0)[None].to(table)  # [-2, 2] radii -> [-1, 1]
-    sampled = torch.nn.functional.grid_sample(table[None].to(offsets.device), grid, mode="bilinear",
+    sampled = torch.nn.functional.grid_sample(table[None].to(offsets.device), grid, mode="bicubic",
                                               padding_mode="border", align_corners=True)
     return sampled[0].to(offsets.dtype)
+
+
+def coverage_shift(second_moments: torch.Tensor, coc_px: torch.Tensor) -> torch.Tensor:
+    """The extra aperture shift (radii) that keeps a flat plane flat *and* every point's light.
+
+    The compositor divides each layer by its coverage T(p) = sum_s K_s(p - s), so a point light
+    keeps its energy only where T = 1. For a field of normalised kernels with centroids m1(x) and
+    second moments M2(x), T = 1 - div m1 + 1/2 d_i d_j M2_ij + ... (a Taylor expansion in the
+    source position). Centred kernels (m1 = 0) leave the second-order term. For a linear cat-eye it
+    is r^2 h / |x| about the frame centre, where the narrowing is a cone (the point there was 2-3 %
+    too bright at strength 0.6); for a swirl it is smooth and small. Giving the kernels the centroid
+    m1 with div m1 = 1/2 d_i d_j M2_ij cancels it: m1 is the free-space solution, the gradient of
+    the Poisson potential, by FFT (a fraction of a pixel, largest near the centre).
+
+    M2 = r^2 m2(o(x)) for a local radius r, so m1 = r^2 m1_hat where m1_hat solves the same for m2
+    (per pixel); the kernel's own frame is rotated 180 degrees in front of focus, so the aperture
+    moves by -sign(c) r m1_hat radii. Variations of r itself are left out (a non-vignetted field has
+    them too).
+
+    Args:
+        second_moments: ``(3, H, W)`` xx, xy, yy of each pixel's clipped kernel (radii^2).
+        coc_px: ``(H, W)`` signed CoC c in px.
+
+    Returns:
+        ``(2, H, W)`` the shift to add to the aperture's (kernel_placement channels 2-3), radii.
+    """
+    padded = torch.nn.functional.pad(second_moments[None].float(), (1, 1, 1, 1), mode="replicate")[0]
+    m_xx, m_xy, m_yy = padded
+    d_xx = m_xx[1:-1, 2:] - 2 * m_xx[1:-1, 1:-1] + m_xx[1:-1, :-2]
+    d_yy = m_yy[2:, 1:-1] - 2 * m_yy[1:-1, 1:-1] + m_yy[:-2, 1:-1]
+    d_xy = (m_xy[2:, 2:] - m_xy[2:, :-2] - m_xy[:-2, 2:] + m_xy[:-2, :-2]) / 4
+    divergence = 0.5 * (d_xx + 2 * d_xy + d_yy)
+    # m1 = grad(G * divergence), G = ln|v| / (2 pi): the convolution with v / (2 pi |v|^2).
+    height, width = divergence.shape
+    v_y = torch.arange(1 - height, height, dtype=torch.float32, device=divergence.device)[:, None]
+    v_x = torch.arange(1 - width, width, dtype=torch.float32, device=divergence.device)[None]
+    distance_sq = (v_x**2 + v_y**2).clamp_min(1.0)  # the centre tap is 0 anyway
+    size = (2 * height, 2 * width)  # the wrap-around of the circular convolution misses the crop
+    spectrum = torch.fft.rfft2(divergence, s=size)
+
+    def convolved(kernel: torch.Tensor) -> torch.Tensor:
+        full = torch.fft.irfft2(torch.fft.rfft2(kernel, s=size) * spectrum, s=size)
+        return full[height - 1: 2 * height - 1, width - 1: 2 * width - 1]
+
+    m1_hat = torch.stack([convolved(v_x / (2 * math.pi * distance_sq)), convolved(v_y / (2 * math.pi * distance_sq))])
+    radius = coc_px.float().abs() / 2
+    return (-torch.sign(coc_px.float()) * radius * m1_hat).to(second_moments.dtype)
