@@ -295,11 +295,11 @@ def test_vignetting_ellipse_is_the_circumscribed_ellipse_of_the_shape(spec):
     dy = 2.0 / table.rows
     left = (table.left_integral[1:] - table.left_integral[:-1])[:, 0].double() / dy
     right = (table.right_integral[1:] - table.right_integral[:-1])[:, 0].double() / dy
-    # A strip thin enough to be the chord at height y (its length is area / height).
+    # A strip thin enough to be the chord at height y (its mean ends).
     thin = 1e-6
-    chord_left, chord_right = _strip_chord(table, torch.zeros(len(y), 2, dtype=torch.float64), y - thin / 2,
-                                           y + thin / 2, torch.full_like(y, 1.0 / thin))
-    chord_left, chord_right = chord_left + CHORD_SLACK, chord_right - CHORD_SLACK  # the exact chord
+    chord = _strip_chord(table, torch.zeros(len(y), 2, dtype=torch.float64), y - thin / 2, y + thin / 2,
+                         torch.full_like(y, 1.0 / thin))[0]
+    chord_left, chord_right = chord[:, 0] + CHORD_SLACK, chord[:, 1] - CHORD_SLACK  # the exact chord
     present = right > left + 1e-3  # float32 integrals: differences carry ~1e-4 of noise
     assert bool((left[present] >= chord_left[present] - 2e-3).all())
     assert bool((right[present] <= chord_right[present] + 2e-3).all())

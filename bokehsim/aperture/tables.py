@@ -35,6 +35,10 @@ class SpanTable:
         ellipse: ``(a, b, angle_deg)``: semi-axes (units of the radius) and rotation of the
             circumscribed ellipse, the shape that optical vignetting displaces (cat-eye). ``a`` lies
             along ``(cos angle, sin angle)`` of the y-down frame (``angle`` turns clockwise on screen).
+        extent: ``(M, 2)``: the heights (top, bottom) between which run m is not empty, on row
+            boundaries; the scatter spreads a run's ends over this part of a kernel row only (a
+            strip that the shape's top crosses is covered by the shape below it, not above).
+            Default: the whole table, ``(-1, 1)``.
         integrals: ``(T + 1, 2M)``: ``left_integral`` and ``right_integral`` side by side (derived),
             so the scatter looks both up with one gather.
     """
@@ -44,10 +48,14 @@ class SpanTable:
     weight: torch.Tensor
     area: float
     ellipse: tuple[float, float, float] = (1.0, 1.0, 0.0)
+    extent: torch.Tensor | None = None
     integrals: torch.Tensor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "integrals", torch.cat([self.left_integral, self.right_integral], dim=1))
+        if self.extent is None:
+            whole = torch.tensor([[-1.0, 1.0]], dtype=self.left_integral.dtype)
+            object.__setattr__(self, "extent", whole.expand(self.runs, 2).contiguous())
 
     @property
     def rows(self) -> int:
@@ -60,7 +68,7 @@ class SpanTable:
     def to(self, device: torch.device | str) -> "SpanTable":
         return SpanTable(
             self.left_integral.to(device), self.right_integral.to(device), self.weight.to(device),
-            self.area, self.ellipse,
+            self.area, self.ellipse, self.extent.to(device),
         )
 
 
@@ -102,12 +110,26 @@ def table_from_runs(
     right = torch.where(empty, centre, right)
     dy = 2.0 / rows
     zero = torch.zeros(1, runs, dtype=torch.float64)
+    # float64: the scatter reads the run ends themselves as the integrals' slopes, which float32
+    # would leave with 1e-4 of noise (the GPU kernels take the table in float32 all the same).
     left_integral = torch.cat([zero, torch.cumsum(left * dy, 0)])
     right_integral = torch.cat([zero, torch.cumsum(right * dy, 0)])
+    first, last = _extent_rows(~empty)
+    extent = torch.stack([first, last], dim=1).double() * dy - 1.0
     area = float(((right_integral[-1] - left_integral[-1]) * weight).sum())
     if not area > 0:
         raise ValueError("aperture shape has no area")
-    return SpanTable(left_integral.float(), right_integral.float(), weight.float(), area, ellipse)
+    return SpanTable(left_integral, right_integral, weight, area, ellipse, extent)
+
+
+def _extent_rows(present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """First row boundary and last row boundary ``(M,)`` of each run's non-empty rows (0, 0 if none)."""
+    rows = present.shape[0]
+    index = torch.arange(rows).unsqueeze(1)
+    any_row = present.any(dim=0)
+    first = torch.where(present, index, rows).min(dim=0).values
+    last = torch.where(present, index + 1, 0).max(dim=0).values
+    return torch.where(any_row, first, 0), torch.where(any_row, last, 0)
 
 
 def _fill_from_nearest(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

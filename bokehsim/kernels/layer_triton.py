@@ -180,7 +180,7 @@ def _scatter_layer_kernel(
     light_ptr,                     # (H, W) uint8, nonzero = a light (composite.light_pixels)
     dist_ptr, fill_ptr,            # the layer's fill cells: (CH, CW) distance, (C_IMG + 2, CH, CW) values
     off_ptr, off_sp, off_sc,       # vignetting displacement and its pixel / component strides, or unused
-    lint_ptr, rint_ptr, w_ptr,     # span table
+    lint_ptr, rint_ptr, w_ptr,     # span table (w_ptr: (M, 3) run weights and extents)
     H, W, CH, CW, y0, x0, x1,      # image and cell-grid size, the layer's window (rows from y0, columns [x0, x1))
     k, low, high, continuous_from, radius, margin, fade_px,  # the layer (composite.LayerSpec)
     T, area, q11, q12, q22, scale,
@@ -401,7 +401,7 @@ class LayerCompositor:
                 (use_fill, id(table), self.mode, LAYER_BLOCK, LAYER_MAXNREG, triton_launch.MERGE_NEIGHBOURS),
                 _scatter_layer_kernel, (win_h, -(-win_w // LAYER_BLOCK)),  # (triton.cdiv is a slow call from Python)
                 self.arena, cur, cur_top, self.image, self.coc, self.layer, self.light, dist, values,
-                off, off_sp, off_sc, table.left_integral, table.right_integral, table.weight,
+                off, off_sp, off_sc, table.left_integral, table.right_integral, table.runs_info,
                 height, width, cells_h, cells_w, rows.start, cols.start, cols.stop,
                 spec.index, low, high, max(spec.continuous_from, -1e9), float(spec.radius_px), HIDDEN_MARGIN_PX,
                 FILL_FADE_PX, table.rows, table.area, q11, q12, q22, FIXED_POINT_SCALE,

@@ -70,7 +70,7 @@ def _scatter_list_kernel(
     off_ptr,                       # (n, 4) vignetted-kernel placement (VIGNETTE) or unused
     order_ptr,                     # (n,) int32 list order (pixels of similar radius together)
     lint_ptr, rint_ptr,            # (T + 1, M) running integrals of x_left and x_right
-    w_ptr,                         # (M,) run weights
+    w_ptr,                         # (M, 3) run weights and extents
     n, H, W, T,                    # list length, image size, table rows
     area, q11, q12, q22, scale,    # table area (radius^2); vignetting ellipse form; fixed point
     C: tl.constexpr,               # channels carried by this launch
@@ -106,7 +106,7 @@ def _scatter_list_kernel(
 def _norm_list_kernel(
     norm_ptr,                      # (n,) out: 1 / weighted area of the vignetted kernel (px^-2)
     coc_ptr, x_ptr, off_ptr,       # (n,), (n,), (n, 4) as in _scatter_list_kernel
-    lint_ptr, rint_ptr, w_ptr,     # span table
+    lint_ptr, rint_ptr, w_ptr,     # span table (w_ptr: (M, 3) run weights and extents)
     n, T, q11, q12, q22,           # list length, table rows, ellipse form
     M: tl.constexpr, BLOCK: tl.constexpr,
 ):
@@ -225,7 +225,7 @@ def scatter(
         norm = torch.empty(n, device=device, dtype=torch.float32)
         launch(
             _norm_list_kernel, (triton.cdiv(n, LIST_BLOCK),),
-            norm, coc, xs_c, offsets, table.left_integral, table.right_integral, table.weight,
+            norm, coc, xs_c, offsets, table.left_integral, table.right_integral, table.runs_info,
             n, rows, q11, q12, q22, M=runs, BLOCK=LIST_BLOCK,
         )
     dummy = coc
@@ -240,7 +240,7 @@ def scatter(
             _scatter_list_kernel, (triton.cdiv(n, LIST_BLOCK),),
             diff, part, dummy if norm is None else norm, ys_c, xs_c, coc,
             dummy if offsets is None else offsets, order,
-            table.left_integral, table.right_integral, table.weight,
+            table.left_integral, table.right_integral, table.runs_info,
             n, height, width, rows, float(table.area), q11, q12, q22, FIXED_POINT_SCALE,
             C=count, CP=stride, M=runs, VIGNETTE=offsets is not None, HAS_NORM=norm is not None,
             MODE=mode if (mode != MODE_VECTOR or stride in (4, 8)) else MODE_SCALAR,

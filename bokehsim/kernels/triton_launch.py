@@ -81,7 +81,7 @@ class Table(NamedTuple):
 
     left_integral: torch.Tensor  # (T + 1, M)
     right_integral: torch.Tensor  # (T + 1, M)
-    weight: torch.Tensor  # (M,)
+    runs_info: torch.Tensor  # (M, 3): each run's weight and extent (top, bottom)
     area: float
     ellipse: tuple[float, float, float]
     quadratic: tuple[float, float, float]  # (q11, q12, q22) of the ellipse
@@ -111,7 +111,8 @@ def check_table(table: SpanTable, device: torch.device) -> Table:
     def prep(t):
         return t.to(device=device, dtype=torch.float32).contiguous()
 
-    layout = Table(prep(lint), prep(rint), prep(weight), float(table.area), tuple(table.ellipse),
+    runs_info = torch.cat([weight[:, None].to(table.extent.dtype), table.extent], dim=1)
+    layout = Table(prep(lint), prep(rint), prep(runs_info), float(table.area), tuple(table.ellipse),
                    ellipse_quadratic_form(table.ellipse), lint.shape[0] - 1, lint.shape[1])
     if len(_DEVICE_TABLES) >= 64:
         _DEVICE_TABLES.clear()
