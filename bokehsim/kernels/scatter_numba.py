@@ -139,7 +139,7 @@ def _cut_end(end, chord_mean, chord0, chord1, side):
     return mean, edge0, edge1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _end_spread(mean, low, high):
     """Start, width and skew of a run end's distribution across its strip (``scatter.end_spread``)."""
     width = high - low
@@ -147,7 +147,7 @@ def _end_spread(mean, low, high):
     return mean - width * (0.5 + skew / 12.0), width, skew
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _spread_integral(t, width, inverse_width, skew):
     """``scatter._spread_integral``: the integral of an end's coverage up to ``start + t``."""
     u = min(max(t * inverse_width, 0.0), 1.0)
@@ -178,6 +178,187 @@ def _row_spreads(integrals, extent, radius, dy_kernel, flip, vignetted, ox, oy, 
             heights[m, s] = run[6]
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _plain_side(integrals, column, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale):
+    """One side (a table column) of a run over the row's two strips: per strip, the end's mean and
+    its positions at the strip's top and bottom edge (px, kernel frame). The strips share the
+    integral at their common height, read once."""
+    value0 = integrals[i0, column]
+    step0 = integrals[i0 + 1, column] - value0
+    value_a = integrals[ia, column]
+    step_a = integrals[ia + 1, column] - value_a
+    middle = value_a + (pm - ia) * step_a
+    step_b = step_a if ib == ia else integrals[ib + 1, column] - integrals[ib, column]
+    value1 = integrals[i1, column]
+    step1 = integrals[i1 + 1, column] - value1
+    return ((middle - value0 - (p0 - i0) * step0) * inverse0, step0 * scale, step_a * scale,
+            (value1 + (p1 - i1) * step1 - middle) * inverse1, step_b * scale, step1 * scale)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _spreads_of(spreads, m, s, flip, left_mean, left_a, left_b, right_mean, right_a, right_b):
+    """Store the spreads of both ends of run m in strip s (``_row_spreads``)."""
+    left_low, left_high = min(left_a, left_b), max(left_a, left_b)
+    right_low, right_high = min(right_a, right_b), max(right_a, right_b)
+    if left_high > right_low:  # ends that may cross within the strip: steps at their means
+        left_low = left_high = left_mean
+        right_low = right_high = right_mean
+    if flip:  # rotated by 180 degrees, the left end is the right end mirrored
+        left = _end_spread(-right_mean, -right_high, -right_low)
+        right = _end_spread(-left_mean, -left_high, -left_low)
+    else:
+        left = _end_spread(left_mean, left_low, left_high)
+        right = _end_spread(right_mean, right_low, right_high)
+    for k in range(3):
+        spreads[m, s, 0, k] = left[k]
+        spreads[m, s, 1, k] = right[k]
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _plain_row_spreads(integrals, extent, radius, dy_kernel, flip, spreads, heights):
+    """``_row_spreads`` of an unvignetted kernel (the same numbers up to rounding), with the table
+    read at three heights instead of four: the row's two strips share their middle one."""
+    runs = integrals.shape[1] // 2
+    rows = integrals.shape[0] - 1
+    half_rows = rows * 0.5
+    inverse_radius = 1.0 / radius
+    for m in range(heights.shape[0]):
+        top, bottom = extent[m, 0], extent[m, 1]
+        y0 = min(max((dy_kernel - ROW_HALF_PX) * inverse_radius, top), bottom)
+        ym = min(max(dy_kernel * inverse_radius, top), bottom)
+        y1 = min(max((dy_kernel + ROW_HALF_PX) * inverse_radius, top), bottom)
+        p0, pm, p1 = (y0 + 1.0) * half_rows, (ym + 1.0) * half_rows, (y1 + 1.0) * half_rows
+        # A strip's top edge reads the table row below it, its bottom edge the row above it.
+        i0 = min(max(math.floor(p0), 0), rows - 1)
+        ia = min(max(math.ceil(pm) - 1, 0), rows - 1)
+        ib = min(max(math.floor(pm), 0), rows - 1)
+        i1 = min(max(math.ceil(p1) - 1, 0), rows - 1)
+        inverse0, inverse1 = radius / max(ym - y0, 1e-12), radius / max(y1 - ym, 1e-12)
+        scale = half_rows * radius
+        left = _plain_side(integrals, m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale)
+        right = _plain_side(integrals, runs + m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale)
+        _spreads_of(spreads, m, 0, flip, left[0], left[1], left[2], right[0], right[1], right[2])
+        _spreads_of(spreads, m, 1, flip, left[3], left[4], left[5], right[3], right[4], right[5])
+        heights[m, 0] = (ym - y0) * radius
+        heights[m, 1] = (y1 - ym) * radius
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _put(steps, values, i, column, amount, channels, width):
+    """steps[column] += values[i] * amount; columns left of the frame pile into column 0, columns
+    from W on (the spare column) are dropped."""
+    if column < width:
+        at = max(column, 0) * channels
+        for c in range(channels):
+            steps[at + c] += values[i * channels + c] * amount
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _spread_cover(t, width, inverse_width, skew, height):
+    """height times ``_spread_integral``, 0 for a step (width 0) before it."""
+    if width <= 0.0:
+        return height * max(t, 0.0)
+    return height * _spread_integral(t, width, inverse_width, skew)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _spread_of(mean, low, high):
+    """``_end_spread`` with one division: start, width, 1 / width, skew."""
+    width = high - low
+    inverse = 1.0 / max(width, 1e-12)
+    skew = min(max(12.0 * ((mean - low) * inverse - 0.5), -2.0), 2.0)
+    return mean - width * (0.5 + skew / 12.0), width, inverse, skew
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _lay_end(steps, values, i, centre, amount, channels, width, mean0, low0, high0, height0, mean1, low1, high1,
+             height1):
+    """One end of one pixel's run, laid straight into the row's buffer (``_end_entries`` and
+    ``_lay_entries`` for a single kernel): per strip its mean, low and high (px from ``centre``,
+    the kernel's centre in image x) and height. An end whose spreads stay within one pixel is the
+    box-filtered step at its mean, which is then exact: two entries, as before the rims were
+    spread. One that crosses one pixel boundary takes three, in closed form; otherwise the first
+    differences of its pixel coverage on the pixels it crosses."""
+    # Where the spreads can lie: within [low, high], or moved by the tilt's limit (``end_spread``).
+    third0, third1 = (high0 - low0) * (2.0 / 3.0), (high1 - low1) * (2.0 / 3.0)
+    first = math.floor(centre + min(min(low0, mean0 - third0), min(low1, mean1 - third1)))
+    last = math.floor(centre + max(max(high0, mean0 + third0), max(high1, mean1 + third1)))
+    total = height0 + height1
+    if first == last:
+        covered = height0 * (first + 1.0 - centre - mean0) + height1 * (first + 1.0 - centre - mean1)
+        _put(steps, values, i, first, covered * amount, channels, width)
+        _put(steps, values, i, first + 1, (total - covered) * amount, channels, width)
+        return
+    start0, width0, inverse0, skew0 = _spread_of(mean0, low0, high0)
+    start1, width1, inverse1, skew1 = _spread_of(mean1, low1, high1)
+    start0 += centre
+    start1 += centre
+    if last == first + 1:
+        boundary = first + 1.0
+        covered = (_spread_cover(boundary - start0, width0, inverse0, skew0, height0)
+                   + _spread_cover(boundary - start1, width1, inverse1, skew1, height1))
+        # Both pixels together hold the whole spread: their coverage is (their end - the mean).
+        both = height0 * (boundary + 1.0 - centre - mean0) + height1 * (boundary + 1.0 - centre - mean1)
+        _put(steps, values, i, first, covered * amount, channels, width)
+        _put(steps, values, i, first + 1, (both - 2.0 * covered) * amount, channels, width)
+        _put(steps, values, i, first + 2, (total - both + covered) * amount, channels, width)
+        return
+    before0 = _spread_cover(first - start0, width0, inverse0, skew0, height0)
+    before1 = _spread_cover(first - start1, width1, inverse1, skew1, height1)
+    covered = 0.0
+    for column in range(first, last + 1):
+        after0 = _spread_cover(column + 1.0 - start0, width0, inverse0, skew0, height0)
+        after1 = _spread_cover(column + 1.0 - start1, width1, inverse1, skew1, height1)
+        coverage = after0 - before0 + after1 - before1
+        _put(steps, values, i, column, (coverage - covered) * amount, channels, width)
+        covered, before0, before1 = coverage, after0, after1
+    _put(steps, values, i, last + 1, (total - covered) * amount, channels, width)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _lay_plain_pixel(steps, values, i, x, norm, integrals, extent, weight, radius, dy_kernel, flip, channels, width):
+    """All runs of one unvignetted kernel on one row, computed and laid without the tables of
+    entries that neighbours sharing a CoC reuse (``_plain_row_spreads``, then ``_lay_end``)."""
+    runs = integrals.shape[1] // 2
+    rows = integrals.shape[0] - 1
+    half_rows = rows * 0.5
+    inverse_radius = 1.0 / radius
+    centre = x + 0.5
+    for m in range(runs):
+        top, bottom = extent[m, 0], extent[m, 1]
+        y0 = min(max((dy_kernel - ROW_HALF_PX) * inverse_radius, top), bottom)
+        ym = min(max(dy_kernel * inverse_radius, top), bottom)
+        y1 = min(max((dy_kernel + ROW_HALF_PX) * inverse_radius, top), bottom)
+        p0, pm, p1 = (y0 + 1.0) * half_rows, (ym + 1.0) * half_rows, (y1 + 1.0) * half_rows
+        i0 = min(max(math.floor(p0), 0), rows - 1)
+        ia = min(max(math.ceil(pm) - 1, 0), rows - 1)
+        ib = min(max(math.floor(pm), 0), rows - 1)
+        i1 = min(max(math.ceil(p1) - 1, 0), rows - 1)
+        inverse0, inverse1 = radius / max(ym - y0, 1e-12), radius / max(y1 - ym, 1e-12)
+        scale = half_rows * radius
+        lm0, la0, lb0, lm1, la1, lb1 = _plain_side(integrals, m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale)
+        rm0, ra0, rb0, rm1, ra1, rb1 = _plain_side(integrals, runs + m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1,
+                                                   scale)
+        height0, height1 = (ym - y0) * radius, (y1 - ym) * radius
+        ll0, lh0, rl0, rh0 = min(la0, lb0), max(la0, lb0), min(ra0, rb0), max(ra0, rb0)
+        if lh0 > rl0:  # ends that may cross within the strip: steps at their means
+            ll0 = lh0 = lm0
+            rl0 = rh0 = rm0
+        ll1, lh1, rl1, rh1 = min(la1, lb1), max(la1, lb1), min(ra1, rb1), max(ra1, rb1)
+        if lh1 > rl1:
+            ll1 = lh1 = lm1
+            rl1 = rh1 = rm1
+        amount = norm * weight[m]
+        if flip:  # rotated by 180 degrees, the left end is the right end mirrored
+            _lay_end(steps, values, i, centre, amount, channels, width, -rm0, -rh0, -rl0, height0, -rm1, -rh1, -rl1,
+                     height1)
+            _lay_end(steps, values, i, centre, -amount, channels, width, -lm0, -lh0, -ll0, height0, -lm1, -lh1, -ll1,
+                     height1)
+        else:
+            _lay_end(steps, values, i, centre, amount, channels, width, lm0, ll0, lh0, height0, lm1, ll1, lh1, height1)
+            _lay_end(steps, values, i, centre, -amount, channels, width, rm0, rl0, rh0, height0, rm1, rl1, rh1, height1)
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _run_area(spreads, heights, m):
     """Area (px^2) of run m: height times the distance between the means of its ends, per strip."""
@@ -189,7 +370,7 @@ def _run_area(spreads, heights, m):
     return area
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _end_entries(spreads, heights, m, e, first, count, entries):
     """The coverage of end e of run m, summed over the row's strips, as first differences on the
     pixels ``first + k`` (k < ``count``) that it crosses (``scatter.end_entries``), for a kernel on
@@ -214,7 +395,7 @@ def _end_entries(spreads, heights, m, e, first, count, entries):
         entries[m, e, own_last + 1 - first] += height * (1.0 - covered)  # covered from there on
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _lay_entries(steps, values, i, group, x, scale, entries, m, e, first, count, channels):
     """Add the entries of one end, times ``scale`` and the values, to the row's difference buffer
     ``steps`` (``(W + 1) * C``, flat) for the kernels of the ``group`` pixels from i on (columns x,
@@ -233,14 +414,19 @@ def _lay_entries(steps, values, i, group, x, scale, entries, m, e, first, count,
             for c in range(channels):
                 steps[c] += values[(i + t) * channels + c] * amount
         stop = min(group, width - column)
-        if stop > inside_from:
-            target = (column + inside_from) * channels
-            source = (i + inside_from) * channels
-            for q in range((stop - inside_from) * channels):
-                steps[target + q] += values[source + q] * amount
+        if group == 1:
+            if stop > inside_from:
+                for c in range(channels):
+                    steps[column * channels + c] += values[i * channels + c] * amount
+        elif stop > inside_from:
+            # Views indexed from 0: the compiler sees no negative index and vectorises the loop.
+            target = steps[(column + inside_from) * channels:(column + stop) * channels]
+            source = values[(i + inside_from) * channels:(i + stop) * channels]
+            for q in range(target.shape[0]):
+                target[q] += source[q] * amount
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _reach(radius: float) -> int:
     """Rows above and below its own that a kernel reaches (``scatter.kernel_rows``)."""
     return int(math.floor(radius + ROW_HALF_PX))
@@ -308,10 +494,22 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                     if _reach(r) < abs(dy):
                         i += 1
                         continue
+                    group = 1  # the pixels that follow column by column with the same kernel
+                    while (not vignetted and i + group < row_end and radius[i + group] == r
+                           and flip[i + group] == flip[i] and xs[i + group] == x + group):
+                        group += 1
+                    if group == 1 and not vignetted:  # a kernel of its own: laid as it is computed
+                        _lay_plain_pixel(steps, values, i, x, norms[i], integrals, extent, weight, r,
+                                         -dy if flip[i] else dy, flip[i], channels, width)
+                        i += 1
+                        continue
                     if vignetted or r != cached_radius or flip[i] != cached_flip:
-                        _row_spreads(integrals, extent, r, -dy if flip[i] else dy, flip[i], vignetted,
-                                     offsets[i, 0], offsets[i, 1], offsets[i, 2], offsets[i, 3], q11, q12, q22,
-                                     spreads, heights)
+                        if vignetted:
+                            _row_spreads(integrals, extent, r, -dy if flip[i] else dy, flip[i], True,
+                                         offsets[i, 0], offsets[i, 1], offsets[i, 2], offsets[i, 3], q11, q12, q22,
+                                         spreads, heights)
+                        else:
+                            _plain_row_spreads(integrals, extent, r, -dy if flip[i] else dy, flip[i], spreads, heights)
                         most = _row_columns(spreads, heights, firsts, counts)
                         if most > entries.shape[2]:  # wider than any spread so far
                             entries = np.empty((runs, 2, 2 * most))
@@ -319,10 +517,6 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                             _end_entries(spreads, heights, m, 0, firsts[m, 0], counts[m, 0], entries)
                             _end_entries(spreads, heights, m, 1, firsts[m, 1], counts[m, 1], entries)
                         cached_radius, cached_flip = r, flip[i]
-                    group = 1  # the pixels that follow column by column with the same kernel
-                    while (not vignetted and i + group < row_end and radius[i + group] == r
-                           and flip[i + group] == flip[i] and xs[i + group] == x + group):
-                        group += 1
                     for m in range(runs):
                         scale = norms[i] * weight[m]
                         _lay_entries(steps, values, i, group, x, scale, entries, m, 0, firsts[m, 0], counts[m, 0],
@@ -337,7 +531,7 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                     out[c, y, x] = running
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _row_columns(spreads, heights, firsts, counts):
     """The pixels (first, count, for a kernel on pixel 0) whose coverage each end of a row's runs
     changes; returns the largest count."""
