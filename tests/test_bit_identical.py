@@ -32,61 +32,61 @@ ROOT = Path(__file__).resolve().parents[1]
 PRINT = os.environ.get("BOKEHSIM_PRINT_HASHES") == "1"
 #: sha256 (first 16 hex digits) of every case, computed at commit c744968 (those recomputed since are marked).
 HASHES: dict[str, str] = {
-    'portrait': 'f78676c479a7fabe',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'circle/behind/numba': '0ea2464b4be9aa41',
-    'circle/behind/torch': '813400e58ba7ad60',
-    'circle/front/numba': '8db727ca501f81cc',
-    'circle/front/torch': '9f8007713a71642f',
-    'blades/behind/numba': '5b09f345503321e7',
-    'blades/behind/torch': 'a6b46e2ad6ffe705',
-    'blades/front/numba': 'cd98914229a311f6',
-    'blades/front/torch': '718c01919a3af0b1',
-    'oval/behind/numba': '30b7137f4bb4c6fc',
-    'oval/behind/torch': 'f48abbbd548006d7',
-    'oval/front/numba': '15e420f251fe97f0',
-    'oval/front/torch': '76682d4fa63dddc7',
-    'anamorphic/behind/numba': '1024ff5f0fb925cb',
-    'anamorphic/behind/torch': '777c97072fcbaa18',
-    'anamorphic/front/numba': '1c05646a5b70782c',
-    'anamorphic/front/torch': 'af7e6c5f1131fce2',
-    'cat-eye/behind/numba': '009863fe8bb5e108',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'cat-eye/behind/torch': 'fb84dd05e17be403',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'cat-eye/front/numba': '1a2cb0fda2e3c47b',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'cat-eye/front/torch': '1c5c2dcf6c34a3c0',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'swirl/behind/numba': '4df4af2024e773fa',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'swirl/behind/torch': 'af6f8f96ac86572a',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'swirl/front/numba': '3983fbfcee73a490',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'swirl/front/torch': '17b7a55da14eb143',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'mirror/behind/numba': '6787c1983c651471',
-    'mirror/behind/torch': '8de91400cd34a4ba',
-    'mirror/front/numba': 'f25c39144ea9750c',
-    'mirror/front/torch': '74aa8b37aa6cdaf8',
-    'soap-bubble/behind/numba': '5946a7c3c9b79f35',
-    'soap-bubble/behind/torch': 'fe05c11ecfec765d',
-    'soap-bubble/front/numba': '458e7ede122322d2',
-    'soap-bubble/front/torch': '0efe514b318952da',
-    'onion/behind/numba': 'ffda99e69008f144',
-    'onion/behind/torch': '2c58953513361b7a',
-    'onion/front/numba': '9c85565a545b0fce',
-    'onion/front/torch': '81566fdee38d2054',
-    'soft/behind/numba': '2a0405ef27bf9f03',
-    'soft/behind/torch': '42f583920f288cd1',
-    'soft/front/numba': 'a9711919f644c285',
-    'soft/front/torch': '8a2a810ecbad1b93',
-    'image/behind/numba': '9848358608069c1a',
-    'image/behind/torch': '1d40709c566a5bca',
-    'image/front/numba': 'd5945c899b8279c7',
-    'image/front/torch': '34218288fde016fa',
+    'portrait': '613dad47e61c65cc',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'circle/behind/numba': '7412caa8b75e460f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'circle/behind/torch': '63faa02cdd392e19',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'circle/front/numba': 'a4e145366bdf51f7',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'circle/front/torch': '5d75d0358dd204ce',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'blades/behind/numba': '9c8ba90fcb868223',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'blades/behind/torch': 'a75068587fe82b78',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'blades/front/numba': '74926d9ad205a489',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'blades/front/torch': 'e0f63da91d60089b',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'oval/behind/numba': 'beb6038e7c3407ec',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'oval/behind/torch': '370b10595d196944',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'oval/front/numba': '2b4eafa5161503ea',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'oval/front/torch': 'e1ffb7610c94aa36',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'anamorphic/behind/numba': '5e1e2a26e6544956',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'anamorphic/behind/torch': '291f9060bb00ff4c',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'anamorphic/front/numba': '03c1ea90695dd0ea',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'anamorphic/front/torch': '37d706e01c661442',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'cat-eye/behind/numba': 'c976db61415b29fd',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'cat-eye/behind/torch': 'f0b14e607cbfffff',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'cat-eye/front/numba': '797b88213c0379f6',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'cat-eye/front/torch': '4f70156c16c90e4d',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'swirl/behind/numba': '1bb87a7dd2594d28',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'swirl/behind/torch': '99384d7ffa35d99a',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'swirl/front/numba': '5df24fc62683695c',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'swirl/front/torch': 'a3c9a3c4a2fd9d61',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'mirror/behind/numba': 'af17ac7c31963f05',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'mirror/behind/torch': '7240ff2fb6ed2ec2',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'mirror/front/numba': '58b9d9c9fa5c78d2',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'mirror/front/torch': '84d06ced862c6c7f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'soap-bubble/behind/numba': '8cbdf771d6e0a1c4',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'soap-bubble/behind/torch': 'e9f19f8d47dd2beb',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'soap-bubble/front/numba': '480bb4daf8d0d18f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'soap-bubble/front/torch': 'e31986294c349080',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'onion/behind/numba': 'df9b50b49aca888a',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'onion/behind/torch': 'e46dd76f876bba8d',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'onion/front/numba': '609ce89b27a76fc1',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'onion/front/torch': '481b48f097fb4183',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'soft/behind/numba': '3347610f74acd685',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'soft/behind/torch': '64f24f3bc592c998',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'soft/front/numba': '114cfef1141c9a43',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'soft/front/torch': '83557652f860621b',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'image/behind/numba': '8fbb2c7c6688cd52',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'image/behind/torch': '1e307169eceffe15',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'image/front/numba': 'bc52d7ad0b50cb69',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'image/front/torch': 'cc949d8d5bf5535f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
-    'scene plain/numba': 'ca5989c18b58e0a8',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene plain/torch': '0bcf755ccf95c3d0',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene highlights+alpha/numba': '4d783d3b9df44b69',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'scene highlights+alpha/torch': '7b4396c383622451',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'scene axial colour/numba': '0de859073a9e022b',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene axial colour/torch': '78f64ebe3c2d6f5a',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'render_channels torch': '34630cb62bfc6983',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'tiled': '97cca24976e980b4',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'deterministic': 'f51e4fa6d78d16e6',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene plain/numba': 'a350982fb166ddf6',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'scene plain/torch': '695632f72c13e7ee',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'scene highlights+alpha/numba': '66de2a2a2404598f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'scene highlights+alpha/torch': '38956778b8c0a3bc',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'scene axial colour/numba': '92ed24ee032ec557',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'scene axial colour/torch': '932edb34a947a43b',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'render_channels torch': '149aad4312af5c6a',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'tiled': 'e668e49e6a0c6dfc',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'deterministic': '44ecb12620d8a419',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
 }
 LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=36)
 
