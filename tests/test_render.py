@@ -173,8 +173,9 @@ def _point_light_spec(spec: str, tmp_path) -> str:
 @pytest.mark.parametrize("spec", [
     "circle", "blades:n=5,curvature=0.3", "blades:n=6,rotation=15", "oval:aspect=1.6,angle=30", "anamorphic:squeeze=2",
     "mirror", "image",
+    "cat-eye:strength=0.1",  # within 1e-3 since the kernels are exact to the rim (1.4e-3 before)
     *(pytest.param(spec, marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)) for spec in (
-        "cat-eye:strength=0.6", "cat-eye:strength=0.1", "swirl:strength=0.5", "anamorphic:squeeze=2,blades=7,cat_eye=0.5")),
+        "cat-eye:strength=0.6", "swirl:strength=0.5", "anamorphic:squeeze=2,blades=7,cat_eye=0.5")),
 ])
 @pytest.mark.parametrize("coc", [14.0, -14.0])
 def test_a_point_light_keeps_its_energy_through_the_renderer_at_every_field_position(spec, coc, tmp_path):
