@@ -269,14 +269,13 @@ def composite_layers(
             fused.add_layer(spec, None if layer_fill is None else layer_fill.layer(spec.index), table)
         else:
             rows, cols = window = spec.window
-            values, layer_coc, pixels = layer_pixels(channels[:, rows, cols], coc_px[window], layer[window], spec,
-                                                     layer_fill)
-            win_h, win_w = pixels.shape
-            index = torch.nonzero(pixels.reshape(-1)).flatten()
+            index, values, layer_coc = layer_pixels(channels[:, rows, cols], coc_px[window], layer[window], spec,
+                                                    layer_fill)
+            win_h, win_w = rows.stop - rows.start, cols.stop - cols.start
             kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
             offsets = None if vignette_offset is None else vignette_offset[:, rows, cols].reshape(4, -1).t()[index]
             buffer = scatter_fn(
-                values[index, :kept], index // win_w, index % win_w, layer_coc[index], win_h, win_w, table, offsets,
+                values[:, :kept], index // win_w, index % win_w, layer_coc, win_h, win_w, table, offsets,
             )
             coverage = buffer[num_channels]
             scale = transmittance[window] / coverage.clamp_min(1.0)  # a layer's own overlap never exceeds opaque
@@ -736,20 +735,18 @@ def layer_pixels(
             ``spec.hidden_reach_px`` is None.
 
     Returns:
-        values ``(h*w, C + 2)`` (premultiplied channels, coverage, invented coverage), the CoC to
-        scatter each pixel with ``(h*w,)``, and the ``(h, w)`` mask of pixels to scatter.
+        the ``(n,)`` flat window index of the pixels to scatter (ascending), their values ``(n, C + 2)``
+        (premultiplied channels, coverage, invented coverage) and the CoC to scatter each with ``(n,)``.
     """
     num_channels = channels.shape[0]
-    height, width = coc_px.shape
-    own = layer == spec.index
-    values = torch.cat([channels, torch.ones_like(coc_px)[None], torch.zeros_like(coc_px)[None]]).reshape(
-        num_channels + 2, -1)
+    flat_coc, own = coc_px.reshape(-1), (layer == spec.index).reshape(-1)
     if spec.hidden_reach_px is None:  # nothing nearer comes close: no hidden background
-        return values.t(), coc_px.reshape(-1), own
-    layer_coc, pixels = coc_px.reshape(-1).clone(), own.reshape(-1).clone()
+        index = torch.nonzero(own).flatten()
+        return index, _taken_as_they_are(channels, index).t(), flat_coc[index]
+    width = coc_px.shape[1]
     hidden = torch.nonzero((layer < spec.index).reshape(-1)).flatten()
     rows, cols = hidden // width, hidden % width
-    coc = layer_coc[hidden]
+    coc = flat_coc[hidden]
     taps = WindowTaps(spec.window, *fill.distance.shape[-2:], device=coc_px.device)
     distance = taps.sample(fill.distance[fill.slot[spec.index], taps.cell_rows], rows, cols)
     reach = coc.abs() * 0.5 + spec.radius_px + HIDDEN_MARGIN_PX  # per hidden pixel
@@ -759,9 +756,42 @@ def layer_pixels(
     light = fill.light[spec.window]
     if bool(light.any()):  # lights are rare: most windows have none, and then this costs nothing
         invented |= band & light.reshape(-1)[hidden]
+    pixels = own.clone()
     pixels[hidden[band]] = True
+    index = torch.nonzero(pixels).flatten()
+    values, layer_coc = _taken_as_they_are(channels, index), flat_coc[index]
     if not bool(band.any()):  # no hidden pixel takes part: none continues the surface, none is invented
-        return values.t(), layer_coc, pixels.reshape(height, width)
+        return index, values.t(), layer_coc
+    cells = fill.values_in_rows(spec.index, taps.cell_rows)  # the rows of the layer's fill the window reads
+    # A surface continues without a step from the layer's own CoC nearby (CONTINUOUS_STEP_PX). (On a
+    # steep ramp the pixels a few px past the boundary drift that far too and are invented: the
+    # fill continues the same colours there, measured no worse.)
+    candidate = torch.nonzero(band & ~invented).flatten()
+    if candidate.numel():
+        own_coc = taps.sample(cells[num_channels], rows[candidate], cols[candidate])
+        invented[candidate] = (coc[candidate] - own_coc.to(coc.dtype)).abs() > CONTINUOUS_STEP_PX
+    chosen = torch.nonzero(invented).flatten()
+    if chosen.numel():
+        at = torch.searchsorted(index, hidden[chosen])  # where the invented pixels are among those scattered
+        fade = ((reach[chosen] + FILL_FADE_PX - distance[chosen]) / FILL_FADE_PX).clamp(0.0, 1.0)
+        filled = taps.sample(cells, rows[chosen], cols[chosen]).to(values.dtype)
+        coverage = fade * filled[num_channels + 1]  # as dense as the layer is around the hole
+        values[:num_channels, at] = filled[:num_channels] * coverage
+        values[num_channels:, at] = coverage
+        low, high = spec.coc_range
+        layer_coc[at] = filled[num_channels].clamp(max(low, -1e9), min(high, 1e9))
+    return index, values.t(), layer_coc
+
+
+def _taken_as_they_are(channels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``(C + 2, n)`` values of the window pixels ``index`` scattered as they are: their channels,
+    full coverage, nothing invented."""
+    num_channels = channels.shape[0]
+    values = torch.empty(num_channels + 2, index.numel(), device=channels.device, dtype=channels.dtype)
+    torch.index_select(channels.reshape(num_channels, -1), 1, index, out=values[:num_channels])
+    values[num_channels] = 1.0
+    values[num_channels + 1] = 0.0
+    return values
     cells = fill.values_in_rows(spec.index, taps.cell_rows)  # the rows of the layer's fill the window reads
     # A surface continues without a step from the layer's own CoC nearby (CONTINUOUS_STEP_PX). (On a
     # steep ramp the pixels a few px past the boundary drift that far too and are invented: the
