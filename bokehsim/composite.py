@@ -553,10 +553,11 @@ def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Ten
     ys = torch.arange(height, device=values.device)[:, None] // FILL_CELL_PX
     xs = torch.arange(width, device=values.device)[None, :] // FILL_CELL_PX
     slot = torch.where((slot >= 0) & (slot < slots), slot, slots)  # the rest -> a spare slot, dropped below
-    index = (slot * cells_h + ys) * cells_w + xs
-    rows = torch.cat([values, torch.ones_like(values[:1])]).reshape(num_channels + 1, -1).t()
+    index = ((slot * cells_h + ys) * cells_w + xs).reshape(-1)
     sums = torch.zeros((slots + 1) * cells_h * cells_w, num_channels + 1, device=values.device, dtype=values.dtype)
-    sums.index_add_(0, index.reshape(-1), rows)
+    sums[:, :num_channels].index_add_(0, index, values.reshape(num_channels, -1).t())
+    # The counts need no pass of ones through the sums: integers, exact in any order.
+    sums[:, num_channels] = torch.bincount(index, minlength=sums.shape[0])
     return sums.reshape(slots + 1, cells_h, cells_w, num_channels + 1)[:slots].permute(0, 3, 1, 2)
 
 
@@ -572,11 +573,11 @@ def cell_distance(known: torch.Tensor, rings: int) -> torch.Tensor:
     GPU twin computes the same integers in two separable passes.
     """
     reached = known.to(torch.uint8)
-    count = reached.float()
+    count = reached.to(torch.int16)  # (small integers: a float count would move twice the memory per ring)
     for _ in range(rings):
         reached = _dilate(reached)
         count += reached
-    return torch.where(count > 0, (rings + 1 - count) * FILL_CELL_PX, FAR_PX)
+    return torch.where(count > 0, (rings + 1 - count).float() * FILL_CELL_PX, FAR_PX)
 
 
 def _dilate(flags: torch.Tensor) -> torch.Tensor:
@@ -674,19 +675,20 @@ class WindowTaps:
 
     def sample(self, cells: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """``cells`` ``(..., len(cell_rows), w)`` at the window's pixels ``(rows, cols)`` (window coordinates)."""
-        row_taps, col_taps = self._tables_for(cells.dtype)
-        return _bilinear(cells, [table[rows] for table in row_taps], [table[cols] for table in col_taps])
+        (row_cells, row_weights), (col_cells, col_weights) = self._tables_for(cells.dtype)
+        # One gather per table: each holds two taps of every row (column) side by side.
+        return _bilinear(cells, [*row_cells[:, rows], *row_weights[:, rows]], [*col_cells[:, cols], *col_weights[:, cols]])
 
     def _tables_for(self, dtype: torch.dtype) -> tuple:
-        """Per row: (top cell * w, bottom cell * w, weight, 1 - weight), cells counted from
-        :attr:`cell_rows`; per column the same, unscaled."""
+        """Per row: (top cell * w, bottom cell * w) ``(2, h)`` and (weight, 1 - weight) ``(2, h)``,
+        cells counted from :attr:`cell_rows`; per column the same, unscaled."""
         if dtype not in self._tables:
             (rows, cols), (cells_h, cells_w) = self._window, self._cells
             top, bottom, fy = _taps(torch.arange(rows.start, rows.stop, device=self._device), cells_h, dtype)
             left, right, fx = _taps(torch.arange(cols.start, cols.stop, device=self._device), cells_w, dtype)
             first = self.cell_rows.start
-            self._tables[dtype] = (((top - first) * cells_w, (bottom - first) * cells_w, fy, 1 - fy),
-                                   (left, right, fx, 1 - fx))
+            self._tables[dtype] = ((torch.stack([top - first, bottom - first]) * cells_w, torch.stack([fy, 1 - fy])),
+                                   (torch.stack([left, right]), torch.stack([fx, 1 - fx])))
         return self._tables[dtype]
 
 
