@@ -552,8 +552,9 @@ def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Ten
     cells_h, cells_w = -(-height // FILL_CELL_PX), -(-width // FILL_CELL_PX)
     ys = torch.arange(height, device=values.device)[:, None] // FILL_CELL_PX
     xs = torch.arange(width, device=values.device)[None, :] // FILL_CELL_PX
-    slot = torch.where((slot >= 0) & (slot < slots), slot, slots)  # the rest -> a spare slot, dropped below
-    index = ((slot * cells_h + ys) * cells_w + xs).reshape(-1)
+    # The rest -> a spare slot, dropped below (-1 wraps round to it, larger ones are clamped to it).
+    slot = slot.clamp(-1, slots).remainder_(slots + 1)
+    index = (ys * cells_w + xs).add(slot, alpha=cells_h * cells_w).reshape(-1)  # (fewer passes over H x W)
     sums = torch.zeros((slots + 1) * cells_h * cells_w, num_channels + 1, device=values.device, dtype=values.dtype)
     sums[:, :num_channels].index_add_(0, index, values.reshape(num_channels, -1).t())
     # The counts need no pass of ones through the sums: integers, exact in any order.
