@@ -169,7 +169,7 @@ def fix(
         flagged = flagged_signs(image, depth_m, lens, decisions)
         existing = judged_blur(expected, existing, forbidden, flagged)
         if rims == "auto" and flagged is not None and "cutout" in flagged:
-            image, lines = remove_lines(image, expected)
+            image, lines = remove_lines(image, expected, protected)
             decisions["lines"] = {"pixels": int(lines.sum())}
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0

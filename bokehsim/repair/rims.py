@@ -122,12 +122,15 @@ LINE_ALONG_SHARE = 0.85
 LINE_WINDOW_PX = 31
 
 
-def remove_lines(image: torch.Tensor, expected_coc_px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def remove_lines(image: torch.Tensor, expected_coc_px: torch.Tensor,
+                 protected: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace light or dark lines along an in-focus subject's outline by the background beyond them.
 
     Args:
         image: ``(C, H, W)`` linear colour.
         expected_coc_px: ``(H, W)`` signed CoC the lens gives (CONVENTIONS).
+        protected: ``(H, W)`` bool, pixels never replaced (the subject fix copies bit for bit, which
+            reaches one pixel across a depth edge), or None.
 
     Returns:
         the image, and the ``(H, W)`` bool map of replaced pixels (only defocused background next to
@@ -169,6 +172,8 @@ def remove_lines(image: torch.Tensor, expected_coc_px: torch.Tensor) -> tuple[to
     farther_share = _window_mean(along_farther * farther) / _window_mean(farther).clamp_min(1e-6)
     line = candidate & (along > LINE_ALONG_SHARE) & (farther_share < 0.5)
     line = dilate(line, 1) & band  # the line's anti-aliased fringe goes with it
+    if protected is not None:
+        line &= ~protected
     return torch.where(line, background, image), line
 
 
