@@ -795,22 +795,3 @@ def _taken_as_they_are(channels: torch.Tensor, index: torch.Tensor) -> torch.Ten
     values[num_channels] = 1.0
     values[num_channels + 1] = 0.0
     return values
-    cells = fill.values_in_rows(spec.index, taps.cell_rows)  # the rows of the layer's fill the window reads
-    # A surface continues without a step from the layer's own CoC nearby (CONTINUOUS_STEP_PX). (On a
-    # steep ramp the pixels a few px past the boundary drift that far too and are invented: the
-    # fill continues the same colours there, measured no worse.)
-    candidate = torch.nonzero(band & ~invented).flatten()
-    if candidate.numel():
-        own_coc = taps.sample(cells[num_channels], rows[candidate], cols[candidate])
-        invented[candidate] = (coc[candidate] - own_coc.to(coc.dtype)).abs() > CONTINUOUS_STEP_PX
-    chosen = torch.nonzero(invented).flatten()
-    if chosen.numel():
-        index = hidden[chosen]
-        fade = ((reach[chosen] + FILL_FADE_PX - distance[chosen]) / FILL_FADE_PX).clamp(0.0, 1.0)
-        filled = taps.sample(cells, rows[chosen], cols[chosen]).to(values.dtype)
-        coverage = fade * filled[num_channels + 1]  # as dense as the layer is around the hole
-        values[:num_channels, index] = filled[:num_channels] * coverage
-        values[num_channels:, index] = coverage
-        low, high = spec.coc_range
-        layer_coc[index] = filled[num_channels].clamp(max(low, -1e9), min(high, 1e9))
-    return values.t(), layer_coc, pixels.reshape(height, width)
