@@ -27,11 +27,11 @@ from .. import tone as tone_curves
 from ..aperture import Aperture
 from ..composite import push_pull
 from ..diagnosis import diagnose, estimate_defocus
+from ..diagnosis.shot import depth_edges, dilate
+from ..diagnosis.sign_cutout import SHARP_BAND_FRACTION
 from ..errors import InputError
 from ..lens import Lens
 from ..render import check_render_inputs, render_full
-from ..diagnosis.shot import depth_edges, dilate
-from ..diagnosis.sign_cutout import SHARP_BAND_FRACTION
 from .grain import measure_grain, match_grain
 from .hierarchy import calm_background
 from .detail import SIGMA_PER_COC, forbidden_detail, remove_forbidden_detail

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from ..composite import push_pull
+from ..diagnosis.shot import dilate
 from ..diagnosis.sign_cutout import MAX_NEAR_COC_PX, MIN_FAR_COC_PX
 from ..tone import linear_to_srgb
-from ..diagnosis.shot import dilate
 from .protect import distance_px
 
 #: A share below this is not worth unmixing (and the band ends where the share falls below it).
@@ -82,6 +82,13 @@ def rim_profile(plate_coc_px: float) -> list[float]:
     return shares
 
 
+def outline_colour(image: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """``(C, H, W)``: the colour of the nearest outline pixel of ``inside`` (its pixels with a
+    neighbour outside), spread over the frame by push-pull."""
+    outline = inside & (distance_px(~inside, 1) <= 1)
+    return push_pull(image, outline.float())
+
+
 def remove_rims(image: torch.Tensor, protected: torch.Tensor, existing_coc_px: torch.Tensor) -> RimResult:
     """Unmix the subject's colour from the background next to it (see the module docstring).
 
@@ -101,8 +108,7 @@ def remove_rims(image: torch.Tensor, protected: torch.Tensor, existing_coc_px: t
     if not shares:
         return RimResult(image, plate_coc_px, [])
     distance = distance_px(protected, len(shares))
-    outline = protected & (distance_px(~protected, 1) <= 1)
-    subject = push_pull(image, outline.float())
+    subject = outline_colour(image, protected)
     cleaned = image.clone()
     for ring, share in enumerate(shares, start=1):
         where = distance == ring
@@ -149,8 +155,7 @@ def remove_lines(image: torch.Tensor, expected_coc_px: torch.Tensor,
     band = (distance >= 1) & (distance <= LINE_BAND_PX) & far
     if not bool(band.any()):
         return image, band
-    outline = subject & (distance_px(~subject, 1) <= 1)
-    subject_colour = linear_to_srgb(push_pull(image, outline.float()).clamp_min(0.0))
+    subject_colour = linear_to_srgb(outline_colour(image, subject).clamp_min(0.0))
     pixel = linear_to_srgb(image.clamp_min(0.0))
 
     def leaves_range(known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
