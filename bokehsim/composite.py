@@ -117,9 +117,9 @@ class FillMaps:
     Attributes:
         distance: ``(S, h, w)`` px from each cell to the layer's nearest own cell (``FAR_PX`` beyond).
         sums: ``(S, C + 2, h, w)`` per cell, the sums of the layer's own channels and CoC, then their
-            count; None once :attr:`values` has been computed from them (their memory is released).
+            count; None once the fill's pyramid has been built from them (their memory is released).
         farther: ``(S, h, w)`` per cell, how many pixels of layers behind the layer it holds (None
-            once :attr:`values` has been computed).
+            once the pyramid has been built).
         slot: layer index -> position along S.
         light: ``(H, W)`` bool, the pixels that are lights (:func:`light_pixels`): in no fill, and
             invented (never taken as they are) where they are hidden.
@@ -131,6 +131,7 @@ class FillMaps:
     light: torch.Tensor
     farther: torch.Tensor | None
     _values: torch.Tensor | None = field(default=None, repr=False)
+    _pyramid: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def values(self) -> torch.Tensor:
@@ -144,19 +145,50 @@ class FillMaps:
         one: a wall all around, fully; a thin twig crossing another, only at the crossing.
         """
         if self._values is None:
-            # Channels weighted by the occupancy (sums over all seen pixels), so that their push-pull
-            # is the layer's own mean wherever it is, and leaves the farther cells out of it.
-            seen = self.sums[:, -1] + self.farther
-            weighted = self.sums.div_(seen.clamp_min(1.0)[:, None])  # the count becomes the occupancy
-            self.sums = self.farther = None  # 270 MB at 4K: not held through the pyramid
-            pushed = push_pull(weighted, seen > 0)
-            pushed[:, :-1] /= pushed[:, -1:].clamp_min(1e-6)
-            self._values = pushed
+            weighted, known = self._weighted()
+            self._values = _normalise_occupancy(push_pull(weighted, known))
         return self._values
+
+    def values_in_rows(self, index: int, rows: slice) -> torch.Tensor:
+        """One layer's :attr:`values` in cell rows ``rows`` alone, ``(C + 2, len(rows), w)``.
+
+        The same numbers as :attr:`values` there. On the CPU only the pyramid's coarser levels are
+        built for the whole frame; the finest level's pull (the largest of its passes) runs here,
+        on the rows a layer's window reads: on a depth ramp each layer reads a band of the frame.
+        """
+        slot = self.slot[index]
+        if self._values is not None or self.distance.device.type != "cpu":  # (GPU: the push_pull twin)
+            return self.values[slot, :, rows]
+        if self._pyramid is None:
+            weighted, known = self._weighted()
+            # As push_pull shapes them (the memory layout picks the pooling kernels, and their rounding).
+            weighted = weighted.reshape(-1, *weighted.shape[-3:])
+            known = known.reshape(-1, 1, *known.shape[-2:]).to(weighted.dtype)
+            # The fill's values are 0 where no pixel is known: they are their own values * weight.
+            self._pyramid = (weighted, known, _coarser_filled(weighted, known))
+        weighted, known, coarse = self._pyramid
+        pulled = _pull_rows(coarse[slot:slot + 1], weighted[slot:slot + 1], known[slot:slot + 1], rows)
+        return _normalise_occupancy(pulled)[0]
+
+    def _weighted(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fill's finest level before push-pull, ``(S, C + 2, h, w)``, and where it is known ``(S, h, w)``."""
+        # Channels weighted by the occupancy (sums over all seen pixels), so that their push-pull
+        # is the layer's own mean wherever it is, and leaves the farther cells out of it.
+        seen = self.sums[:, -1] + self.farther
+        weighted = self.sums.div_(seen.clamp_min(1.0)[:, None])  # the count becomes the occupancy
+        self.sums = self.farther = None  # 270 MB at 4K: not held through the pyramid
+        return weighted, seen > 0
 
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(distance (h, w), values (C + 2, h, w))`` of one layer."""
         return self.distance[self.slot[index]], self.values[self.slot[index]]
+
+
+def _normalise_occupancy(pushed: torch.Tensor) -> torch.Tensor:
+    """Push-pulled ``(..., C + 2, h, w)`` fill cells, the channels and CoC divided by the occupancy
+    (the last plane) in place: the layer's own mean wherever the push-pull took it from."""
+    pushed[..., :-1, :, :] /= pushed[..., -1:, :, :].clamp_min(1e-6)
+    return pushed
 
 
 def layer_boundaries(max_abs_coc_px: float, *, device=None) -> torch.Tensor:
@@ -237,14 +269,13 @@ def composite_layers(
             fused.add_layer(spec, None if layer_fill is None else layer_fill.layer(spec.index), table)
         else:
             rows, cols = window = spec.window
-            values, layer_coc, pixels = layer_pixels(channels[:, rows, cols], coc_px[window], layer[window], spec,
-                                                     layer_fill)
-            win_h, win_w = pixels.shape
-            index = torch.nonzero(pixels.reshape(-1)).flatten()
+            index, values, layer_coc = layer_pixels(channels[:, rows, cols], coc_px[window], layer[window], spec,
+                                                    layer_fill)
+            win_h, win_w = rows.stop - rows.start, cols.stop - cols.start
             kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
             offsets = None if vignette_offset is None else vignette_offset[:, rows, cols].reshape(4, -1).t()[index]
             buffer = scatter_fn(
-                values[index, :kept], index // win_w, index % win_w, layer_coc[index], win_h, win_w, table, offsets,
+                values[:, :kept], index // win_w, index % win_w, layer_coc, win_h, win_w, table, offsets,
             )
             coverage = buffer[num_channels]
             scale = transmittance[window] / coverage.clamp_min(1.0)  # a layer's own overlap never exceeds opaque
@@ -521,11 +552,13 @@ def cell_sums(values: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Ten
     cells_h, cells_w = -(-height // FILL_CELL_PX), -(-width // FILL_CELL_PX)
     ys = torch.arange(height, device=values.device)[:, None] // FILL_CELL_PX
     xs = torch.arange(width, device=values.device)[None, :] // FILL_CELL_PX
-    slot = torch.where((slot >= 0) & (slot < slots), slot, slots)  # the rest -> a spare slot, dropped below
-    index = (slot * cells_h + ys) * cells_w + xs
-    rows = torch.cat([values, torch.ones_like(values[:1])]).reshape(num_channels + 1, -1).t()
+    # The rest -> a spare slot, dropped below (-1 wraps round to it, larger ones are clamped to it).
+    slot = slot.clamp(-1, slots).remainder_(slots + 1)
+    index = (ys * cells_w + xs).add(slot, alpha=cells_h * cells_w).reshape(-1)  # (fewer passes over H x W)
     sums = torch.zeros((slots + 1) * cells_h * cells_w, num_channels + 1, device=values.device, dtype=values.dtype)
-    sums.index_add_(0, index.reshape(-1), rows)
+    sums[:, :num_channels].index_add_(0, index, values.reshape(num_channels, -1).t())
+    # The counts need no pass of ones through the sums: integers, exact in any order.
+    sums[:, num_channels] = torch.bincount(index, minlength=sums.shape[0])
     return sums.reshape(slots + 1, cells_h, cells_w, num_channels + 1)[:slots].permute(0, 3, 1, 2)
 
 
@@ -541,11 +574,11 @@ def cell_distance(known: torch.Tensor, rings: int) -> torch.Tensor:
     GPU twin computes the same integers in two separable passes.
     """
     reached = known.to(torch.uint8)
-    count = reached.float()
+    count = reached.to(torch.int16)  # (small integers: a float count would move twice the memory per ring)
     for _ in range(rings):
         reached = _dilate(reached)
         count += reached
-    return torch.where(count > 0, (rings + 1 - count) * FILL_CELL_PX, FAR_PX)
+    return torch.where(count > 0, (rings + 1 - count).float() * FILL_CELL_PX, FAR_PX)
 
 
 def _dilate(flags: torch.Tensor) -> torch.Tensor:
@@ -583,16 +616,35 @@ def _push_pull(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     # GPU, and a fully known level passes through the pull unchanged anyway.
     if values.shape[-2] <= 1 and values.shape[-1] <= 1:
         return values
+    return _pull_rows(_coarser_filled(values * weight, weight), values, weight, slice(0, values.shape[-2]))
+
+
+def _coarser_filled(weighted: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The next coarser level of the push-pull pyramid, itself push-pulled: ``(N, C, ceil(H / 2),
+    ceil(W / 2))`` from ``weighted`` = values * weight ``(N, C, H, W)`` and ``weight`` ``(N, 1, H, W)``."""
     # Push: average the known values down a pyramid (weights saturate at 1).
     # (In place where the tensor is this level's own temporary: at the finest levels these are the
     # largest allocations of the fill, and fresh memory costs page faults.)
-    coarse_values = F.avg_pool2d(values * weight, 2, ceil_mode=True)
+    coarse_values = F.avg_pool2d(weighted, 2, ceil_mode=True)
     coarse_weight = F.avg_pool2d(weight, 2, ceil_mode=True)
     normalised = coarse_values.div_(coarse_weight.clamp_min(1e-12))
-    filled = _push_pull(normalised, coarse_weight.mul_(4).clamp_(max=1.0))
-    # Pull: known pixels keep their value; unknown ones take the coarser level's.
-    upsampled = F.interpolate(filled, scale_factor=2, mode="bilinear", align_corners=False)
-    return torch.lerp(upsampled[..., : values.shape[-2], : values.shape[-1]], values, weight)
+    return _push_pull(normalised, coarse_weight.mul_(4).clamp_(max=1.0))
+
+
+def _pull_rows(coarse: torch.Tensor, values: torch.Tensor, weight: torch.Tensor, rows: slice) -> torch.Tensor:
+    """The pull of one level in rows ``rows`` alone: known pixels keep their value, unknown ones take
+    the coarser level's, upsampled. ``(N, C, len(rows), W)`` from ``coarse`` (:func:`_coarser_filled`),
+    ``values`` ``(N, C, H, W)`` and ``weight`` ``(N, 1, H, W)``.
+
+    The same numbers as upsampling the whole level: bilinear upsampling by 2 computes output row r
+    from coarse rows (r - 1) // 2 and the next, with weights 1/4 and 3/4 that do not depend on where
+    the rows start, so a cut that keeps one coarse row above and below gives every row the same taps.
+    """
+    start, stop = rows.start, rows.stop
+    first, last = max(start - 1, 0) // 2, min(max(stop - 2, 0) // 2 + 2, coarse.shape[-2])  # coarse rows read
+    upsampled = F.interpolate(coarse[..., first:last, :], scale_factor=2, mode="bilinear", align_corners=False)
+    upsampled = upsampled[..., start - 2 * first: stop - 2 * first, : values.shape[-1]]
+    return torch.lerp(upsampled, values[..., start:stop, :], weight[..., start:stop, :])
 
 
 def sample_cells(cells: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
@@ -611,24 +663,33 @@ def sample_cells(cells: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> tor
 class WindowTaps:
     """:func:`sample_cells` at pixels of one window, with the taps of each of its rows and columns
     worked out once: a pixel's taps are then looked up, not recomputed (per layer, hundreds of
-    thousands of hidden pixels are sampled, from a few hundred distinct rows and columns)."""
+    thousands of hidden pixels are sampled, from a few hundred distinct rows and columns).
+
+    The cell maps it samples hold the cell rows :attr:`cell_rows` alone (all a window reads)."""
 
     def __init__(self, window: Window, cells_h: int, cells_w: int, device):
         self._window, self._cells, self._device = window, (cells_h, cells_w), device
+        rows = window[0]
+        # A pixel row y reads cell rows floor(y / CELL - 1/2) and the next (clamped to the map).
+        self.cell_rows = slice(max(rows.start // FILL_CELL_PX - 1, 0), min((rows.stop - 1) // FILL_CELL_PX + 2, cells_h))
         self._tables: dict[torch.dtype, tuple] = {}
 
     def sample(self, cells: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        """``cells`` ``(..., h, w)`` at the window's pixels ``(rows, cols)`` (window coordinates)."""
-        row_taps, col_taps = self._tables_for(cells.dtype)
-        return _bilinear(cells, [table[rows] for table in row_taps], [table[cols] for table in col_taps])
+        """``cells`` ``(..., len(cell_rows), w)`` at the window's pixels ``(rows, cols)`` (window coordinates)."""
+        (row_cells, row_weights), (col_cells, col_weights) = self._tables_for(cells.dtype)
+        # One gather per table: each holds two taps of every row (column) side by side.
+        return _bilinear(cells, [*row_cells[:, rows], *row_weights[:, rows]], [*col_cells[:, cols], *col_weights[:, cols]])
 
     def _tables_for(self, dtype: torch.dtype) -> tuple:
-        """Per row: (top cell * w, bottom cell * w, weight, 1 - weight); per column the same, unscaled."""
+        """Per row: (top cell * w, bottom cell * w) ``(2, h)`` and (weight, 1 - weight) ``(2, h)``,
+        cells counted from :attr:`cell_rows`; per column the same, unscaled."""
         if dtype not in self._tables:
             (rows, cols), (cells_h, cells_w) = self._window, self._cells
             top, bottom, fy = _taps(torch.arange(rows.start, rows.stop, device=self._device), cells_h, dtype)
             left, right, fx = _taps(torch.arange(cols.start, cols.stop, device=self._device), cells_w, dtype)
-            self._tables[dtype] = ((top * cells_w, bottom * cells_w, fy, 1 - fy), (left, right, fx, 1 - fx))
+            first = self.cell_rows.start
+            self._tables[dtype] = ((torch.stack([top - first, bottom - first]) * cells_w, torch.stack([fy, 1 - fy])),
+                                   (torch.stack([left, right]), torch.stack([fx, 1 - fx])))
         return self._tables[dtype]
 
 
@@ -677,23 +738,20 @@ def layer_pixels(
             ``spec.hidden_reach_px`` is None.
 
     Returns:
-        values ``(h*w, C + 2)`` (premultiplied channels, coverage, invented coverage), the CoC to
-        scatter each pixel with ``(h*w,)``, and the ``(h, w)`` mask of pixels to scatter.
+        the ``(n,)`` flat window index of the pixels to scatter (ascending), their values ``(n, C + 2)``
+        (premultiplied channels, coverage, invented coverage) and the CoC to scatter each with ``(n,)``.
     """
     num_channels = channels.shape[0]
-    height, width = coc_px.shape
-    own = layer == spec.index
-    values = torch.cat([channels, torch.ones_like(coc_px)[None], torch.zeros_like(coc_px)[None]]).reshape(
-        num_channels + 2, -1)
+    flat_coc, own = coc_px.reshape(-1), (layer == spec.index).reshape(-1)
     if spec.hidden_reach_px is None:  # nothing nearer comes close: no hidden background
-        return values.t(), coc_px.reshape(-1), own
-    layer_coc, pixels = coc_px.reshape(-1).clone(), own.reshape(-1).clone()
+        index = torch.nonzero(own).flatten()
+        return index, _taken_as_they_are(channels, index).t(), flat_coc[index]
+    width = coc_px.shape[1]
     hidden = torch.nonzero((layer < spec.index).reshape(-1)).flatten()
     rows, cols = hidden // width, hidden % width
-    coc = layer_coc[hidden]
-    slot = fill.slot[spec.index]
+    coc = flat_coc[hidden]
     taps = WindowTaps(spec.window, *fill.distance.shape[-2:], device=coc_px.device)
-    distance = taps.sample(fill.distance[slot], rows, cols)
+    distance = taps.sample(fill.distance[fill.slot[spec.index], taps.cell_rows], rows, cols)
     reach = coc.abs() * 0.5 + spec.radius_px + HIDDEN_MARGIN_PX  # per hidden pixel
     band = distance < reach + FILL_FADE_PX
     # The rest of the band continues the surface, except lights (they would be counted twice).
@@ -701,22 +759,39 @@ def layer_pixels(
     light = fill.light[spec.window]
     if bool(light.any()):  # lights are rare: most windows have none, and then this costs nothing
         invented |= band & light.reshape(-1)[hidden]
+    pixels = own.clone()
     pixels[hidden[band]] = True
+    index = torch.nonzero(pixels).flatten()
+    values, layer_coc = _taken_as_they_are(channels, index), flat_coc[index]
+    if not bool(band.any()):  # no hidden pixel takes part: none continues the surface, none is invented
+        return index, values.t(), layer_coc
+    cells = fill.values_in_rows(spec.index, taps.cell_rows)  # the rows of the layer's fill the window reads
     # A surface continues without a step from the layer's own CoC nearby (CONTINUOUS_STEP_PX). (On a
     # steep ramp the pixels a few px past the boundary drift that far too and are invented: the
     # fill continues the same colours there, measured no worse.)
     candidate = torch.nonzero(band & ~invented).flatten()
     if candidate.numel():
-        own_coc = taps.sample(fill.values[slot, num_channels], rows[candidate], cols[candidate])
+        own_coc = taps.sample(cells[num_channels], rows[candidate], cols[candidate])
         invented[candidate] = (coc[candidate] - own_coc.to(coc.dtype)).abs() > CONTINUOUS_STEP_PX
     chosen = torch.nonzero(invented).flatten()
     if chosen.numel():
-        index = hidden[chosen]
+        at = torch.searchsorted(index, hidden[chosen])  # where the invented pixels are among those scattered
         fade = ((reach[chosen] + FILL_FADE_PX - distance[chosen]) / FILL_FADE_PX).clamp(0.0, 1.0)
-        filled = taps.sample(fill.values[slot], rows[chosen], cols[chosen]).to(values.dtype)
+        filled = taps.sample(cells, rows[chosen], cols[chosen]).to(values.dtype)
         coverage = fade * filled[num_channels + 1]  # as dense as the layer is around the hole
-        values[:num_channels, index] = filled[:num_channels] * coverage
-        values[num_channels:, index] = coverage
+        values[:num_channels, at] = filled[:num_channels] * coverage
+        values[num_channels:, at] = coverage
         low, high = spec.coc_range
-        layer_coc[index] = filled[num_channels].clamp(max(low, -1e9), min(high, 1e9))
-    return values.t(), layer_coc, pixels.reshape(height, width)
+        layer_coc[at] = filled[num_channels].clamp(max(low, -1e9), min(high, 1e9))
+    return index, values.t(), layer_coc
+
+
+def _taken_as_they_are(channels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``(C + 2, n)`` values of the window pixels ``index`` scattered as they are: their channels,
+    full coverage, nothing invented."""
+    num_channels = channels.shape[0]
+    values = torch.empty(num_channels + 2, index.numel(), device=channels.device, dtype=channels.dtype)
+    torch.index_select(channels.reshape(num_channels, -1), 1, index, out=values[:num_channels])
+    values[num_channels] = 1.0
+    values[num_channels + 1] = 0.0
+    return values

@@ -37,6 +37,8 @@ MIN_FAR_COC_PX = 4.0
 MAX_NEAR_COC_PX = 2.0
 #: Subject/background contrast (sRGB) below which bleed cannot be measured at an edge pixel.
 MIN_CONTRAST = 0.08
+#: Measured blur below this fraction of the expected one reads as a sharp band.
+SHARP_BAND_FRACTION = 0.35
 
 
 def cutout(evidence: Evidence) -> SignResult:
@@ -104,7 +106,7 @@ def _edge_terms(evidence: Evidence, boundary: torch.Tensor, far_coc: torch.Tenso
         ratio = estimate.edge_coc_px[on_edge] / far_coc[on_edge].clamp_min(1.0)
         soft = weighted_median(ratio, weight[on_edge])
     if int(outside.sum()) >= 10:
-        too_sharp = estimate.edge_coc_px[outside] < 0.35 * evidence.expected_px[outside]
+        too_sharp = estimate.edge_coc_px[outside] < SHARP_BAND_FRACTION * evidence.expected_px[outside]
         sharp_band = float((too_sharp * weight[outside]).sum() / weight[outside].sum())
     return {"soft edge": (soft, SOFT_AT_FLAG), "sharp band": (sharp_band, SHARP_BAND_AT_FLAG)}
 

@@ -7,8 +7,9 @@
 2. **Subject protection** (:mod:`.protect`): the in-focus region, grown by the depth edge, plus an
    optional mask, is copied bit for bit.
 3. **Blur from the geometry, given the blur already there** (:mod:`.detail`, :mod:`.rims`,
-   :mod:`.reblur`): detail the lens forbids is low-passed, cut-out
-   rims are removed from the band next to the subject, and only the missing blur is rendered, with
+   :mod:`.reblur`): detail the lens forbids is low-passed, a cut-out's light or dark lines along the
+   subject are replaced by the background beyond them, subject colour smeared into a re-blurred
+   band is unmixed, and only the missing blur is rendered, with
    the renderer's occlusion and hidden-background fill; where the picture is blurrier than the lens
    allows, it is left and reported in the deficit map.
 4. **Grain matching** (:mod:`.grain`): the sharp region's grain is synthesised over re-blurred regions.
@@ -26,16 +27,17 @@ from .. import tone as tone_curves
 from ..aperture import Aperture
 from ..composite import push_pull
 from ..diagnosis import diagnose, estimate_defocus
+from ..diagnosis.shot import depth_edges, dilate
+from ..diagnosis.sign_cutout import SHARP_BAND_FRACTION
 from ..errors import InputError
 from ..lens import Lens
 from ..render import check_render_inputs, render_full
 from .grain import measure_grain, match_grain
 from .hierarchy import calm_background
-from ..diagnosis.shot import depth_edges, dilate
 from .detail import SIGMA_PER_COC, forbidden_detail, remove_forbidden_detail
 from .protect import subject_mask
 from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
-from .rims import remove_rims
+from .rims import remove_lines, remove_rims
 from .tone import apply_black_point, decide_tone
 
 MODES = ("auto", "off")
@@ -112,7 +114,9 @@ def fix(
         tone: ``auto`` or ``off``; ``black_point`` and ``expand_highlights`` override ``auto``.
         highlight_threshold, highlight_gain: the highlight expansion curve (as ``render``).
         encoded: the picture came from an 8/16-bit (sRGB) file.
-        rims: ``auto`` (unmix subject colour smeared into a re-blurred band next to the subject) or ``off``.
+        rims: ``auto`` (unmix subject colour smeared into a re-blurred band next to the subject, and
+            where ``diagnose`` flags a cut-out, replace light or dark lines along the outline by the
+            background) or ``off``.
         grain: ``auto`` (match the sharp region's grain) or ``off``.
         hierarchy: ``auto`` (calm a background louder than the subject) or ``off``.
         seed: the synthesised grain's seed.
@@ -162,7 +166,11 @@ def fix(
         decisions["existing_blur"] = "estimated"
     existing = background_blur(existing_blur_px, blur_confidence, protected)
     if forbidden is not None:
-        existing = judged_blur(image, depth_m, lens, expected, existing, forbidden, decisions)
+        flagged = flagged_signs(image, depth_m, lens, decisions)
+        existing = judged_blur(expected, existing, forbidden, flagged)
+        if rims == "auto" and flagged is not None and "cutout" in flagged:
+            image, lines = remove_lines(image, expected, protected)
+            decisions["lines"] = {"pixels": int(lines.sum())}
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0
     # Rims are removed only where the band is re-rendered: a band whose blur is already right is
@@ -202,28 +210,33 @@ def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Te
     return colour, (rendered[image.shape[0]:] if alpha is not None else None)
 
 
-def judged_blur(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, expected: torch.Tensor,
-                existing: torch.Tensor, forbidden: torch.Tensor, decisions: dict) -> torch.Tensor:
+def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch.Tensor,
+                flagged: list[str] | None) -> torch.Tensor:
     """The estimated existing blur, kept only where ``diagnose`` finds the blur wrong.
 
     The defocus estimate reads large blurs smaller than they are (clutter, thin features), so taken
-    alone it would blur a correct background a second time. So elsewhere the blur counts as right:
+    alone it would blur a correct background a second time. So, given the signs ``diagnose`` flags
+    (:func:`flagged_signs`), the blur counts as right except:
 
+    * where ``absent-distance`` is flagged, the whole background keeps the estimate (blur that
+      ignores distance is wrong everywhere), and so does a picture ``diagnose`` cannot judge
+      (``flagged`` None: not colour, or no in-focus region by its test);
     * ``forbidden`` detail (a pasted pattern, a sharp patch, moire), already low-passed by
-      :func:`.detail.remove_forbidden_detail`, counts as right;
-    * where ``cutout`` is flagged, the band along depth edges keeps the estimate (rims, a plate
-      blurred with the subject in it);
-    * where ``absent-distance`` is flagged, the whole background keeps it (blur that ignores distance
-      is wrong everywhere), and so does a picture ``diagnose`` cannot judge (not colour, or no
-      in-focus region by its test).
+      :func:`.detail.remove_forbidden_detail`, counts as right even then.
+
+    A flagged ``cutout`` does not re-blur the band along the subject: the estimate there reads the
+    subject's own hard outline, and a re-rendered band blurred an already blurred plate a second
+    time (the diagnose set's worst cut-outs, -2.3 dB) and left a seam where the band ended. Its
+    lines are removed instead (:func:`.rims.remove_lines`).
     """
-    flagged = flagged_signs(image, depth_m, lens, decisions)
     right = torch.maximum(existing, expected.abs())  # counts as already blurred as the lens wants
     if flagged is None or "absent-distance" in flagged:
-        judged = existing  # wrong everywhere, or no verdict: the estimate alone, as without a judge
+        judged = existing
     elif "cutout" in flagged:
-        edges = depth_edges(expected.abs(), expected)
-        judged = torch.where(dilate(edges, max(1, int(float(expected.abs().max()) / 2) + 2)), existing, right)
+        # A plate left sharp next to the subject (a grown matte, a sharp paste) is re-blurred there:
+        # the estimate is trusted where it reads the band as sharp as diagnose's sharp-band term does.
+        band = dilate(depth_edges(expected.abs(), expected), max(1, int(float(expected.abs().max()) / 2) + 2))
+        judged = torch.where(band & (existing < SHARP_BAND_FRACTION * expected.abs()), existing, right)
     else:
         judged = right
     return torch.where(forbidden, right, judged)

@@ -1,4 +1,5 @@
-"""Cut-out rims: subject colour smeared into the background around a pasted subject.
+"""Cut-out rims: subject colour smeared into the background around a pasted subject, and light or
+dark lines along its outline.
 
 A subject pasted sharp on a plate that was blurred *with* the subject still in it carries a rim: the
 plate's pixels next to the subject hold a share of the subject's colour, decaying with distance. A
@@ -12,6 +13,13 @@ subject's nearest outline, spread outward by push-pull). The background is unmix
 ``B = (I - p S) / (1 - p)``. A sharp plate (``b = 0``) has ``p = 0`` and is left as it is; `fix`
 unmixes only where it re-renders the band anyway (where the blur there is already right, a rim could
 not be told from a plate blurred without the subject, and the picture is left alone).
+
+A pasted subject also often carries a *line*: a light rim (the seed's double light edge) or a dark
+halo just outside its outline. Next to an in-focus subject a lens shows the background, mixed with
+the subject's anti-aliased outline, so every pixel there lies between the two colours; a line leaves
+that range, along the outline, and only next to it. Such pixels are hidden background: they take
+the background continued inward from beyond the band by push-pull, as the renderer's hole fill does
+(:func:`remove_lines`).
 """
 
 from __future__ import annotations
@@ -20,9 +28,12 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from ..composite import push_pull
 from ..diagnosis.shot import dilate
+from ..diagnosis.sign_cutout import MAX_NEAR_COC_PX, MIN_FAR_COC_PX
+from ..tone import linear_to_srgb
 from .protect import distance_px
 
 #: A share below this is not worth unmixing (and the band ends where the share falls below it).
@@ -71,6 +82,13 @@ def rim_profile(plate_coc_px: float) -> list[float]:
     return shares
 
 
+def outline_colour(image: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """``(C, H, W)``: the colour of the nearest outline pixel of ``inside`` (its pixels with a
+    neighbour outside), spread over the frame by push-pull."""
+    outline = inside & (distance_px(~inside, 1) <= 1)
+    return push_pull(image, outline.float())
+
+
 def remove_rims(image: torch.Tensor, protected: torch.Tensor, existing_coc_px: torch.Tensor) -> RimResult:
     """Unmix the subject's colour from the background next to it (see the module docstring).
 
@@ -90,10 +108,91 @@ def remove_rims(image: torch.Tensor, protected: torch.Tensor, existing_coc_px: t
     if not shares:
         return RimResult(image, plate_coc_px, [])
     distance = distance_px(protected, len(shares))
-    outline = protected & (distance_px(~protected, 1) <= 1)
-    subject = push_pull(image, outline.float())
+    subject = outline_colour(image, protected)
     cleaned = image.clone()
     for ring, share in enumerate(shares, start=1):
         where = distance == ring
         cleaned[:, where] = ((image[:, where] - share * subject[:, where]) / (1 - share)).clamp_min(0.0)
     return RimResult(cleaned, plate_coc_px, shares)
+
+
+#: How far (px) from the subject's outline a line is looked for.
+LINE_BAND_PX = 4
+#: How far (sRGB, 0-1) a pixel may leave the range between the subject's and the background's colour
+#: before it is part of a line (8-bit rounding and grain stay well inside).
+LINE_MARGIN = 0.08
+#: Share of the same ring (pixels at the same distance from the subject), within LINE_WINDOW_PX along
+#: the outline, that must leave the range: a rim follows the outline, a light or a patterned
+#: background does not (a checkerboard behind a pole leaves it on half of the ring).
+LINE_ALONG_SHARE = 0.85
+LINE_WINDOW_PX = 31
+
+
+def remove_lines(image: torch.Tensor, expected_coc_px: torch.Tensor,
+                 protected: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace light or dark lines along an in-focus subject's outline by the background beyond them.
+
+    Args:
+        image: ``(C, H, W)`` linear colour.
+        expected_coc_px: ``(H, W)`` signed CoC the lens gives (CONVENTIONS).
+        protected: ``(H, W)`` bool, pixels never replaced (the subject fix copies bit for bit, which
+            reaches one pixel across a depth edge), or None.
+
+    Returns:
+        the image, and the ``(H, W)`` bool map of replaced pixels (only defocused background next to
+        a subject that is in focus, |c| <= 2 px, as ``diagnose``'s cut-out sign reads edges).
+
+    Example:
+        >>> coc = torch.full((40, 40), 12.0); coc[:, :20] = 0.0
+        >>> image = torch.full((3, 40, 40), 0.2); image[:, :, 20:22] = 0.9  # a light rim
+        >>> fixed, line = remove_lines(image, coc)
+        >>> int(line[:, 20:22].sum()), round(float(fixed[0, 10, 21]), 3)
+        (80, 0.2)
+    """
+    subject = expected_coc_px.abs() <= MAX_NEAR_COC_PX
+    far = expected_coc_px >= MIN_FAR_COC_PX
+    distance = distance_px(subject, 2 * LINE_BAND_PX + 2)
+    band = (distance >= 1) & (distance <= LINE_BAND_PX) & far
+    if not bool(band.any()):
+        return image, band
+    subject_colour = linear_to_srgb(outline_colour(image, subject).clamp_min(0.0))
+    pixel = linear_to_srgb(image.clamp_min(0.0))
+
+    def leaves_range(known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """How far each pixel leaves the range between the subject and the background continued
+        from ``known``, and that background (linear)."""
+        background = push_pull(image, (known & far).float())
+        encoded = linear_to_srgb(background.clamp_min(0.0))
+        low, high = torch.minimum(subject_colour, encoded), torch.maximum(subject_colour, encoded)
+        return ((pixel - high).clamp_min(0) + (low - pixel).clamp_min(0)).amax(0), background
+
+    outside, background = leaves_range(distance > LINE_BAND_PX + 1)
+    candidate = band & (outside > LINE_MARGIN)
+    along = _share_along(candidate, band, distance, range(1, LINE_BAND_PX + 1))
+    # The same test one band farther out: a rim is thin, a background's own pattern goes on.
+    farther = far & (distance > LINE_BAND_PX) & (distance <= 2 * LINE_BAND_PX)
+    outside_farther, _ = leaves_range(distance > 2 * LINE_BAND_PX + 1)
+    along_farther = _share_along(farther & (outside_farther > LINE_MARGIN), farther, distance,
+                                 range(LINE_BAND_PX + 1, 2 * LINE_BAND_PX + 1))
+    farther_share = _window_mean(along_farther * farther) / _window_mean(farther).clamp_min(1e-6)
+    line = candidate & (along > LINE_ALONG_SHARE) & (farther_share < 0.5)
+    line = dilate(line, 1) & band  # the line's anti-aliased fringe goes with it
+    if protected is not None:
+        line &= ~protected
+    return torch.where(line, background, image), line
+
+
+def _share_along(candidate: torch.Tensor, region: torch.Tensor, distance: torch.Tensor, rings) -> torch.Tensor:
+    """At each pixel of ``region``: the share of its ring (same distance from the subject) within
+    the window that is ``candidate``; 0 elsewhere."""
+    share = torch.zeros(candidate.shape)
+    for ring_px in rings:
+        ring = region & (distance == ring_px)
+        share = torch.where(ring, _window_mean(candidate & ring) / _window_mean(ring).clamp_min(1e-6), share)
+    return share
+
+
+def _window_mean(mask: torch.Tensor) -> torch.Tensor:
+    """Mean of an ``(H, W)`` mask (bool or share) over the LINE_WINDOW_PX square around each pixel."""
+    return F.avg_pool2d(mask.float()[None, None], LINE_WINDOW_PX, stride=1, padding=LINE_WINDOW_PX // 2,
+                        count_include_pad=False)[0, 0]
