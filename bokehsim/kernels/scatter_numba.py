@@ -249,8 +249,15 @@ def _put(steps, values, i, column, amount, channels, width):
     from W on (the spare column) are dropped."""
     if column < width:
         at = max(column, 0) * channels
-        for c in range(channels):
-            steps[at + c] += values[i * channels + c] * amount
+        if channels == 4:  # colour and coverage, the usual case: unrolled, 15 % faster on a jittered CoC
+            j = i * 4
+            steps[at] += values[j] * amount
+            steps[at + 1] += values[j + 1] * amount
+            steps[at + 2] += values[j + 2] * amount
+            steps[at + 3] += values[j + 3] * amount
+        else:
+            for c in range(channels):
+                steps[at + c] += values[i * channels + c] * amount
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -510,9 +517,15 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                                          spreads, heights)
                         else:
                             _plain_row_spreads(integrals, extent, r, -dy if flip[i] else dy, flip[i], spreads, heights)
-                        most = _row_columns(spreads, heights, firsts, counts)
-                        if most > entries.shape[2]:  # wider than any spread so far
-                            entries = np.empty((runs, 2, 2 * most))
+                        if _row_columns(spreads, heights, firsts, counts) > entries.shape[2]:
+                            # Wider than the buffer (rare): laid from a buffer of its own, not kept.
+                            # Not by growing ``entries`` here: an array reassigned in this loop costs
+                            # every pixel of every row reference counting (+25 % on a jittered CoC).
+                            _lay_wide(steps, values, i, group, x, norms[i], weight, spreads, heights, firsts, counts,
+                                      channels)
+                            cached_radius = -1.0
+                            i += group
+                            continue
                         for m in range(runs):
                             _end_entries(spreads, heights, m, 0, firsts[m, 0], counts[m, 0], entries)
                             _end_entries(spreads, heights, m, 1, firsts[m, 1], counts[m, 1], entries)
@@ -529,6 +542,20 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                 for x in range(width):
                     running += steps[x * channels + c]
                     out[c, y, x] = running
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lay_wide(steps, values, i, group, x, norm, weight, spreads, heights, firsts, counts, channels):
+    """The entries of a row whose ends spread wider than ``_scatter_rows``' buffer, computed into
+    a buffer of their own and laid for the ``group`` kernels from pixel i on."""
+    runs = weight.shape[0]
+    entries = np.empty((runs, 2, int(counts.max())))
+    for m in range(runs):
+        _end_entries(spreads, heights, m, 0, firsts[m, 0], counts[m, 0], entries)
+        _end_entries(spreads, heights, m, 1, firsts[m, 1], counts[m, 1], entries)
+        scale = norm * weight[m]
+        _lay_entries(steps, values, i, group, x, scale, entries, m, 0, firsts[m, 0], counts[m, 0], channels)
+        _lay_entries(steps, values, i, group, x, -scale, entries, m, 1, firsts[m, 1], counts[m, 1], channels)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
