@@ -244,17 +244,18 @@ def _plain_row_spreads(integrals, extent, radius, dy_kernel, flip, spreads, heig
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _put(steps, values, i, column, amount, channels, width):
+def _put(steps, values, i, pixel, column, amount, channels, width):
     """steps[column] += values[i] * amount; columns left of the frame pile into column 0, columns
-    from W on (the spare column) are dropped."""
+    from W on (the spare column) are dropped. ``pixel`` is values[i] as four float64 when there are
+    four channels (colour and coverage, the usual case), unrolled: 15-20 % faster on a jittered CoC
+    than the loop, which reloads values[i] after every store."""
     if column < width:
         at = max(column, 0) * channels
-        if channels == 4:  # colour and coverage, the usual case: unrolled, 15 % faster on a jittered CoC
-            j = i * 4
-            steps[at] += values[j] * amount
-            steps[at + 1] += values[j + 1] * amount
-            steps[at + 2] += values[j + 2] * amount
-            steps[at + 3] += values[j + 3] * amount
+        if channels == 4:
+            steps[at] += pixel[0] * amount
+            steps[at + 1] += pixel[1] * amount
+            steps[at + 2] += pixel[2] * amount
+            steps[at + 3] += pixel[3] * amount
         else:
             for c in range(channels):
                 steps[at + c] += values[i * channels + c] * amount
@@ -278,7 +279,7 @@ def _spread_of(mean, low, high):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _lay_end(steps, values, i, centre, amount, channels, width, mean0, low0, high0, height0, mean1, low1, high1,
+def _lay_end(steps, values, i, pixel, centre, amount, channels, width, mean0, low0, high0, height0, mean1, low1, high1,
              height1):
     """One end of one pixel's run, laid straight into the row's buffer (``_end_entries`` and
     ``_lay_entries`` for a single kernel): per strip its mean, low and high (px from ``centre``,
@@ -293,8 +294,8 @@ def _lay_end(steps, values, i, centre, amount, channels, width, mean0, low0, hig
     total = height0 + height1
     if first == last:
         covered = height0 * (first + 1.0 - centre - mean0) + height1 * (first + 1.0 - centre - mean1)
-        _put(steps, values, i, first, covered * amount, channels, width)
-        _put(steps, values, i, first + 1, (total - covered) * amount, channels, width)
+        _put(steps, values, i, pixel, first, covered * amount, channels, width)
+        _put(steps, values, i, pixel, first + 1, (total - covered) * amount, channels, width)
         return
     start0, width0, inverse0, skew0 = _spread_of(mean0, low0, high0)
     start1, width1, inverse1, skew1 = _spread_of(mean1, low1, high1)
@@ -306,9 +307,9 @@ def _lay_end(steps, values, i, centre, amount, channels, width, mean0, low0, hig
                    + _spread_cover(boundary - start1, width1, inverse1, skew1, height1))
         # Both pixels together hold the whole spread: their coverage is (their end - the mean).
         both = height0 * (boundary + 1.0 - centre - mean0) + height1 * (boundary + 1.0 - centre - mean1)
-        _put(steps, values, i, first, covered * amount, channels, width)
-        _put(steps, values, i, first + 1, (both - 2.0 * covered) * amount, channels, width)
-        _put(steps, values, i, first + 2, (total - both + covered) * amount, channels, width)
+        _put(steps, values, i, pixel, first, covered * amount, channels, width)
+        _put(steps, values, i, pixel, first + 1, (both - 2.0 * covered) * amount, channels, width)
+        _put(steps, values, i, pixel, first + 2, (total - both + covered) * amount, channels, width)
         return
     before0 = _spread_cover(first - start0, width0, inverse0, skew0, height0)
     before1 = _spread_cover(first - start1, width1, inverse1, skew1, height1)
@@ -317,9 +318,9 @@ def _lay_end(steps, values, i, centre, amount, channels, width, mean0, low0, hig
         after0 = _spread_cover(column + 1.0 - start0, width0, inverse0, skew0, height0)
         after1 = _spread_cover(column + 1.0 - start1, width1, inverse1, skew1, height1)
         coverage = after0 - before0 + after1 - before1
-        _put(steps, values, i, column, (coverage - covered) * amount, channels, width)
+        _put(steps, values, i, pixel, column, (coverage - covered) * amount, channels, width)
         covered, before0, before1 = coverage, after0, after1
-    _put(steps, values, i, last + 1, (total - covered) * amount, channels, width)
+    _put(steps, values, i, pixel, last + 1, (total - covered) * amount, channels, width)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -331,6 +332,11 @@ def _lay_plain_pixel(steps, values, i, x, norm, integrals, extent, weight, radiu
     half_rows = rows * 0.5
     inverse_radius = 1.0 / radius
     centre = x + 0.5
+    if channels == 4:  # for _put
+        j = i * 4
+        pixel = (float(values[j]), float(values[j + 1]), float(values[j + 2]), float(values[j + 3]))
+    else:
+        pixel = (0.0, 0.0, 0.0, 0.0)
     for m in range(runs):
         top, bottom = extent[m, 0], extent[m, 1]
         y0 = min(max((dy_kernel - ROW_HALF_PX) * inverse_radius, top), bottom)
@@ -357,13 +363,13 @@ def _lay_plain_pixel(steps, values, i, x, norm, integrals, extent, weight, radiu
             rl1 = rh1 = rm1
         amount = norm * weight[m]
         if flip:  # rotated by 180 degrees, the left end is the right end mirrored
-            _lay_end(steps, values, i, centre, amount, channels, width, -rm0, -rh0, -rl0, height0, -rm1, -rh1, -rl1,
+            _lay_end(steps, values, i, pixel, centre, amount, channels, width, -rm0, -rh0, -rl0, height0, -rm1, -rh1, -rl1,
                      height1)
-            _lay_end(steps, values, i, centre, -amount, channels, width, -lm0, -lh0, -ll0, height0, -lm1, -lh1, -ll1,
+            _lay_end(steps, values, i, pixel, centre, -amount, channels, width, -lm0, -lh0, -ll0, height0, -lm1, -lh1, -ll1,
                      height1)
         else:
-            _lay_end(steps, values, i, centre, amount, channels, width, lm0, ll0, lh0, height0, lm1, ll1, lh1, height1)
-            _lay_end(steps, values, i, centre, -amount, channels, width, rm0, rl0, rh0, height0, rm1, rl1, rh1, height1)
+            _lay_end(steps, values, i, pixel, centre, amount, channels, width, lm0, ll0, lh0, height0, lm1, ll1, lh1, height1)
+            _lay_end(steps, values, i, pixel, centre, -amount, channels, width, rm0, rl0, rh0, height0, rm1, rl1, rh1, height1)
 
 
 @numba.njit(cache=True, error_model="numpy")
