@@ -197,3 +197,19 @@ def test_cat_eye_kernel_has_the_exact_shape_to_the_rim(offset, coc, point_kernel
     truth = supersampled("circle", coc, offset)
     assert float((kernel - truth).abs().max()) < RIM_TOLERANCE * float(truth.max())
     assert float(kernel.sum()) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_numba_cache_is_dropped_when_the_shared_constants_change(tmp_path):
+    """numba keys its cache by scatter_numba.py's timestamp only, and freezes the constants it
+    imports from scatter.py: a stamp of their values drops the cache when they change."""
+    cached = tmp_path / "scatter_numba._scatter_rows-1.py311.nbi"
+    other = tmp_path / "other_module.f-1.py311.nbi"
+    cached.write_text("old")
+    other.write_text("kept")
+    scatter_numba._drop_stale_cache(tmp_path, "(0.5,)")
+    assert not cached.exists() and other.exists()
+    cached.write_text("new")
+    scatter_numba._drop_stale_cache(tmp_path, "(0.5,)")  # same constants: the cache stays
+    assert cached.exists()
+    scatter_numba._drop_stale_cache(tmp_path, "(0.25,)")
+    assert not cached.exists()
