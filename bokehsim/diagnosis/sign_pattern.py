@@ -12,7 +12,13 @@ smooth background). The one sharp thing a physical blur keeps, the rim of a defo
 disc, is a single coherent edge with coarse energy behind it, so it is not counted. Patterned pixels
 count only where they fill most of an 11 px neighbourhood (a pattern is an area; rims are lines).
 
-The statistic is the patterned area, per mille of the frame.
+The statistic is the patterned area, per mille of the frame, where that area is compact. A pattern
+is a thing in the scene, a patch: it fills most of its box, and the box is not a long strip.
+Forbidden detail that is not one patch and spans a large part of the background (its box spans at
+least ``BROAD_EXTENT`` of the defocused region's box across or down; boxes between 2 % and 98 %
+quantiles, so that a few stray pixels do not stretch them) is the blur itself being wrong, blur
+steps that ignore distance (a half, a strip or bands of the background left sharp), and is counted
+by ``absent-distance`` instead.
 """
 
 from __future__ import annotations
@@ -41,6 +47,15 @@ GRATING_RATIO = 4.0
 #: Share of an 11 px neighbourhood that must be patterned.
 AREA_SHARE = 0.8
 NEIGHBOURHOOD_PX = 11
+#: Forbidden detail that spans this share of the defocused region (across or down) and is not one
+#: patch is broad (blur that ignores distance), not a pattern. On the evaluation, pasted patches
+#: span at most 0.23 of it; sharp bands 0.46 to 0.89, a sharp half 0.2 to 0.6.
+BROAD_EXTENT = 0.3
+#: One patch: the patterned pixels fill at least this share of their box, which is at most this
+#: many times longer than wide (pasted patches fill 0.56-1.2 of their 2-98 % box; sharp bands and
+#: halves 0.01-0.4, where the scene has texture).
+PATCH_FILL = 0.5
+PATCH_ASPECT = 3.0
 #: The expected CoC (px) from which a region counts as defocused; ``absent-distance`` uses it too.
 DEFOCUSED_PX = 4.0
 #: A reading is "too sharp" below this fraction of the expected CoC and below SHARP_PX: a blur
@@ -79,11 +94,40 @@ def patterned_pixels(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_
     return patterned & (share >= AREA_SHARE)
 
 
+def is_broad(evidence: Evidence) -> bool:
+    """Whether the forbidden detail spreads over the background (blur ignoring distance) rather than
+    forming one patch (see the module docstring)."""
+    patterned, defocused = evidence.forbidden_detail, evidence.expected_px >= BAND_FORBIDDEN_FROM_PX[0]
+    count = int(patterned.sum())
+    if count < 2:
+        return False
+    height, width = _box_size(patterned)
+    if count >= PATCH_FILL * height * width and max(height, width) <= PATCH_ASPECT * min(height, width):
+        return False
+    region_h, region_w = _box_size(defocused)
+    return max(height / region_h, width / region_w) >= BROAD_EXTENT
+
+
+def _box_size(mask: torch.Tensor) -> tuple[float, float]:
+    """Height and width of the box between the 2 % and 98 % quantiles of the mask's pixels."""
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    bounds = torch.tensor([0.02, 0.98])
+    (y0, y1), (x0, x1) = torch.quantile(ys.float(), bounds), torch.quantile(xs.float(), bounds)
+    return float(y1 - y0) + 1.0, float(x1 - x0) + 1.0
+
+
+def forbidden_per_mille(evidence: Evidence) -> float:
+    """The forbidden detail's area, per mille of the frame."""
+    return 1000.0 * float(evidence.forbidden_detail.float().mean())
+
+
 def fine_pattern(evidence: Evidence) -> SignResult:
     """Measure the ``fine-pattern`` sign (see the module docstring)."""
-    patterned = patterned_pixels(evidence.image_srgb, evidence.expected_px, evidence.shot.depth_edge)
-    raw = 1000.0 * float(patterned.float().mean())
+    patterned = evidence.forbidden_detail
+    per_mille = forbidden_per_mille(evidence)
     heat = gaussian_blur(patterned.float(), 4.0)
     heat = heat / heat.max().clamp_min(1e-6)
-    return SignResult("fine-pattern", severity_from_raw(raw, RAW_AT_FLAG), heat, hot_box(heat, share=0.25),
-                      f"{int(patterned.sum())} px of detail the expected blur forbids ({raw:.2f} per mille of the frame)")
+    note = f"{int(patterned.sum())} px of detail the expected blur forbids ({per_mille:.2f} per mille of the frame)"
+    if is_broad(evidence):
+        return SignResult("fine-pattern", 0.0, heat, None, note + ", spread over the background: see absent-distance")
+    return SignResult("fine-pattern", severity_from_raw(per_mille, RAW_AT_FLAG), heat, hot_box(heat, share=0.25), note)

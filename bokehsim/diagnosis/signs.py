@@ -80,6 +80,9 @@ class Evidence:
         f_number: N the expected CoC is computed at (given, or implied).
         expected_px: ``(H, W)`` unsigned expected CoC diameter at ``f_number``.
         readings: the edge readings away from depth edges.
+        forbidden_detail: ``(H, W)`` bool, detail the expected blur forbids
+            (:func:`~bokehsim.diagnosis.sign_pattern.patterned_pixels`); ``fine-pattern`` counts it
+            where it is compact, ``absent-distance`` where it spreads over the background.
     """
 
     image_linear: torch.Tensor
@@ -89,3 +92,4 @@ class Evidence:
     f_number: float
     expected_px: torch.Tensor
     readings: Readings
+    forbidden_detail: torch.Tensor
