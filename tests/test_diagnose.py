@@ -13,7 +13,7 @@ from bokehsim.diagnosis.overlay import SIGN_COLOURS, draw_overlay
 from bokehsim.diagnosis.shot import dilate
 from bokehsim.diagnosis.thumbnail import thumbnail_separation
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
-from diagnose_scene import HEIGHT, LENS, WIDTH, quantised, scene, shot
+from diagnose_scene import HEIGHT, LENS, WIDTH, blocks, quantised, scene, shot
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +169,17 @@ def test_background_left_sharp_over_a_wide_area_is_absent_distance(layout, sharp
     report = diagnose(quantised(out), depth, LENS)
     assert report.primary == "absent-distance", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
     assert not report.sign("fine-pattern").flagged
+
+
+def test_a_grown_matte_is_a_cutout(sharp):
+    """The subject pasted with a matte grown by 3 px onto the lens's own plate: a strip of sharp
+    background rings it. The background gets a fine texture (small blocks) so the strip shows."""
+    image, depth, mask = sharp
+    fine = blocks(torch.Generator().manual_seed(5), 900, 3, 9)
+    image = torch.where(mask, image, fine)
+    clean = shot(image, depth)
+    report = diagnose(clean, depth, LENS)
+    assert report.primary is None, [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    grown = dilate(mask, 3)
+    report = diagnose(quantised(torch.where(grown, image.clamp(0, 1), clean)), depth, LENS)
+    assert report.primary == "cutout", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
