@@ -183,3 +183,22 @@ def test_a_grown_matte_is_a_cutout(sharp):
     grown = dilate(mask, 3)
     report = diagnose(quantised(torch.where(grown, image.clamp(0, 1), clean)), depth, LENS)
     assert report.primary == "cutout", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+
+
+def test_highlight_discs_are_aperture_copies_not_streaks_or_specks():
+    """Bokeh discs of a round aperture (12 px) are fitted round; a streak 18 x 5 px (a highlight
+    along an edge) and discs too small to tell round from oval (7 px) are not judged at all."""
+    from bokehsim.diagnosis.sign_optics import highlight_discs
+
+    yy, xx = torch.meshgrid(torch.arange(120, dtype=torch.float32), torch.arange(200, dtype=torch.float32), indexing="ij")
+    image = torch.full((3, 120, 200), 0.02)
+    for cx in (30, 70, 110, 150):
+        image[:, ((yy - 40) ** 2 + (xx - cx) ** 2) <= 6.0**2] = 4.0
+    image[:, 88:93, 20:38] = 4.0  # a streak
+    expected = torch.full((120, 200), 12.0)
+    discs = highlight_discs(image, expected)
+    assert len(discs) == 4 and all(d["aspect"] < 1.12 and abs(d["y"] - 40) < 0.5 for d in discs)
+    small = torch.full((3, 120, 200), 0.02)
+    for cx in (30, 70, 110, 150):
+        small[:, ((yy - 40) ** 2 + (xx - cx) ** 2) <= 3.5**2] = 4.0
+    assert highlight_discs(small, torch.full((120, 200), 7.0)) == []

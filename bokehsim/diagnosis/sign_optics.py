@@ -37,8 +37,13 @@ MIN_FILL = 0.9
 #: A disc's area over that of a disc of the expected CoC: outside this range a blob is a part of
 #: a disc (occluded, cut) or several merged.
 DISC_AREA_RANGE = (0.5, 1.8)
-#: Discs are judged in regions whose expected CoC reaches this (px).
-MIN_DISC_COC_PX = 6.0
+#: Discs are judged in regions whose expected CoC reaches this (px): a smaller disc covers too few
+#: pixels for its outline to tell round from oval (on the evaluation's thin_pole scene, blobs of
+#: leaves and sky at CoC 7 px read aspects 1.1-2.9 through a round aperture).
+MIN_DISC_COC_PX = 9.0
+#: Blobs longer than this many times their width are streaks (a highlight along an edge), not a
+#: copy of an aperture: no lens's oval or cat-eye comes near it.
+MAX_DISC_ASPECT = 3.0
 
 
 def contradictory_optics(evidence: Evidence) -> SignResult:
@@ -145,7 +150,7 @@ def _fit_ellipse(ys: torch.Tensor, xs: torch.Tensor, coc_px: float, shape: tuple
     spread = torch.sqrt(((cxx - cyy) / 2) ** 2 + cxy**2)
     major, minor = (cxx + cyy) / 2 + spread, ((cxx + cyy) / 2 - spread).clamp_min(1e-6)
     # A filled ellipse of semi-axes a, b has moments a^2/4, b^2/4: its area is pi * 4 sqrt(major minor).
-    if area / (4 * math.pi * float(torch.sqrt(major * minor))) < MIN_FILL:
-        return None  # not a filled ellipse: overlapping discs or a streak
+    if area / (4 * math.pi * float(torch.sqrt(major * minor))) < MIN_FILL or major > MAX_DISC_ASPECT**2 * minor:
+        return None  # not a filled ellipse (overlapping discs), or a streak
     return {"x": float(x), "y": float(y), "fill": area / (4 * math.pi * float(torch.sqrt(major * minor))), "aspect": float(torch.sqrt(major / minor)),
             "angle": 0.5 * float(torch.atan2(2 * cxy, cxx - cyy))}
