@@ -202,3 +202,16 @@ def test_highlight_discs_are_aperture_copies_not_streaks_or_specks():
     for cx in (30, 70, 110, 150):
         small[:, ((yy - 40) ** 2 + (xx - cx) ** 2) <= 3.5**2] = 4.0
     assert highlight_discs(small, torch.full((120, 200), 7.0)) == []
+
+
+def test_a_background_made_more_contrasty_than_blur_leaves_it_fails_the_hierarchy(sharp, clean):
+    """Clarity x3 (local contrast at 6 px) on everything behind the subject: saturation stays under
+    its allowance, local contrast passes the subject's by more than blur allows."""
+    from bokehsim.diagnosis.filters import gaussian_blur
+
+    encoded = linear_to_srgb(clean)
+    local = gaussian_blur(encoded, 6.0)
+    boosted = srgb_to_linear((local + (encoded - local) * 3.0).clamp(0, 1))
+    report = diagnose(quantised(torch.where(sharp[2], clean, boosted)), sharp[1], LENS)
+    sign = report.sign("failed-hierarchy")
+    assert sign.flagged and "contrast x1.3" in sign.note, sign.note
