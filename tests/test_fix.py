@@ -151,3 +151,30 @@ def test_a_patterned_background_next_to_the_subject_is_not_a_line():
     picture, _, coc = _pole_shot(0, None)
     _, line = remove_lines(picture, coc)
     assert int(line.sum()) == 0
+
+
+def test_a_background_louder_than_blur_allows_is_calmed_to_its_allowance_and_no_further():
+    """Local contrast of the background at about 1.5x the subject's is brought to the 1.2x that
+    failed-hierarchy allows; its saturation, under its allowance, and the subject are untouched."""
+    from bokehsim.diagnosis.sign_hierarchy import ALLOWED_RATIO, FLOOR, loudness_maps
+    from bokehsim.repair.hierarchy import calm_background
+
+    generator = torch.Generator().manual_seed(4)
+    height, width = 96, 128
+    texture = torch.rand(1, height, width, generator=generator)
+    image = (0.4 + 0.1 * (texture - 0.5)).expand(3, height, width).clone()
+    image[0] += 0.05  # a little colour, the same everywhere
+    subject = torch.zeros(height, width, dtype=torch.bool)
+    subject[24:72, 32:96] = True
+    image = torch.where(subject, image, 0.4 + (image - 0.4) * 2.0)
+    expected = torch.where(subject, 0.0, 12.0)
+    calmed, decisions = calm_background(image, expected, subject)
+
+    def ratio(picture, name):
+        level = loudness_maps(picture)[name]
+        return (float(level[expected >= 6].mean()) + FLOOR) / (float(level[subject].mean()) + FLOOR)
+
+    assert ratio(image, "contrast") > 1.4
+    assert abs(ratio(calmed, "contrast") - ALLOWED_RATIO["contrast"]) < 0.08
+    assert decisions["saturation"]["scale"] == 1.0
+    assert torch.equal(calmed[:, subject], image[:, subject])
