@@ -160,6 +160,16 @@ def oval_quadrants(pinhole, depth, lens, *, radial: bool) -> torch.Tensor:
     return out
 
 
+def patch_box(background: torch.Tensor, size_px: float, rng: torch.Generator) -> tuple[slice, slice] | None:
+    """A square of ``size_px`` centred at a random pixel of the background at least 24 px inside it."""
+    ys, xs = torch.nonzero(background & ~dilate(~background, 24), as_tuple=True)
+    if not ys.numel():
+        return None
+    k = int(torch.randint(ys.numel(), (1,), generator=rng))
+    cy, cx, size = int(ys[k]), int(xs[k]), int(size_px)
+    return slice(max(0, cy - size // 2), cy + size // 2), slice(max(0, cx - size // 2), cx + size // 2)
+
+
 def corrupted(pinhole, depth, lens, clean, rng) -> list[tuple[str, str, str, float, torch.Tensor]]:
     """(sign, recipe, split, severity, image) for every corruption of one scene."""
     h, w = depth.shape
@@ -205,11 +215,8 @@ def corrupted(pinhole, depth, lens, clean, rng) -> list[tuple[str, str, str, flo
             return local + (x - local) * k * 1.5 + (x - x.mean()) * 0.3 * k
         items.append(("failed-hierarchy", "contrast-boost", "seen", sev, bgf * srgb_edit(clean, contrast) + (1 - bgf) * clean))
         # fine-pattern: a patch pasted where the shot defocuses
-        ys, xs = torch.nonzero(bg & ~dilate(~bg, 24), as_tuple=True)
-        if ys.numel():
-            k = int(torch.randint(ys.numel(), (1,), generator=rng))
-            cy, cx, size = int(ys[k]), int(xs[k]), int(min(h, w) * (0.12 + 0.1 * sev))
-            box = (slice(max(0, cy - size // 2), cy + size // 2), slice(max(0, cx - size // 2), cx + size // 2))
+        box = patch_box(bg, min(h, w) * (0.12 + 0.1 * sev), rng)
+        if box is not None:
             yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
             grid = ((yy // 2 + xx // 2) % 2).float()[None]
             img = clean.clone()
@@ -277,11 +284,8 @@ def unseen(pinhole, depth, lens, clean) -> list[tuple[str, str, str, float, torc
         bgf = bg.float()[None]
         items.append(("failed-hierarchy", "vibrance-clarity", "holdout", sev, bgf * srgb_edit(clean, vibrance_clarity) + (1 - bgf) * clean))
         # fine-pattern: diagonal fine stripes, and sharp noise, in a patch of the defocused region
-        ys, xs = torch.nonzero(bg & ~dilate(~bg, 24), as_tuple=True)
-        if ys.numel():
-            k = int(torch.randint(ys.numel(), (1,), generator=rng))
-            cy, cx, size = int(ys[k]), int(xs[k]), int(min(h, w) * (0.1 + 0.1 * sev))
-            box = (slice(max(0, cy - size // 2), cy + size // 2), slice(max(0, cx - size // 2), cx + size // 2))
+        box = patch_box(bg, min(h, w) * (0.1 + 0.1 * sev), rng)
+        if box is not None:
             yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
             stripes = (((xx + yy) // 2) % 2).float()[None]
             img = clean.clone()
