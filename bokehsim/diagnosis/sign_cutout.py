@@ -106,7 +106,8 @@ def cutout(evidence: Evidence) -> SignResult:
     heat = heat / heat.max().clamp_min(1e-6)
     note = ", ".join(f"{name} {value:.2f}" for name, (value, _) in terms.items())
     return SignResult("cutout", severity_from_raw(raw, 1.0), heat, hot_box(heat, share=0.3),
-                      f"{int(ys.numel())} subject edge px: {note}")
+                      f"{int(ys.numel())} subject edge px: {note}",
+                      {name: value / threshold for name, (value, threshold) in terms.items()})
 
 
 def _median(values: torch.Tensor) -> float:

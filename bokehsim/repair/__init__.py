@@ -29,6 +29,7 @@ from ..composite import push_pull
 from ..diagnosis import diagnose, estimate_defocus
 from ..diagnosis.shot import depth_edges, dilate
 from ..diagnosis.sign_cutout import SHARP_BAND_FRACTION
+from ..diagnosis.signs import SignResult
 from ..errors import InputError
 from ..lens import Lens
 from ..render import check_render_inputs, render_full
@@ -211,7 +212,7 @@ def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Te
 
 
 def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch.Tensor,
-                flagged: list[str] | None) -> torch.Tensor:
+                flagged: dict[str, SignResult] | None) -> torch.Tensor:
     """The estimated existing blur, kept only where ``diagnose`` finds the blur wrong.
 
     The defocus estimate reads large blurs smaller than they are (clutter, thin features), so taken
@@ -222,19 +223,21 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
       ignores distance is wrong everywhere), and so does a picture ``diagnose`` cannot judge
       (``flagged`` None: not colour, or no in-focus region by its test);
     * ``forbidden`` detail (a pasted pattern, a sharp patch, moire), already low-passed by
-      :func:`.detail.remove_forbidden_detail`, counts as right even then.
+      :func:`.detail.remove_forbidden_detail`, counts as right even then;
+    * where ``cutout`` is flagged *for a sharp plate next to the subject* (its band-detail term
+      alone passes its threshold: a grown matte, a sharp paste), the band along the subject keeps
+      the estimate where it reads the band as sharp as the sharp-band term does. (The estimate
+      alone does not decide: it reads most cluttered plates, and the subject's own outline, sharp.)
 
-    A flagged ``cutout`` does not re-blur the band along the subject: the estimate there reads the
-    subject's own hard outline, and a re-rendered band blurred an already blurred plate a second
-    time (the diagnose set's worst cut-outs, -2.3 dB) and left a seam where the band ended. Its
-    lines are removed instead (:func:`.rims.remove_lines`).
+    Any other cut-out (bleed, a soft or eroded edge, a rim) does not re-blur the band: the estimate
+    there reads the subject's own hard outline, and a re-rendered band blurred an already blurred
+    plate a second time (the diagnose set's eroded mattes and Gaussian plates, down to -1.4 dB) and
+    left a seam where the band ended. Its lines are removed instead (:func:`.rims.remove_lines`).
     """
     right = torch.maximum(existing, expected.abs())  # counts as already blurred as the lens wants
     if flagged is None or "absent-distance" in flagged:
         judged = existing
-    elif "cutout" in flagged:
-        # A plate left sharp next to the subject (a grown matte, a sharp paste) is re-blurred there:
-        # the estimate is trusted where it reads the band as sharp as diagnose's sharp-band term does.
+    elif "cutout" in flagged and flagged["cutout"].terms.get("band detail", 0.0) >= 1.0:
         band = dilate(depth_edges(expected.abs(), expected), max(1, int(float(expected.abs().max()) / 2) + 2))
         judged = torch.where(band & (existing < SHARP_BAND_FRACTION * expected.abs()), existing, right)
     else:
@@ -242,9 +245,9 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
     return torch.where(forbidden, right, judged)
 
 
-def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisions: dict) -> list[str] | None:
-    """The signs ``diagnose`` flags on the picture, or None where it cannot judge it (not colour, or
-    no in-focus region by its test); the verdict goes into ``decisions["diagnosis"]``."""
+def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisions: dict) -> dict[str, SignResult] | None:
+    """The signs ``diagnose`` flags on the picture, by name, or None where it cannot judge it (not
+    colour, or no in-focus region by its test); the verdict goes into ``decisions["diagnosis"]``."""
     if image.shape[0] < 3:
         decisions["diagnosis"] = {"skipped": "not a colour picture"}
         return None
@@ -253,8 +256,8 @@ def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisi
     except InputError as error:
         decisions["diagnosis"] = {"skipped": str(error)}
         return None
-    flagged = [sign.sign for sign in report.signs if sign.flagged]
-    decisions["diagnosis"] = {"score": round(report.score, 1), "flagged": flagged}
+    flagged = {sign.sign: sign for sign in report.signs if sign.flagged}
+    decisions["diagnosis"] = {"score": round(report.score, 1), "flagged": list(flagged)}
     return flagged
 
 
