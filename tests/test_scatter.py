@@ -130,3 +130,19 @@ def test_vignetted_kernels_sum_to_one_at_every_field_position(spec, coc, point_k
     for y, x in [(160, 160), (0, 0), (160, 319), (40, 250), (300, 100)]:
         kernel = point_kernel(coc, table, offset=offsets[:, y, x].tolist())
         assert float(kernel.sum()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_numba_cache_is_dropped_when_the_shared_constants_change(tmp_path):
+    """numba keys its cache by scatter_numba.py's timestamp only, and freezes the constants it
+    imports from scatter.py: a stamp of their values drops the cache when they change."""
+    cached = tmp_path / "scatter_numba._scatter_rows-1.py311.nbi"
+    other = tmp_path / "other_module.f-1.py311.nbi"
+    cached.write_text("old")
+    other.write_text("kept")
+    scatter_numba._drop_stale_cache(tmp_path, "(0.5,)")
+    assert not cached.exists() and other.exists()
+    cached.write_text("new")
+    scatter_numba._drop_stale_cache(tmp_path, "(0.5,)")  # same constants: the cache stays
+    assert cached.exists()
+    scatter_numba._drop_stale_cache(tmp_path, "(0.25,)")
+    assert not cached.exists()
