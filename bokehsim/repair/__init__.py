@@ -156,7 +156,7 @@ def fix(
     curve = decide_tone(image, mode=tone, black_point=black_point, expand_highlights=expand_highlights,
                         highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, encoded=encoded)
     decisions["tone"] = curve.to_dict()
-    forbidden = None
+    forbidden, picture = None, image
     if existing_blur_px is None:
         # Detail the lens forbids is low-passed first (see .detail), and then counts as blurred right.
         forbidden = forbidden_detail(image, expected) & ~protected
@@ -167,7 +167,9 @@ def fix(
         decisions["existing_blur"] = "estimated"
     existing = background_blur(existing_blur_px, blur_confidence, protected)
     if forbidden is not None:
-        flagged = flagged_signs(image, depth_m, lens, decisions)
+        # diagnose judges the picture as it came: the low-pass leaves a patch's edges half sharp,
+        # which read as blur that ignores distance over the whole background.
+        flagged = flagged_signs(picture, depth_m, lens, decisions)
         existing = judged_blur(expected, existing, forbidden, flagged)
         if rims == "auto" and flagged is not None and "cutout" in flagged:
             image, lines = remove_lines(image, expected, protected)
