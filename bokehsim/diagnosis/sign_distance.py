@@ -24,9 +24,9 @@ import torch
 
 from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
-from .shot import dilate, hot_box
+from .shot import hot_box
 from .sign_pattern import RAW_AT_FLAG as SHARP_AREA_AT_FLAG
-from .sign_pattern import NEIGHBOURHOOD_PX, forbidden_per_mille, is_broad, too_sharp
+from .sign_pattern import forbidden_per_mille, is_broad, too_sharp
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Spread (log units) and slope at the flag threshold, calibrated on clean renders.
@@ -54,10 +54,10 @@ def absent_distance(evidence: Evidence) -> SignResult:
     height, width = evidence.expected_px.shape
     expected = evidence.expected_px[readings.ys, readings.xs]
     keep = (expected >= MIN_BLUR_PX) | (readings.measured_px >= MIN_BLUR_PX)
-    # Crisp edges inside a pasted patch are fine-pattern's business; elsewhere they are blur that
-    # ignores distance (a half of the background left sharp).
-    in_patch = dilate(evidence.forbidden_detail, NEIGHBOURHOOD_PX) if not is_broad(evidence) else torch.zeros_like(evidence.forbidden_detail)
-    keep &= ~(too_sharp(readings.measured_px, expected) & in_patch[readings.ys, readings.xs])
+    # Crisp edges are left to the sharp-area term and to fine-pattern: counted here as readings,
+    # a plate under-blurred everywhere (one blur at a third of the lens's) dilutes the cells' spread
+    # and slope with them, and the blur that ignores distance is missed.
+    keep &= ~too_sharp(readings.measured_px, expected)
     residual = log_residual(readings.measured_px, expected)[keep]
     weight = readings.weight[keep]
     ys, xs = readings.ys[keep], readings.xs[keep]
