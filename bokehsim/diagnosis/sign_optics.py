@@ -105,9 +105,13 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
     peak = float(torch.quantile(lum[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
     bright = defocused & (lum > 1.5 * surround) & (lum >= 0.5 * peak)
     labels = connected_components(bright)
+    # Each blob's pixels, grouped by label once (a full-frame mask per blob costs a frame per blob).
+    blob_ys, blob_xs = torch.nonzero(labels > 0, as_tuple=True)
+    order = torch.argsort(labels[blob_ys, blob_xs], stable=True)
+    counts = torch.unique(labels[blob_ys, blob_xs], return_counts=True)[1].tolist()
     discs = []
-    for label in torch.unique(labels[labels > 0]).tolist():
-        ys, xs = _half_maximum_blob(lum, labels == label)
+    for ys, xs in zip(blob_ys[order].split(counts), blob_xs[order].split(counts)):
+        ys, xs = _half_maximum_blob(lum, ys, xs)
         if ys.numel() == 0:
             continue
         disc = _fit_ellipse(ys.float(), xs.float(), float(expected_px[ys, xs].median()), lum.shape)
@@ -117,17 +121,18 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
     return discs
 
 
-def _half_maximum_blob(lum: torch.Tensor, blob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The blob's pixels above half-way between its own peak and the level around it.
+def _half_maximum_blob(lum: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pixels of the blob at ``ys, xs`` above half-way between its own peak and the level around it.
 
     A disc's outline is where it falls to half its height above the background it sits on; one
     threshold for the whole frame would clip discs on bright ground into ovals.
     """
-    ys, xs = torch.nonzero(blob, as_tuple=True)
     margin = max(3, int(max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) * 0.4))
     y0, y1 = max(0, int(ys.min()) - margin), min(lum.shape[0], int(ys.max()) + margin + 1)
     x0, x1 = max(0, int(xs.min()) - margin), min(lum.shape[1], int(xs.max()) + margin + 1)
-    window, inside = lum[y0:y1, x0:x1], blob[y0:y1, x0:x1]
+    window = lum[y0:y1, x0:x1]
+    inside = torch.zeros(window.shape, dtype=torch.bool)
+    inside[ys - y0, xs - x0] = True
     around = window[~dilate(inside, 2)]
     if around.numel() == 0:
         return ys[:0], xs[:0]
