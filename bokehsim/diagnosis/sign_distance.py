@@ -71,12 +71,14 @@ def absent_distance(evidence: Evidence) -> SignResult:
             cells.append((index, weighted_quantile(residual[member], weight[member], BLUR_QUANTILE),
                           float(weight[member].sum()), weighted_median(log_expected[member], weight[member])))
     sharp_area = forbidden_per_mille(evidence) if is_broad(evidence) else 0.0
-    sharp_heat = gaussian_blur(evidence.forbidden_detail.float(), 4.0) if sharp_area > 0 else torch.zeros(height, width)
+    sharp_heat = torch.zeros(height, width)
+    if sharp_area > 0:
+        sharp_heat = gaussian_blur(evidence.forbidden_detail.float(), 4.0)
+        sharp_heat /= sharp_heat.max().clamp_min(1e-6)
     sharp_text = f", sharp area {sharp_area:.1f} per mille" if sharp_area > 0 else ""
     if len(cells) < 3:
-        heat = sharp_heat / sharp_heat.max().clamp_min(1e-6)
-        return SignResult("absent-distance", severity_from_raw(sharp_area, SHARP_AREA_AT_FLAG), heat,
-                          hot_box(heat) if sharp_area > 0 else None, "too few blurred edges to compare" + sharp_text)
+        return SignResult("absent-distance", severity_from_raw(sharp_area, SHARP_AREA_AT_FLAG), sharp_heat,
+                          hot_box(sharp_heat) if sharp_area > 0 else None, "too few blurred edges to compare" + sharp_text)
     values, weights, levels = (torch.tensor([c[k] for c in cells]) for k in (1, 2, 3))
     centre = weighted_median(values, weights)
     deviation = (values - centre).abs().clamp(max=MAX_DEVIATION)
@@ -89,7 +91,7 @@ def absent_distance(evidence: Evidence) -> SignResult:
     for (index, *_), dev in zip(cells, deviation.tolist()):
         y0, x0 = (index // columns) * cell_px, (index % columns) * cell_px
         heat[y0:y0 + cell_px, x0:x0 + cell_px] = dev
-    heat = torch.maximum(gaussian_blur(heat, cell_px / 4) / MAX_DEVIATION, sharp_heat / sharp_heat.max().clamp_min(1e-6))
+    heat = torch.maximum(gaussian_blur(heat, cell_px / 4) / MAX_DEVIATION, sharp_heat)
     slope_text = "n/a" if slope is None else f"{slope:.2f}"
     return SignResult("absent-distance", severity_from_raw(raw, 1.0), heat.clamp(0, 1), hot_box(heat),
                       f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}{sharp_text}")

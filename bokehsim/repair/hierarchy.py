@@ -12,8 +12,8 @@ contrast (around its 9 px mean) is scaled down just enough to reach that factor,
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from ..depth_refine import _box_mean
 from ..diagnosis.filters import luminance
 from ..diagnosis.sign_hierarchy import ALLOWED_RATIO, BACKGROUND_COC_PX, FLOOR, loudness_maps
 
@@ -23,7 +23,8 @@ WINDOW_PX = 9
 
 
 def _local_mean(plane: torch.Tensor) -> torch.Tensor:
-    return F.avg_pool2d(plane[None, None], WINDOW_PX, stride=1, padding=WINDOW_PX // 2, count_include_pad=False)[0, 0]
+    """The WINDOW_PX mean around each pixel, clipped at the frame (as ``loudness_maps`` takes it)."""
+    return _box_mean(plane[None], WINDOW_PX // 2)[0]
 
 
 def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, subject: torch.Tensor

@@ -28,9 +28,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..composite import push_pull
+from ..depth_refine import _box_mean
 from ..diagnosis.shot import dilate
 from ..diagnosis.sign_cutout import MAX_NEAR_COC_PX, MIN_FAR_COC_PX
 from ..tone import linear_to_srgb
@@ -194,9 +194,5 @@ def _share_along(candidate: torch.Tensor, region: torch.Tensor, distance: torch.
 
 def _window_mean(mask: torch.Tensor) -> torch.Tensor:
     """Mean of an ``(H, W)`` mask (bool or share) over the LINE_WINDOW_PX square around each pixel
-    (clipped at the frame). Two 1-D passes: the mean over a clipped square is the mean of its rows'
-    means, each over the same columns, and costs 2 x 31 instead of 31^2 per pixel."""
-    half = LINE_WINDOW_PX // 2
-    rows = F.avg_pool2d(mask.float()[None, None], (1, LINE_WINDOW_PX), stride=1, padding=(0, half),
-                        count_include_pad=False)
-    return F.avg_pool2d(rows, (LINE_WINDOW_PX, 1), stride=1, padding=(half, 0), count_include_pad=False)[0, 0]
+    (clipped at the frame)."""
+    return _box_mean(mask.float()[None], LINE_WINDOW_PX // 2)[0]
