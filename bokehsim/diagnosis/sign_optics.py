@@ -18,7 +18,7 @@ import math
 import torch
 
 from ..depth_refine import _box_mean
-from .components import connected_components
+from .components import blobs, fit_ellipse, half_maximum_blob
 from .filters import luminance
 from .shot import bounding_box, dilate
 from .signs import Evidence, SignResult, severity_from_raw
@@ -31,9 +31,6 @@ OVAL_ASPECT = 1.3
 #: Fewest discs to judge by, and fewest round and oval discs to call a mix.
 MIN_DISCS = 4
 MIN_OF_EACH = 3
-#: A blob's area over that of its moment ellipse: about 1 for a filled ellipse, less for
-#: overlapping discs, crescents and streaks.
-MIN_FILL = 0.9
 #: A disc's area over that of a disc of the expected CoC: outside this range a blob is a part of
 #: a disc (occluded, cut) or several merged.
 DISC_AREA_RANGE = (0.5, 1.8)
@@ -41,9 +38,6 @@ DISC_AREA_RANGE = (0.5, 1.8)
 #: pixels for its outline to tell round from oval (on the evaluation's thin_pole scene, blobs of
 #: leaves and sky at CoC 7 px read aspects 1.1-2.9 through a round aperture).
 MIN_DISC_COC_PX = 9.0
-#: Blobs longer than this many times their width are streaks (a highlight along an edge), not a
-#: copy of an aperture: no lens's oval or cat-eye comes near it.
-MAX_DISC_ASPECT = 3.0
 
 
 def contradictory_optics(evidence: Evidence) -> SignResult:
@@ -104,58 +98,15 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
     # A disc is flat inside and falls off over ~1 px at its rim: half the peak traces its outline.
     peak = float(torch.quantile(lum[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
     bright = defocused & (lum > 1.5 * surround) & (lum >= 0.5 * peak)
-    labels = connected_components(bright)
-    # Each blob's pixels, grouped by label once (a full-frame mask per blob costs a frame per blob).
-    blob_ys, blob_xs = torch.nonzero(labels > 0, as_tuple=True)
-    order = torch.argsort(labels[blob_ys, blob_xs], stable=True)
-    counts = torch.unique(labels[blob_ys, blob_xs], return_counts=True)[1].tolist()
     discs = []
-    for ys, xs in zip(blob_ys[order].split(counts), blob_xs[order].split(counts)):
-        ys, xs = _half_maximum_blob(lum, ys, xs)
+    for ys, xs in blobs(bright):
+        ys, xs = half_maximum_blob(lum, ys, xs)
         if ys.numel() == 0:
             continue
-        disc = _fit_ellipse(ys.float(), xs.float(), float(expected_px[ys, xs].median()), lum.shape)
+        coc_px = float(expected_px[ys, xs].median())
+        if coc_px <= 0 or not DISC_AREA_RANGE[0] <= ys.numel() / (math.pi * coc_px**2 / 4) <= DISC_AREA_RANGE[1]:
+            continue  # a part of a disc (occluded, cut) or several merged
+        disc = fit_ellipse(ys, xs, lum.shape)
         if disc is not None:
-            disc["box"] = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1]
             discs.append(disc)
     return discs
-
-
-def _half_maximum_blob(lum: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pixels of the blob at ``ys, xs`` above half-way between its own peak and the level around it.
-
-    A disc's outline is where it falls to half its height above the background it sits on; one
-    threshold for the whole frame would clip discs on bright ground into ovals.
-    """
-    margin = max(3, int(max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) * 0.4))
-    y0, y1 = max(0, int(ys.min()) - margin), min(lum.shape[0], int(ys.max()) + margin + 1)
-    x0, x1 = max(0, int(xs.min()) - margin), min(lum.shape[1], int(xs.max()) + margin + 1)
-    window = lum[y0:y1, x0:x1]
-    inside = torch.zeros(window.shape, dtype=torch.bool)
-    inside[ys - y0, xs - x0] = True
-    around = window[~dilate(inside, 2)]
-    if around.numel() == 0:
-        return ys[:0], xs[:0]
-    base, top = float(around.median()), float(window[inside].max())
-    keep = (window >= base + 0.5 * (top - base)) & dilate(inside, 2)
-    local_ys, local_xs = torch.nonzero(keep, as_tuple=True)
-    return local_ys + y0, local_xs + x0
-
-
-def _fit_ellipse(ys: torch.Tensor, xs: torch.Tensor, coc_px: float, shape: tuple[int, int]) -> dict | None:
-    """Ellipse of a blob from its second moments; None unless it is a filled, disc-sized ellipse."""
-    area = ys.numel()
-    height, width = shape
-    if area < 12 or ys.min() == 0 or xs.min() == 0 or ys.max() == height - 1 or xs.max() == width - 1:
-        return None
-    if coc_px <= 0 or not DISC_AREA_RANGE[0] <= area / (math.pi * coc_px**2 / 4) <= DISC_AREA_RANGE[1]:
-        return None
-    x, y = xs.mean(), ys.mean()
-    cxx, cyy, cxy = ((xs - x) ** 2).mean(), ((ys - y) ** 2).mean(), ((xs - x) * (ys - y)).mean()
-    spread = torch.sqrt(((cxx - cyy) / 2) ** 2 + cxy**2)
-    major, minor = (cxx + cyy) / 2 + spread, ((cxx + cyy) / 2 - spread).clamp_min(1e-6)
-    # A filled ellipse of semi-axes a, b has moments a^2/4, b^2/4: its area is pi * 4 sqrt(major minor).
-    if area / (4 * math.pi * float(torch.sqrt(major * minor))) < MIN_FILL or major > MAX_DISC_ASPECT**2 * minor:
-        return None  # not a filled ellipse (overlapping discs), or a streak
-    return {"x": float(x), "y": float(y), "fill": area / (4 * math.pi * float(torch.sqrt(major * minor))), "aspect": float(torch.sqrt(major / minor)),
-            "angle": 0.5 * float(torch.atan2(2 * cxy, cxx - cyy))}
