@@ -108,6 +108,44 @@ def test_lowpass_by_coc_is_the_gaussian_on_each_rung_and_keeps_a_constant():
     assert torch.allclose(lowpass_by_coc(torch.full((3, 40, 50), 0.3), ramp), torch.full((3, 40, 50), 0.3), atol=1e-6)
 
 
+def test_forbidden_detail_is_low_passed_only_as_far_as_its_coarsest_band_needs():
+    # A pattern found only in the finest band (periods under ~4 px) is removed by a 2 px Gaussian,
+    # not by c / 6 (5 px at c = 30): the rims of highlight discs under it stay sharp. Detail found
+    # in the next band needs 4 px; where c / 6 is less, c / 6.
+    from bokehsim.diagnosis.filters import gaussian_blur
+    from bokehsim.repair.detail import remove_forbidden_detail
+
+    image = torch.rand(3, 60, 60, generator=torch.Generator().manual_seed(4))
+    band = torch.full((60, 60), -1)
+    band[10:50, 10:50] = 0
+    core = (..., slice(20, 40), slice(20, 40))
+    out = remove_forbidden_detail(image, torch.full((60, 60), 30.0), band)
+    assert torch.allclose(out[core], gaussian_blur(image, 2.0)[core], atol=1e-5)
+    assert torch.equal(out[..., :3, :], image[..., :3, :])  # far from the region: untouched
+    band[10:50, 10:50] = 1
+    assert torch.allclose(remove_forbidden_detail(image, torch.full((60, 60), 30.0), band)[core],
+                          gaussian_blur(image, 4.0)[core], atol=1e-5)
+    assert torch.allclose(remove_forbidden_detail(image, torch.full((60, 60), 12.0), band)[core],
+                          gaussian_blur(image, 2.0)[core], atol=1e-5)
+
+
+def test_a_bokeh_disc_as_wide_as_the_lens_blur_is_not_blurred_again():
+    # The edge estimate reads a disc's rim as sharp; the disc's own diameter says the blur is there.
+    from bokehsim.repair import disc_readings
+
+    size, coc = 96, 20.0
+    picture = torch.full((3, size, size), 0.004)
+    picture[:, 48, 48] = 40.0
+    lens = Lens(focal_length_mm=200, f_number=1.4, focus_distance_m=2.0)  # 42 px at infinity
+    depth = depth_for_coc(torch.full((size, size), coc * 1.3), lens, size)  # the picture's discs: 1.3 c
+    discs = to_8bit(render_full(picture, depth, lens).image)
+    expected = torch.full((size, size), coc)
+    existing, confidence = disc_readings(discs, expected, torch.zeros(size, size), torch.zeros(size, size))
+    assert float(existing[48, 48]) == coc and float(existing[48, 48 + 14]) == coc  # capped at the lens's blur
+    assert float(confidence[48, 48 + 14]) == 1.0
+    assert float(existing[5, 5]) == 0.0 and float(confidence[5, 5]) == 0.0
+
+
 def _pole_shot(rim_px: int, rim_colour: tuple[float, float, float] | None):
     """A vertical pole in focus (x 40-47) before a checkerboard wall at CoC 10 px (squares of 16 px,
     light and dark in turn along both sides of the pole): the physical render, and the same with a rim of

@@ -71,6 +71,12 @@ def too_sharp(measured_px: torch.Tensor, expected_px: torch.Tensor) -> torch.Ten
 
 def patterned_pixels(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor) -> torch.Tensor:
     """``(H, W)`` bool: pixels whose fine detail the expected blur forbids (see the module docstring)."""
+    return patterned_band(image_srgb, expected_px, depth_edge) >= 0
+
+
+def patterned_band(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` int64: the coarsest band (0 the finest, bounded by ``BAND_SIGMAS_PX[k]`` and
+    ``[k + 1]``) in which each patterned pixel shows forbidden detail; -1 where none."""
     height, width = expected_px.shape
     y = luminance(image_srgb)
     blurred = [gaussian_blur(y, sigma) for sigma in BAND_SIGMAS_PX]
@@ -81,17 +87,18 @@ def patterned_pixels(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_
     border[8:-8, 8:-8] = True
     region &= border
     texture_like = orientation_coherence(y) < TEXTURE_COHERENCE
-    patterned = torch.zeros_like(region)
+    coarsest = torch.full((height, width), -1, dtype=torch.int64)
     for band, forbidden_from in enumerate(BAND_FORBIDDEN_FROM_PX):
         checked = region & (expected_px >= forbidden_from)
         if int(checked.sum()) < 50:
             continue
         floor = float(energy[band][checked].quantile(0.25))
         excess = checked & (energy[band] > FLOOR_FACTOR * floor + ABSOLUTE_FLOOR**2)
-        patterned |= excess & (texture_like | (energy[band] > GRATING_RATIO * energy[band + 2]))
+        coarsest[excess & (texture_like | (energy[band] > GRATING_RATIO * energy[band + 2]))] = band
+    patterned = coarsest >= 0
     share = F.avg_pool2d(patterned.float()[None, None], NEIGHBOURHOOD_PX, 1, NEIGHBOURHOOD_PX // 2,
                          count_include_pad=False)[0, 0]
-    return patterned & (share >= AREA_SHARE)
+    return torch.where(patterned & (share >= AREA_SHARE), coarsest, -1)
 
 
 def is_broad(evidence: Evidence) -> bool:

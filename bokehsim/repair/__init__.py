@@ -27,6 +27,7 @@ from .. import tone as tone_curves
 from ..aperture import Aperture
 from ..composite import push_pull
 from ..diagnosis import diagnose, estimate_defocus
+from ..diagnosis.defocus import disc_diameters
 from ..diagnosis.shot import depth_edges, dilate
 from ..diagnosis.sign_cutout import SHARP_BAND_FRACTION
 from ..diagnosis.signs import SignResult
@@ -159,18 +160,26 @@ def fix(
     forbidden, picture = None, image
     if existing_blur_px is None:
         # Detail the lens forbids is low-passed first (see .detail), and then counts as blurred right.
-        forbidden = forbidden_detail(image, expected) & ~protected
-        image = torch.where(protected, image, remove_forbidden_detail(image, expected, forbidden))
+        band = torch.where(protected, -1, forbidden_detail(image, expected))
+        forbidden = band >= 0
+        image = torch.where(protected, image, remove_forbidden_detail(image, expected, band))
         decisions["forbidden_detail"] = {"pixels": int(forbidden.sum()), "sigma_per_coc": round(SIGMA_PER_COC, 4)}
-        estimate = estimate_defocus(image if image.shape[0] in (1, 3) else image[:3])
-        existing_blur_px, blur_confidence = estimate.coc_px.cpu(), estimate.confidence.cpu()
+        colour = image if image.shape[0] in (1, 3) else image[:3]
+        estimate = estimate_defocus(colour)
+        # The sparse edge readings, not the dense map: spread before the subject's outline is left
+        # out, the outline's sharp readings would reach the background around it.
+        readings = torch.nan_to_num(estimate.edge_coc_px.cpu(), nan=0.0)
+        existing_blur_px, blur_confidence = disc_readings(colour, expected, readings, estimate.edge_confidence.cpu())
         decisions["existing_blur"] = "estimated"
     existing = background_blur(existing_blur_px, blur_confidence, protected)
     if forbidden is not None:
         # diagnose judges the picture as it came: the low-pass leaves a patch's edges half sharp,
         # which read as blur that ignores distance over the whole background.
         flagged = flagged_signs(picture, depth_m, lens, decisions)
-        existing = judged_blur(expected, existing, forbidden, flagged)
+        # A sharp strip along the outline (a grown matte) is read from the dense map, where the
+        # strip's own readings, next to the outline, are not left out.
+        band_blur = background_blur(estimate.coc_px.cpu(), estimate.confidence.cpu(), protected)
+        existing = judged_blur(expected, existing, forbidden, flagged, band_blur)
         if rims == "auto" and flagged is not None and "cutout" in flagged:
             image, lines = remove_lines(image, expected, protected)
             decisions["lines"] = {"pixels": int(lines.sum())}
@@ -219,7 +228,7 @@ ABSENT_READ_FRACTION = 0.5
 
 
 def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch.Tensor,
-                flagged: dict[str, SignResult] | None) -> torch.Tensor:
+                flagged: dict[str, SignResult] | None, band_blur: torch.Tensor) -> torch.Tensor:
     """The estimated existing blur, kept only where ``diagnose`` finds the blur wrong.
 
     The defocus estimate reads large blurs smaller than they are (clutter, thin features), so taken
@@ -233,8 +242,9 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
       :func:`.detail.remove_forbidden_detail`, counts as right even then;
     * where ``cutout`` is flagged *for a sharp plate next to the subject* (its band-detail term
       alone passes its threshold: a grown matte, a sharp paste), the band along the subject keeps
-      the estimate where it reads the band as sharp as the sharp-band term does. (The estimate
-      alone does not decide: it reads most cluttered plates, and the subject's own outline, sharp.)
+      ``band_blur`` (the estimate's dense map, which keeps the strip's readings next to the outline)
+      where it reads the band as sharp as the sharp-band term does. (The estimate alone does not
+      decide: it reads most cluttered plates, and the subject's own outline, sharp.)
 
     Any other cut-out (bleed, a soft or eroded edge, a rim) does not re-blur the band: the estimate
     there reads the subject's own hard outline, and a re-rendered band blurred an already blurred
@@ -251,7 +261,7 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
         judged = torch.where(existing < ABSENT_READ_FRACTION * expected.abs(), existing, right)
     elif "cutout" in flagged and flagged["cutout"].terms.get("band detail", 0.0) >= 1.0:
         band = dilate(depth_edges(expected.abs(), expected), max(1, int(float(expected.abs().max()) / 2) + 2))
-        judged = torch.where(band & (existing < SHARP_BAND_FRACTION * expected.abs()), existing, right)
+        judged = torch.where(band & (band_blur < SHARP_BAND_FRACTION * expected.abs()), band_blur, right)
     else:
         judged = right
     return torch.where(forbidden, right, judged)
@@ -271,6 +281,21 @@ def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisi
     flagged = {sign.sign: sign for sign in report.signs if sign.flagged}
     decisions["diagnosis"] = {"score": round(report.score, 1), "flagged": list(flagged)}
     return flagged
+
+
+def disc_readings(image: torch.Tensor, expected: torch.Tensor, existing: torch.Tensor,
+                  confidence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The estimated blur and its confidence with bokeh discs' diameters read in, confident.
+
+    The edge estimate reads a disc's rim as sharp (a rim is the aperture's edge at any blur), and a
+    night background has little else: there it read a third of the lens's blur, and the lights were
+    blurred a second time. A disc's diameter bounds the blur from above only (a sharp round lamp
+    reads the same), so it counts up to the lens's blur, never beyond.
+    """
+    diameters = disc_diameters(image, 2.0 * float(expected.abs().max()))
+    on_disc = diameters > 0
+    existing = torch.where(on_disc, torch.maximum(existing, torch.minimum(diameters, expected.abs())), existing)
+    return existing, torch.where(on_disc, 1.0, confidence)
 
 
 def background_blur(existing_blur_px: torch.Tensor, confidence: torch.Tensor | None,
