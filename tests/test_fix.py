@@ -10,7 +10,7 @@ from bokehsim import Lens, fix, render_full
 from bokehsim.repair.reblur import depth_for_coc
 from bokehsim.diagnosis.shot import dilate
 from bokehsim.repair.grain import measure_grain
-from bokehsim.tone import linear_to_srgb
+from bokehsim.tone import linear_to_srgb, srgb_to_linear
 
 
 def test_clean_render_through_fix_stays_itself():
@@ -189,6 +189,31 @@ def test_a_patterned_background_next_to_the_subject_is_not_a_line():
     picture, _, coc = _pole_shot(0, None)
     _, line = remove_lines(picture, coc)
     assert int(line.sum()) == 0
+
+
+def test_a_sharp_strip_left_by_a_grown_matte_is_filled_from_the_plate_beyond_it():
+    # A wall of fine texture (not the benchmark's pinhole render) at CoC 10 px behind a pole in
+    # focus; a matte grown by 3 px keeps a strip of the sharp wall along the pole. The strip takes
+    # the blurred wall continued inward. The physical render has no strip to find.
+    from bokehsim.repair.rims import fill_sharp_strip
+
+    height, width = 64, 96
+    x = torch.arange(width).expand(height, width)
+    pole = (x >= 40) & (x < 48)
+    coc = torch.where(pole, 0.0, 10.0)
+    noise = torch.rand(height, width, generator=torch.Generator().manual_seed(2))
+    sharp = srgb_to_linear((0.35 + 0.3 * x / width + 0.4 * (noise - 0.5)).clamp(0, 1)).expand(3, -1, -1).clone()
+    sharp[:, pole] = 0.03
+    lens = Lens(focal_length_mm=200, f_number=1.4, focus_distance_m=2.0)  # 42 px at infinity
+    truth = render_full(sharp, depth_for_coc(coc, lens, width), lens).image
+    strip = ((x >= 37) & (x < 40)) | ((x >= 48) & (x < 51))
+    picture = torch.where(strip, sharp, truth)
+    fixed, filled = fill_sharp_strip(picture, coc, pole)
+    assert float(filled[strip].float().mean()) > 0.9
+    assert int((filled & ~strip).sum()) <= 0.1 * int(strip.sum())
+    error = lambda image: float((codes(image) - codes(truth)).abs()[:, strip].mean())  # noqa: E731
+    assert error(fixed) < 0.3 * error(picture)
+    assert int(fill_sharp_strip(truth, coc, pole)[1].sum()) == 0
 
 
 def test_a_background_louder_than_blur_allows_is_calmed_to_its_allowance_and_no_further():

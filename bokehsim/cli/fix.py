@@ -41,7 +41,7 @@ def fix_cli(
     existing_blur: Annotated[Path | None, typer.Option("--existing-blur", help="Float map (.npy/.exr/.tif) of the CoC in px the picture already shows (default: measured by diagnose's defocus estimate).")] = None,
     tone: Annotated[Mode, typer.Option("--tone", help="Black point and clipped highlights before the blur: auto or off.")] = Mode.auto,
     black_point: Annotated[float | None, typer.Option("--black-point", help="Linear level mapped to black (overrides --tone auto's measure).")] = None,
-    rims: Annotated[Mode, typer.Option("--rims", help="Unmix subject colour smeared into the re-blurred band around the subject: auto or off.")] = Mode.auto,
+    rims: Annotated[Mode, typer.Option("--rims", help="Unmix subject colour smeared into the re-blurred band around the subject, and replace a cut-out's lines and sharp strip by the background: auto or off.")] = Mode.auto,
     grain: Annotated[Mode, typer.Option("--grain", help="Give re-blurred regions the sharp region's grain: auto or off.")] = Mode.auto,
     hierarchy: Annotated[Mode, typer.Option("--hierarchy", help="Calm a background louder than the subject: auto or off.")] = Mode.auto,
     compare: Annotated[Path | None, typer.Option("--compare", help="Also write before | after side by side (.png).", rich_help_panel="Outputs")] = None,

@@ -8,9 +8,9 @@
    optional mask, is copied bit for bit.
 3. **Blur from the geometry, given the blur already there** (:mod:`.detail`, :mod:`.rims`,
    :mod:`.reblur`): detail the lens forbids is low-passed, a cut-out's light or dark lines along the
-   subject are replaced by the background beyond them, subject colour smeared into a re-blurred
-   band is unmixed, and only the missing blur is rendered, with
-   the renderer's occlusion and hidden-background fill; where the picture is blurrier than the lens
+   subject and a grown matte's sharp strip are replaced by the background beyond them, subject
+   colour smeared into a re-blurred band is unmixed, and only the missing blur is rendered, with the
+   renderer's occlusion and hidden-background fill; where the picture is blurrier than the lens
    allows, it is left and reported in the deficit map.
 4. **Grain matching** (:mod:`.grain`): the sharp region's grain is synthesised over re-blurred regions.
 5. **Hierarchy** (:mod:`.hierarchy`): a background louder than the subject is brought toward it.
@@ -39,7 +39,7 @@ from .hierarchy import calm_background
 from .detail import SIGMA_PER_COC, forbidden_detail, remove_forbidden_detail
 from .protect import subject_mask
 from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
-from .rims import remove_lines, remove_rims
+from .rims import fill_sharp_strip, remove_lines, remove_rims
 from .tone import apply_black_point, decide_tone
 
 MODES = ("auto", "off")
@@ -117,8 +117,8 @@ def fix(
         highlight_threshold, highlight_gain: the highlight expansion curve (as ``render``).
         encoded: the picture came from an 8/16-bit (sRGB) file.
         rims: ``auto`` (unmix subject colour smeared into a re-blurred band next to the subject, and
-            where ``diagnose`` flags a cut-out, replace light or dark lines along the outline by the
-            background) or ``off``.
+            where ``diagnose`` flags a cut-out, replace light or dark lines and a sharp strip along
+            the outline by the background) or ``off``.
         grain: ``auto`` (match the sharp region's grain) or ``off``.
         hierarchy: ``auto`` (calm a background louder than the subject) or ``off``.
         seed: the synthesised grain's seed.
@@ -183,6 +183,8 @@ def fix(
         if rims == "auto" and flagged is not None and "cutout" in flagged:
             image, lines = remove_lines(image, expected, protected)
             decisions["lines"] = {"pixels": int(lines.sum())}
+            image, strip = fill_sharp_strip(image, expected, protected)
+            decisions["sharp_strip"] = {"pixels": int(strip.sum())}
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0
     # Rims are removed only where the band is re-rendered: a band whose blur is already right is
