@@ -28,8 +28,7 @@ from ..aperture import Aperture
 from ..composite import push_pull
 from ..diagnosis import diagnose, estimate_defocus
 from ..diagnosis.defocus import disc_diameters
-from ..diagnosis.shot import depth_edges, dilate
-from ..diagnosis.sign_cutout import SHARP_BAND_FRACTION
+from ..diagnosis.shot import dilate
 from ..diagnosis.signs import SignResult
 from ..errors import InputError
 from ..lens import Lens
@@ -176,10 +175,7 @@ def fix(
         # diagnose judges the picture as it came: the low-pass leaves a patch's edges half sharp,
         # which read as blur that ignores distance over the whole background.
         flagged = flagged_signs(picture, depth_m, lens, decisions)
-        # A sharp strip along the outline (a grown matte) is read from the dense map, where the
-        # strip's own readings, next to the outline, are not left out.
-        band_blur = background_blur(estimate.coc_px.cpu(), estimate.confidence.cpu(), protected)
-        existing = judged_blur(expected, existing, forbidden, flagged, band_blur)
+        existing = judged_blur(expected, existing, forbidden, flagged)
         if rims == "auto" and flagged is not None and "cutout" in flagged:
             image, lines = remove_lines(image, expected, protected)
             decisions["lines"] = {"pixels": int(lines.sum())}
@@ -230,7 +226,7 @@ ABSENT_READ_FRACTION = 0.5
 
 
 def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch.Tensor,
-                flagged: dict[str, SignResult] | None, band_blur: torch.Tensor) -> torch.Tensor:
+                flagged: dict[str, SignResult] | None) -> torch.Tensor:
     """The estimated existing blur, kept only where ``diagnose`` finds the blur wrong.
 
     The defocus estimate reads large blurs smaller than they are (clutter, thin features), so taken
@@ -241,17 +237,13 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
       ignores distance is wrong everywhere), and so does a picture ``diagnose`` cannot judge
       (``flagged`` None: not colour, or no in-focus region by its test);
     * ``forbidden`` detail (a pasted pattern, a sharp patch, moire), already low-passed by
-      :func:`.detail.remove_forbidden_detail`, counts as right even then;
-    * where ``cutout`` is flagged *for a sharp plate next to the subject* (its band-detail term
-      alone passes its threshold: a grown matte, a sharp paste), the band along the subject keeps
-      ``band_blur`` (the estimate's dense map, which keeps the strip's readings next to the outline)
-      where it reads the band as sharp as the sharp-band term does. (The estimate alone does not
-      decide: it reads most cluttered plates, and the subject's own outline, sharp.)
+      :func:`.detail.remove_forbidden_detail`, counts as right even then.
 
-    Any other cut-out (bleed, a soft or eroded edge, a rim) does not re-blur the band: the estimate
-    there reads the subject's own hard outline, and a re-rendered band blurred an already blurred
-    plate a second time (the diagnose set's eroded mattes and Gaussian plates, down to -1.4 dB) and
-    left a seam where the band ended. Its lines are removed instead (:func:`.rims.remove_lines`).
+    A cut-out does not re-blur the band along the subject: the estimate there reads the subject's own
+    hard outline, and a re-rendered band blurred an already blurred plate a second time (the diagnose
+    set's eroded mattes and Gaussian plates, down to -1.4 dB; a grown matte's thin pole, -2.9 dB) and
+    left a seam where the band ended. Its lines and a grown matte's sharp strip are replaced by the
+    plate beyond them instead (:func:`.rims.remove_lines`, :func:`.rims.fill_sharp_strip`).
     """
     right = torch.maximum(existing, expected.abs())  # counts as already blurred as the lens wants
     if flagged is None:
@@ -261,9 +253,6 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
         # it reads it only a little short, clutter explains that as well (median 3-4 px short at
         # 6-24 px of CoC), and re-blurring there blurred right backgrounds twice.
         judged = torch.where(existing < ABSENT_READ_FRACTION * expected.abs(), existing, right)
-    elif "cutout" in flagged and flagged["cutout"].terms.get("band detail", 0.0) >= 1.0:
-        band = dilate(depth_edges(expected.abs(), expected), max(1, int(float(expected.abs().max()) / 2) + 2))
-        judged = torch.where(band & (band_blur < SHARP_BAND_FRACTION * expected.abs()), band_blur, right)
     else:
         judged = right
     return torch.where(forbidden, right, judged)

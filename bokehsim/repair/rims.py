@@ -34,11 +34,10 @@ import torch
 
 from ..composite import push_pull
 from ..depth_refine import _box_mean
-from ..diagnosis.shot import dilate
-from ..diagnosis.filters import gaussian_blur, luminance
-from ..diagnosis.sign_cutout import BAND_DETAIL_FLOOR, BAND_DETAIL_RATIO, MAX_NEAR_COC_PX, MIN_FAR_COC_PX
+from ..diagnosis.shot import dilate, distance_px
+from ..diagnosis.filters import luminance
+from ..diagnosis.sign_cutout import MAX_NEAR_COC_PX, MIN_FAR_COC_PX, sharp_strip
 from ..tone import linear_to_srgb
-from .protect import distance_px
 
 #: A share below this is not worth unmixing (and the band ends where the share falls below it).
 MIN_SHARE = 0.01
@@ -186,21 +185,12 @@ def remove_lines(image: torch.Tensor, expected_coc_px: torch.Tensor,
     return torch.where(line, background, image), line
 
 
-#: A sharp strip is at most this wide (px); the plate's own detail is read in the rings beyond it.
-STRIP_MAX_PX = 8
-
-
 def fill_sharp_strip(image: torch.Tensor, expected_coc_px: torch.Tensor,
                      protected: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replace a strip of sharp background along an in-focus subject by the plate beyond it.
-
-    A ring of pixels at distance ``k`` from the subject (k = 1 ... ``STRIP_MAX_PX``) is sharp where
-    its fine detail (luma minus a 1 px Gaussian of it, sRGB, with the subject filled by the
-    background around it, averaged along the ring over a ``LINE_WINDOW_PX`` window) is over ``BAND_DETAIL_RATIO`` times the plate's (the rings from
-    ``STRIP_MAX_PX + 2`` to twice that) plus ``BAND_DETAIL_FLOOR``, as ``diagnose``'s band-detail
-    term reads it; the strip is the sharp rings from the subject outward with no blurred ring
-    between. It takes the plate continued inward by push-pull. Call it only where ``diagnose`` finds
-    such a strip: a background whose own detail rises toward the subject would go too.
+    """Replace the strip of sharp background a grown matte leaves along an in-focus subject
+    (:func:`~bokehsim.diagnosis.sign_cutout.sharp_strip`) by the plate continued inward by push-pull.
+    Call it only where ``diagnose`` flags a cut-out: a background whose own detail rises toward the
+    subject would go too.
 
     Args:
         image: ``(C, H, W)`` linear colour.
@@ -210,30 +200,14 @@ def fill_sharp_strip(image: torch.Tensor, expected_coc_px: torch.Tensor,
     Returns:
         the image and the ``(H, W)`` bool map of replaced pixels.
     """
-    subject = expected_coc_px.abs() <= MAX_NEAR_COC_PX
-    far = expected_coc_px >= MIN_FAR_COC_PX
-    distance = distance_px(subject, 2 * STRIP_MAX_PX + 1)
-    lum = luminance(linear_to_srgb(image.clamp(0.0, 1.0))[:3])
-    # The subject continues the background's own values, so that its outline is no detail.
-    lum = torch.where(subject, push_pull(lum[None], (~subject).float())[0], lum)
-    detail = (lum - gaussian_blur(lum, 1.0)).abs()
-
-    def along(region: torch.Tensor) -> torch.Tensor:
-        return _window_mean(detail * region) / _window_mean(region).clamp_min(1e-6)
-
-    plate = along(far & (distance >= STRIP_MAX_PX + 2) & (distance <= 2 * STRIP_MAX_PX + 1))
-    strip = torch.zeros_like(far)
-    still_sharp = torch.ones_like(far)
-    for ring_px in range(1, STRIP_MAX_PX + 1):
-        ring = far & (distance == ring_px)
-        still_sharp &= along(ring) > BAND_DETAIL_RATIO * plate + BAND_DETAIL_FLOOR
-        strip |= ring & still_sharp
+    strip = sharp_strip(luminance(linear_to_srgb(image.clamp(0.0, 1.0))[:3]), expected_coc_px)
     if protected is not None:
         strip &= ~protected
     if not bool(strip.any()):
         return image, strip
-    background = push_pull(image, (far & ~dilate(strip, 1) & (distance > 0)).float())
-    return torch.where(strip, background, image), strip
+    subject = expected_coc_px.abs() <= MAX_NEAR_COC_PX
+    known = (expected_coc_px >= MIN_FAR_COC_PX) & ~dilate(strip | subject, 1)
+    return torch.where(strip, push_pull(image, known.float()), image), strip
 
 
 def _share_along(candidate: torch.Tensor, region: torch.Tensor, distance: torch.Tensor, rings) -> torch.Tensor:
