@@ -146,6 +146,25 @@ def test_a_bokeh_disc_as_wide_as_the_lens_blur_is_not_blurred_again():
     assert float(existing[5, 5]) == 0.0 and float(confidence[5, 5]) == 0.0
 
 
+def test_overlapping_discs_are_read_at_the_blur_of_the_isolated_ones():
+    # Two lights 12 px apart make one blob of two discs (no filled ellipse, rims that read sharp);
+    # the three isolated discs at the same depth say the blur is there.
+    from bokehsim.repair import disc_readings
+
+    size, coc = 128, 20.0
+    picture = torch.full((3, size, size), 0.004)
+    for y, x in [(24, 24), (24, 100), (100, 24), (90, 84), (90, 96)]:
+        picture[:, y, x] = 40.0
+    lens = Lens(focal_length_mm=200, f_number=1.4, focus_distance_m=2.0)
+    depth = depth_for_coc(torch.full((size, size), coc * 1.3), lens, size)
+    discs = to_8bit(render_full(picture, depth, lens).image)
+    expected = torch.full((size, size), coc)
+    existing, confidence = disc_readings(discs, expected, torch.zeros(size, size), torch.zeros(size, size))
+    assert float(existing[90, 90]) == coc and float(confidence[90, 90]) == 1.0  # the pair, capped at c
+    assert float(existing[90, 90 + 19]) == coc  # its rim, grown by the rim width
+    assert float(existing[60, 60]) == 0.0
+
+
 def _pole_shot(rim_px: int, rim_colour: tuple[float, float, float] | None):
     """A vertical pole in focus (x 40-47) before a checkerboard wall at CoC 10 px (squares of 16 px,
     light and dark in turn along both sides of the pole): the physical render, and the same with a rim of

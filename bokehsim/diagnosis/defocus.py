@@ -166,8 +166,10 @@ DISC_SEED_RATIO = 3.0
 FLAT_SHARE = 0.55
 
 
-def disc_diameters(image_linear: torch.Tensor, largest_px: float) -> torch.Tensor:
-    """``(H, W)``: over each isolated bokeh disc (grown by ``RIM_PX``), its diameter in px; 0 elsewhere.
+def disc_diameters(image_linear: torch.Tensor, largest_px: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(H, W)``: over each isolated bokeh disc (grown by ``RIM_PX``), its diameter in px; 0
+    elsewhere; and the ``(H, W)`` bool footprint (grown alike) of the other highlights, such as
+    discs that overlap.
 
     A defocused small light is a copy of the aperture, as wide as its CoC (plus the light's own
     size): a direct reading of the blur where edge readings fail (its rim is sharp at any CoC, and a
@@ -184,22 +186,26 @@ def disc_diameters(image_linear: torch.Tensor, largest_px: float) -> torch.Tenso
     lum = luminance(image_linear.float())
     radius = max(4, math.ceil(0.6 * largest_px))
     dark = _box_mean(min_filter(lum, radius)[None], radius)[0].clamp_min(HIGHLIGHT_LEVEL)
-    diameters = torch.zeros_like(lum)
+    diameters, others = torch.zeros_like(lum), torch.zeros_like(lum)
     for ys, xs in blobs(lum > DISC_SEED_RATIO * dark):
         ys, xs = half_maximum_blob(lum, ys, xs)
-        if ys.numel() == 0 or ys.numel() > math.pi * largest_px**2 / 4 or fit_ellipse(ys, xs, lum.shape) is None:
+        if ys.numel() == 0:
             continue
         values, diameter = lum[ys, xs], 2.0 * math.sqrt(ys.numel() / math.pi)
         low, top = float(values.min()), float(values.quantile(0.95))
         flat = float((values >= low + 0.75 * (top - low)).float().mean())
-        if flat < FLAT_SHARE:
-            continue
+        disc = (ys.numel() <= math.pi * largest_px**2 / 4 and flat >= FLAT_SHARE
+                and fit_ellipse(ys, xs, lum.shape) is not None)
         y0, x0 = max(0, int(ys.min()) - RIM_PX), max(0, int(xs.min()) - RIM_PX)
-        window = diameters[y0:int(ys.max()) + RIM_PX + 1, x0:int(xs.max()) + RIM_PX + 1]  # a view
-        footprint = torch.zeros(window.shape)
+        window = (slice(y0, int(ys.max()) + RIM_PX + 1), slice(x0, int(xs.max()) + RIM_PX + 1))
+        footprint = torch.zeros(diameters[window].shape)
         footprint[ys - y0, xs - x0] = 1.0
-        window[max_filter(footprint, RIM_PX) > 0] = diameter
-    return diameters
+        grown = max_filter(footprint, RIM_PX) > 0
+        if disc:
+            diameters[window][grown] = diameter
+        else:
+            others[window][grown] = 1.0
+    return diameters, others > 0
 
 
 def _check_image(image_linear: torch.Tensor) -> None:

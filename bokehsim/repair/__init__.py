@@ -27,6 +27,7 @@ from .. import tone as tone_curves
 from ..aperture import Aperture
 from ..composite import push_pull
 from ..diagnosis import diagnose, estimate_defocus
+from ..diagnosis.components import connected_components
 from ..diagnosis.defocus import disc_diameters
 from ..diagnosis.shot import dilate
 from ..diagnosis.signs import SignResult
@@ -220,6 +221,8 @@ def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Te
     return colour, (rendered[image.shape[0]:] if alpha is not None else None)
 
 
+#: Other highlights are read at the discs' blur when at least this many discs are found.
+MIN_DISCS_FOR_CLUSTERS = 3
 #: Where ``absent-distance`` is flagged, the estimate counts only where it reads less than this
 #: fraction of the lens's blur.
 ABSENT_READ_FRACTION = 0.5
@@ -283,9 +286,17 @@ def disc_readings(image: torch.Tensor, expected: torch.Tensor, existing: torch.T
     blurred a second time. A disc's diameter bounds the blur from above only (a sharp round lamp
     reads the same), so it counts up to the lens's blur, never beyond.
     """
-    diameters = disc_diameters(image, 2.0 * float(expected.abs().max()))
+    diameters, others = disc_diameters(image, 2.0 * float(expected.abs().max()))
     on_disc = diameters > 0
-    existing = torch.where(on_disc, torch.maximum(existing, torch.minimum(diameters, expected.abs())), existing)
+    reading = torch.minimum(diameters, expected.abs())
+    if len(torch.unique(connected_components(on_disc))) - 1 >= MIN_DISCS_FOR_CLUSTERS:
+        # Lights at one depth share one blur: the other highlights (discs that overlap, whose rims
+        # read sharp as well) are read at the discs' blur relative to the lens's.
+        ratio = float((diameters[on_disc] / expected.abs()[on_disc].clamp_min(1.0)).median())
+        on_other = others & ~on_disc
+        reading = torch.where(on_other, min(ratio, 1.0) * expected.abs(), reading)
+        on_disc |= on_other
+    existing = torch.where(on_disc, torch.maximum(existing, reading), existing)
     return existing, torch.where(on_disc, 1.0, confidence)
 
 
