@@ -175,9 +175,8 @@ def disc_diameters(image_linear: torch.Tensor, largest_px: float) -> tuple[torch
     size): a direct reading of the blur where edge readings fail (its rim is sharp at any CoC, and a
     night background has no other edges). A disc is a blob far brighter than the dark around it
     whose outline at half its height is a filled, flat-topped ellipse (overlapping discs are not, nor
-    a texture's bright spot); its diameter
-    is that of the disc of the same area. A sharp round lamp reads the same: callers bound the reading
-    by the blur they expect.
+    a texture's bright spot); its diameter is that of the disc of the same area. A sharp round lamp
+    reads the same: callers bound the reading by the blur they expect.
 
     Args:
         image_linear: ``(C, H, W)`` linear colour.

@@ -49,7 +49,8 @@ def remove_forbidden_detail(image: torch.Tensor, expected_coc_px: torch.Tensor, 
         return image
     weight = (2.0 * gaussian_blur(forbidden.float(), FEATHER_PX)).clamp(0.0, 1.0)
     weight = torch.where(forbidden, 1.0, weight)
-    enough = 2.0 * torch.tensor(BAND_SIGMAS_PX[1:])[max_filter(band.float(), 2 * int(FEATHER_PX) + 1).long().clamp_min(0)]
+    coarsest = max_filter(band.float(), 2 * int(FEATHER_PX) + 1).long().clamp_min(0)  # the feather's too
+    enough = 2.0 * torch.tensor(BAND_SIGMAS_PX[1:])[coarsest]
     sigma = torch.minimum(expected_coc_px.abs() * SIGMA_PER_COC, enough)
     # Only the window around the region is blurred (plus the widest kernel's reach): a pattern is
     # usually a small part of the frame, and each rung is a full-image convolution otherwise.
