@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PRINT = os.environ.get("BOKEHSIM_PRINT_HASHES") == "1"
 #: sha256 (first 16 hex digits) of every case, computed at commit c744968 (those recomputed since are marked).
 HASHES: dict[str, str] = {
-    'portrait': 'f78676c479a7fabe',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'portrait': 'd13241b0a8b0df9a',  # recomputed (issue 13): invented CoC rounded to 1/64 px
     'circle/behind/numba': '0ea2464b4be9aa41',
     'circle/behind/torch': '813400e58ba7ad60',
     'circle/front/numba': '8db727ca501f81cc',
@@ -78,15 +78,15 @@ HASHES: dict[str, str] = {
     'image/front/numba': 'd5945c899b8279c7',
     'image/front/torch': '34218288fde016fa',
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
-    'scene plain/numba': 'ca5989c18b58e0a8',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene plain/torch': '0bcf755ccf95c3d0',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene highlights+alpha/numba': '4d783d3b9df44b69',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'scene highlights+alpha/torch': '7b4396c383622451',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'scene axial colour/numba': '0de859073a9e022b',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'scene axial colour/torch': '78f64ebe3c2d6f5a',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'render_channels torch': '34630cb62bfc6983',  # recomputed (issue 13): vignetted kernels placed for second-order coverage
-    'tiled': '97cca24976e980b4',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
-    'deterministic': 'f51e4fa6d78d16e6',  # recomputed (issue 13): occlusion steps, edge lights, fill occupancy
+    'scene plain/numba': '740c70a98ce32827',  # recomputed (issue 13): invented CoC rounded to 1/64 px
+    'scene plain/torch': 'a1fa4fa4ab20cc77',  # recomputed (issue 13): invented CoC rounded to 1/64 px
+    'scene highlights+alpha/numba': '1647f860a4c5d935',  # recomputed (issue 13): invented CoC rounded to 1/64 px
+    'scene highlights+alpha/torch': '6f9a5040f3ad555a',  # recomputed (issue 13): invented CoC rounded to 1/64 px
+    'scene axial colour/numba': '28e80ed6869ed5f1',  # recomputed (issue 13): invented CoC rounded to 1/64 px
+    'scene axial colour/torch': '6cb2311d467b95f0',  # recomputed (issue 13): invented CoC rounded to 1/64 px
+    'render_channels torch': 'c13e359694f1c06b',  # recomputed (issue 13): invented CoC rounded to 1/64 px
+    'tiled': '73672cb3d209391b',  # recomputed (issue 13): invented CoC rounded to 1/64 px
+    'deterministic': 'f42d8d4a2798679b',  # recomputed (issue 13): invented CoC rounded to 1/64 px
 }
 LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=36)
 
