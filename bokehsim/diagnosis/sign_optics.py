@@ -100,6 +100,8 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
     bright = defocused & (lum > 1.5 * surround) & (lum >= 0.5 * peak)
     discs = []
     for ys, xs in blobs(bright):
+        if _too_small_for_a_disc(ys, xs, expected_px):
+            continue
         ys, xs = half_maximum_blob(lum, ys, xs)
         if ys.numel() == 0:
             continue
@@ -110,3 +112,16 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
         if disc is not None:
             discs.append(disc)
     return discs
+
+
+def _too_small_for_a_disc(ys: torch.Tensor, xs: torch.Tensor, expected_px: torch.Tensor) -> bool:
+    """Whether the seed at ``ys, xs`` cannot grow into a disc of the smallest area allowed.
+
+    Its outline at half height grows at most 2 px past the seed (:func:`half_maximum_blob`), so it
+    fits in the seed's box grown by 2 px, where the expected CoC is at least its minimum there: a
+    sharp textured background has thousands of bright specks, each a window to measure otherwise.
+    """
+    y0, x0 = max(0, int(ys.min()) - 2), max(0, int(xs.min()) - 2)
+    y1, x1 = int(ys.max()) + 3, int(xs.max()) + 3
+    smallest_coc = float(expected_px[y0:y1, x0:x1].min())
+    return (y1 - y0) * (x1 - x0) < DISC_AREA_RANGE[0] * math.pi * smallest_coc**2 / 4
