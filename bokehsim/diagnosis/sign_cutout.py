@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from ..composite import push_pull
-from ..depth_refine import _box_mean, max_filter
+from ..depth_refine import max_filter
 from .consistency import weighted_median
-from .filters import gaussian_blur, gradients, luminance
+from .filters import gaussian_blur, gradients, luminance, region_mean
 from .shot import dilate, distance_px, hot_box
 from .signs import Evidence, SignResult, severity_from_raw
 
@@ -140,18 +140,13 @@ def sharp_strip(luma_srgb: torch.Tensor, signed_coc_px: torch.Tensor) -> torch.T
     luma = torch.where(subject, push_pull(luma_srgb[None], (~subject).float())[0], luma_srgb)
     detail = (luma - gaussian_blur(luma, 1.0)).abs()
 
-    def along(region: torch.Tensor) -> torch.Tensor:
-        """Each pixel's window mean of the detail over ``region``."""
-        def window(x: torch.Tensor) -> torch.Tensor:
-            return _box_mean(x.float()[None], STRIP_WINDOW_PX // 2)[0]
-        return window(detail * region) / window(region).clamp_min(1e-6)
-
-    plate = along(far & (distance >= STRIP_MAX_PX + 2) & (distance <= 2 * STRIP_MAX_PX + 1))
+    plate_rings = far & (distance >= STRIP_MAX_PX + 2) & (distance <= 2 * STRIP_MAX_PX + 1)
+    plate = region_mean(detail, plate_rings, STRIP_WINDOW_PX // 2)
     strip = torch.zeros_like(far)
     still_sharp = torch.ones_like(far)
     for ring_px in range(1, STRIP_MAX_PX + 1):
         ring = far & (distance == ring_px)
-        still_sharp &= along(ring) > BAND_DETAIL_RATIO * plate + BAND_DETAIL_FLOOR
+        still_sharp &= region_mean(detail, ring, STRIP_WINDOW_PX // 2) > BAND_DETAIL_RATIO * plate + BAND_DETAIL_FLOOR
         strip |= ring & still_sharp
     return strip
 

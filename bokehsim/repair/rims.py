@@ -33,9 +33,8 @@ from dataclasses import dataclass
 import torch
 
 from ..composite import push_pull
-from ..depth_refine import _box_mean
+from ..diagnosis.filters import luminance, region_mean
 from ..diagnosis.shot import dilate, distance_px
-from ..diagnosis.filters import luminance
 from ..diagnosis.sign_cutout import MAX_NEAR_COC_PX, MIN_FAR_COC_PX, sharp_strip
 from ..tone import linear_to_srgb
 
@@ -177,7 +176,7 @@ def remove_lines(image: torch.Tensor, expected_coc_px: torch.Tensor,
     outside_farther, _ = leaves_range(distance > 2 * LINE_BAND_PX + 1)
     along_farther = _share_along(farther & (outside_farther > LINE_MARGIN), farther, distance,
                                  range(LINE_BAND_PX + 1, 2 * LINE_BAND_PX + 1))
-    farther_share = _window_mean(along_farther * farther) / _window_mean(farther).clamp_min(1e-6)
+    farther_share = region_mean(along_farther, farther, LINE_WINDOW_PX // 2)
     line = candidate & (along > LINE_ALONG_SHARE) & (farther_share < 0.5)
     line = dilate(line, 1) & band  # the line's anti-aliased fringe goes with it
     if protected is not None:
@@ -216,11 +215,5 @@ def _share_along(candidate: torch.Tensor, region: torch.Tensor, distance: torch.
     share = torch.zeros(candidate.shape)
     for ring_px in rings:
         ring = region & (distance == ring_px)
-        share = torch.where(ring, _window_mean(candidate & ring) / _window_mean(ring).clamp_min(1e-6), share)
+        share = torch.where(ring, region_mean(candidate, ring, LINE_WINDOW_PX // 2), share)
     return share
-
-
-def _window_mean(mask: torch.Tensor) -> torch.Tensor:
-    """Mean of an ``(H, W)`` mask (bool or share) over the LINE_WINDOW_PX square around each pixel
-    (clipped at the frame)."""
-    return _box_mean(mask.float()[None], LINE_WINDOW_PX // 2)[0]
