@@ -210,10 +210,10 @@ def test_a_patterned_background_next_to_the_subject_is_not_a_line():
     assert int(line.sum()) == 0
 
 
-def test_a_sharp_strip_left_by_a_grown_matte_is_filled_from_the_plate_beyond_it():
+def test_a_sharp_strip_left_by_a_grown_matte_is_blurred_at_the_lens_coc():
     # A wall of fine texture (not the benchmark's pinhole render) at CoC 10 px behind a pole in
     # focus; a matte grown by 3 px keeps a strip of the sharp wall along the pole. The strip takes
-    # the blurred wall continued inward. The physical render has no strip to find.
+    # the wall blurred at the lens's CoC. The physical render has no strip to find.
     from bokehsim.repair.rims import fill_sharp_strip
 
     height, width = 64, 96
@@ -231,7 +231,7 @@ def test_a_sharp_strip_left_by_a_grown_matte_is_filled_from_the_plate_beyond_it(
     assert float(filled[strip].float().mean()) > 0.9
     assert int((filled & ~strip).sum()) <= 0.1 * int(strip.sum())
     error = lambda image: float((codes(image) - codes(truth)).abs()[:, strip].mean())  # noqa: E731
-    assert error(fixed) < 0.3 * error(picture)
+    assert error(fixed) < 0.12 * error(picture)  # 0.10 (filled by push-pull from the plate alone: 0.13)
     assert int(fill_sharp_strip(truth, coc, pole)[1].sum()) == 0
 
 

@@ -245,8 +245,8 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
     A cut-out does not re-blur the band along the subject: the estimate there reads the subject's own
     hard outline, and a re-rendered band blurred an already blurred plate a second time (the diagnose
     set's eroded mattes and Gaussian plates, down to -1.4 dB; a grown matte's thin pole, -2.9 dB) and
-    left a seam where the band ended. Its lines and a grown matte's sharp strip are replaced by the
-    plate beyond them instead (:func:`.rims.remove_lines`, :func:`.rims.fill_sharp_strip`).
+    left a seam where the band ended. Instead its lines are replaced by the plate beyond them and a
+    grown matte's sharp strip by its own blur (:func:`.rims.remove_lines`, :func:`.rims.fill_sharp_strip`).
     """
     right = torch.maximum(existing, expected.abs())  # counts as already blurred as the lens wants
     if flagged is None:

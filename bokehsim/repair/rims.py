@@ -22,7 +22,8 @@ the background continued inward from beyond the band by push-pull, as the render
 (:func:`remove_lines`).
 
 A matte grown past the subject keeps a *sharp strip* of background along the outline, over a plate
-blurred elsewhere: hidden background as well, filled the same way (:func:`fill_sharp_strip`).
+blurred elsewhere. There the background is in the picture, only sharp: it takes the lens's blur of
+itself, the mean over a disc of the CoC with the subject left out (:func:`fill_sharp_strip`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ MIN_SHARE = 0.01
 MAX_SHARE = 0.6
 #: How far (px) from the subject the plate's blur is read.
 NEAR_PX = 8
+#: Rings next to a subject's outline that hold its anti-aliased edge and any pasted rim or halo.
+OUTLINE_RINGS_PX = 2
 
 
 @dataclass
@@ -187,7 +190,7 @@ def remove_lines(image: torch.Tensor, expected_coc_px: torch.Tensor,
 def fill_sharp_strip(image: torch.Tensor, expected_coc_px: torch.Tensor,
                      protected: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace the strip of sharp background a grown matte leaves along an in-focus subject
-    (:func:`~bokehsim.diagnosis.sign_cutout.sharp_strip`) by the plate continued inward by push-pull.
+    (:func:`~bokehsim.diagnosis.sign_cutout.sharp_strip`) by its blur at the lens's CoC (:func:`disc_means`).
     Call it only where ``diagnose`` flags a cut-out: a background whose own detail rises toward the
     subject would go too.
 
@@ -205,8 +208,51 @@ def fill_sharp_strip(image: torch.Tensor, expected_coc_px: torch.Tensor,
     if not bool(strip.any()):
         return image, strip
     subject = expected_coc_px.abs() <= MAX_NEAR_COC_PX
-    known = (expected_coc_px >= MIN_FAR_COC_PX) & ~dilate(strip | subject, 1)
-    return torch.where(strip, push_pull(image, known.float()), image), strip
+    # The strip is sharp background: blurred at the lens's CoC with the plate beyond it, it is what
+    # the lens shows there. The two rings next to the outline are left out unless they are strip:
+    # they hold the subject's anti-aliased edge and any rim or halo line the paste left.
+    known = (strip | ~dilate(subject, OUTLINE_RINGS_PX)) & ~subject
+    if protected is not None:
+        known &= ~protected
+    filled = image.clone()
+    filled[:, strip] = disc_means(image, known, expected_coc_px, strip)
+    return filled, strip
+
+
+def disc_means(image: torch.Tensor, known: torch.Tensor, coc_px: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    """The mean of ``image`` over the ``known`` pixels of a disc of diameter ``|coc_px|`` around each
+    pixel of ``at``: a gather blur that leaves out what hides behind the subject. Sharp background
+    in the disc is blurred at the lens's own CoC; an already blurred plate nearby is blurred a little
+    more, which a smooth plate barely shows.
+
+    Args:
+        image: ``(C, H, W)``.
+        known: ``(H, W)`` bool, the pixels that may be averaged.
+        coc_px: ``(H, W)`` CoC diameter (signed or not).
+        at: ``(H, W)`` bool, where to take the means.
+
+    Returns:
+        ``(C, N)``: the means at the N pixels of ``at`` in row-major order (the pixel itself where
+        its disc holds no known pixel).
+    """
+    height, width = known.shape
+    ys, xs = torch.nonzero(at, as_tuple=True)
+    radii = (coc_px[ys, xs].abs() / 2).clamp_min(0.5)
+    radius_steps = torch.round(radii * 2) / 2  # half-pixel steps: one offset table per step
+    means = image[:, ys, xs].clone()
+    for radius in torch.unique(radius_steps).tolist():
+        chosen = radius_steps == radius
+        reach = int(math.ceil(radius))
+        dy, dx = torch.meshgrid(torch.arange(-reach, reach + 1), torch.arange(-reach, reach + 1), indexing="ij")
+        inside = dy * dy + dx * dx <= radius * radius + 0.25
+        dy, dx = dy[inside], dx[inside]
+        sample_y = (ys[chosen, None] + dy).clamp(0, height - 1)
+        sample_x = (xs[chosen, None] + dx).clamp(0, width - 1)
+        weight = known[sample_y, sample_x].to(image.dtype)
+        total = weight.sum(dim=1)
+        mean = (image[:, sample_y, sample_x] * weight).sum(dim=2) / total.clamp_min(1.0)
+        means[:, chosen] = torch.where(total > 0, mean, means[:, chosen])
+    return means
 
 
 def _share_along(candidate: torch.Tensor, region: torch.Tensor, distance: torch.Tensor, rings) -> torch.Tensor:
