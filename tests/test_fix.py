@@ -59,6 +59,30 @@ def test_blur_beyond_the_lens_is_left_and_reported_as_deficit():
     assert torch.allclose(result.deficit_px[background], (20.0 - coc[background]).clamp_min(0))
 
 
+def test_a_named_black_point_curves_the_whole_background_and_auto_names_none():
+    """The curve is the picture's tone, not the blur's: with ``--black-point`` every pixel but the
+    subject's takes it, re-blurred or not (a curve only where fix re-blurs darkens patches of one
+    surface). Unasked, the black is measured and left: a blurred background raises its own."""
+    from bokehsim.repair.tone import apply_black_point
+
+    sharp, depth = scene()
+    picture = to_8bit(box_blur(sharp, 3))
+    picture = torch.where(LENS.coc_px(depth, WIDTH).abs() < 0.5, to_8bit(sharp), picture)
+    existing = torch.full(depth.shape, 1.5)
+    existing[:, : WIDTH // 2] = 40.0  # the left half's blur is already (more than) right: not re-blurred
+    auto = fix(picture, depth, LENS, existing_blur_px=existing, grain="off", hierarchy="off")
+    assert auto.decisions["tone"]["black_point"] == 0.0 and auto.decisions["tone"]["measured_black"] > 0.0
+    named = fix(picture, depth, LENS, existing_blur_px=existing, black_point=0.08, grain="off", hierarchy="off")
+    background, untouched = ~named.protected, named.missing_coc_px.abs() < 0.5
+    assert torch.equal(codes(named.image)[:, named.protected], codes(picture)[:, named.protected])
+    far_from_reblur = background & untouched & ~dilate(~untouched, 20)  # out of reach of the re-blur
+    assert int(far_from_reblur.sum()) > 500
+    curved = apply_black_point(picture, 0.08)
+    assert torch.allclose(named.image[:, far_from_reblur], curved[:, far_from_reblur], atol=1e-6)
+    reblurred = background & ~untouched
+    assert float(named.image[:, reblurred].mean()) < float(auto.image[:, reblurred].mean()) - 0.02
+
+
 def test_grain_of_sharp_and_reblurred_regions_agree_within_ten_percent():
     sharp, depth = scene(checks=False)  # smooth regions, so flat blocks hold grain and nothing else
     grainy = to_8bit(add_grain(sharp, 0.02))  # a sharp, grainy picture: all of the lens's blur is missing

@@ -2,8 +2,8 @@
 
 ``fix(image, depth_m, lens) -> FixResult`` follows the seed article's method, in its order:
 
-1. **Curve before blur** (:mod:`.tone`): a lifted black point pulled down, clipped highlights expanded
-   into HDR exactly as ``render`` does.
+1. **Curve before blur** (:mod:`.tone`): the black measured (and a black point the user names pulled
+   down over the picture but the subject), clipped highlights expanded into HDR exactly as ``render`` does.
 2. **Subject protection** (:mod:`.protect`): the in-focus region, grown by the depth edge, plus an
    optional mask, is copied bit for bit.
 3. **Blur from the geometry, given the blur already there** (:mod:`.detail`, :mod:`.rims`,
@@ -113,7 +113,8 @@ def fix(
         aperture: the aperture shape (as ``render``).
         alpha: ``(1, H, W)`` straight alpha in [0, 1], or None.
         subject: ``(H, W)`` bool, extra pixels to protect (``--subject-mask``).
-        tone: ``auto`` or ``off``; ``black_point`` and ``expand_highlights`` override ``auto``.
+        tone: ``auto`` or ``off`` (the highlight expansion); ``black_point`` and ``expand_highlights``
+            override ``auto``; a black point is applied only when named (:mod:`.tone`).
         highlight_threshold, highlight_gain: the highlight expansion curve (as ``render``).
         encoded: the picture came from an 8/16-bit (sRGB) file.
         rims: ``auto`` (unmix subject colour smeared into a re-blurred band next to the subject, and
@@ -186,16 +187,16 @@ def fix(
     missing.coc_px[protected] = 0.0
     # Rims are removed only where the band is re-rendered: a band whose blur is already right is
     # left as the picture has it (the rim test cannot tell a rim from the background's own detail).
-    curved = apply_black_point(image, curve.black_point)
+    curved = apply_black_point(image, curve.black_point)  # the picture's tone: everywhere but the subject
     unmixed = curved
     if rims == "auto":
         rim = remove_rims(curved, protected, existing)
         unmixed = torch.where(missing.coc_px.abs() >= NEGLIGIBLE_COC_PX, rim.image, curved)
         decisions["rims"] = rim.stats()
     decisions["blur"] = missing.stats(~protected)
-    out, out_alpha = image, alpha
+    out, out_alpha = curved, alpha
     if bool((missing.coc_px.abs() >= NEGLIGIBLE_COC_PX).any()) or curve.expand_highlights:
-        out, out_alpha = render_missing(image, unmixed, image - curved, missing.coc_px, lens, aperture=aperture,
+        out, out_alpha = render_missing(image, unmixed, missing.coc_px, lens, aperture=aperture,
                                         alpha=alpha, curve=curve, progress=progress)
     out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
                          seed=seed, decisions=decisions)
@@ -205,7 +206,7 @@ def fix(
     return FixResult(out, out_alpha, protected, expected, existing, missing.coc_px, missing.deficit_px, decisions)
 
 
-def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Tensor, missing_coc_px: torch.Tensor,
+def render_missing(image: torch.Tensor, unmixed: torch.Tensor, missing_coc_px: torch.Tensor,
                    lens: Lens, *, aperture, alpha, curve, progress) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Render the missing blur of the curved, rim-free picture ``unmixed`` (``(C, H, W)`` linear);
     returns the colour and the alpha (None without one)."""
@@ -214,11 +215,7 @@ def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Te
         clipped_highlights=curve.expand_highlights, highlight_threshold=curve.highlight_threshold,
         highlight_gain=curve.highlight_gain, device="cpu", progress=progress,
     ).image
-    # The curve is for the blur: where nothing is re-blurred the picture keeps its own tone (what the
-    # render spilled there from re-blurred neighbours stays).
-    untouched = (missing_coc_px.abs() < NEGLIGIBLE_COC_PX).float()
-    colour = rendered[: image.shape[0]] + uncurve * untouched
-    return colour, (rendered[image.shape[0]:] if alpha is not None else None)
+    return rendered[: image.shape[0]], (rendered[image.shape[0]:] if alpha is not None else None)
 
 
 #: Other highlights are read at the discs' blur when at least this many discs are found.
