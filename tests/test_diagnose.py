@@ -200,6 +200,22 @@ def test_highlight_discs_are_aperture_copies_not_streaks_or_specks():
     assert highlight_discs(small, torch.full((120, 200), 7.0)) == []
 
 
+def test_a_highlight_longer_than_the_coc_is_not_a_lens_oval():
+    """A filled capsule 22 x 8 px (lights merged along a line, a lit edge) where the CoC is 12 px
+    passes every other test of a disc (filled, aspect under 3, area under 1.8 discs), but no kernel
+    is longer than its CoC (CONVENTIONS), so it says nothing about the lens; an anamorphic oval as
+    long as the CoC does."""
+    from bokehsim.diagnosis.sign_optics import highlight_discs
+
+    yy, xx = torch.meshgrid(torch.arange(120, dtype=torch.float32), torch.arange(200, dtype=torch.float32), indexing="ij")
+    image = torch.full((3, 120, 200), 0.02)
+    along = ((xx - 60).abs() - 7.0).clamp_min(0)
+    image[:, along**2 + (yy - 40) ** 2 <= 4.0**2] = 4.0
+    image[:, ((yy - 80) / 6.0) ** 2 + ((xx - 140) / 4.0) ** 2 <= 1.0] = 4.0  # height 12 px, squeeze 1.5
+    discs = highlight_discs(image, torch.full((120, 200), 12.0))
+    assert len(discs) == 1 and abs(discs[0]["x"] - 140) < 0.5 and discs[0]["aspect"] > 1.3
+
+
 def test_a_background_made_more_contrasty_than_blur_leaves_it_fails_the_hierarchy(sharp, clean):
     """Clarity x3 (local contrast at 6 px) on everything behind the subject: saturation stays under
     its allowance, local contrast passes the subject's by more than blur allows."""

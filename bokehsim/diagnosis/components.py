@@ -103,7 +103,7 @@ def fit_ellipse(ys: torch.Tensor, xs: torch.Tensor, shape: tuple[int, int]) -> d
     least 12 px clear of the frame's border and no streak.
 
     Returns:
-        ``x, y`` centroid (px), ``fill`` (area over the moment ellipse's), ``aspect`` (major / minor
+        ``x, y`` centroid (px), ``fill`` (area over the moment ellipse's), ``diameter`` (major axis, px), ``aspect`` (major / minor
         axis, >= 1), ``angle`` of the major axis (radians, image axes: x right, y down), ``box``
         ``[x, y, w, h]``.
     """
@@ -122,4 +122,5 @@ def fit_ellipse(ys: torch.Tensor, xs: torch.Tensor, shape: tuple[int, int]) -> d
     if fill < MIN_FILL or major > MAX_DISC_ASPECT**2 * minor:
         return None  # not a filled ellipse (overlapping discs), or a streak
     return {"x": float(x), "y": float(y), "fill": fill, "aspect": float(torch.sqrt(major / minor)),
+            "diameter": 4 * float(torch.sqrt(major)),
             "angle": 0.5 * float(torch.atan2(2 * cxy, cxx - cyy)), "box": box}

@@ -34,6 +34,12 @@ MIN_OF_EACH = 3
 #: A disc's area over that of a disc of the expected CoC: outside this range a blob is a part of
 #: a disc (occluded, cut) or several merged.
 DISC_AREA_RANGE = (0.5, 1.8)
+#: A disc's major axis over the expected CoC: a kernel's circumscribed diameter is the CoC
+#: (CONVENTIONS), and a highlight of some size widens its disc by that size. Clean renders' discs
+#: read 0.7-1.5; blobs longer than this are discs merged along a line or a lit edge (two lamps side
+#: by side read 1.7-1.8 and aspect 2.7-2.9 through a round aperture), whose orientation says nothing
+#: about the lens.
+MAX_DIAMETER_RATIO = 1.6
 #: Discs are judged in regions whose expected CoC reaches this (px): a smaller disc covers too few
 #: pixels for its outline to tell round from oval (on the evaluation's thin_pole scene, blobs of
 #: leaves and sky at CoC 7 px read aspects 1.1-2.9 through a round aperture).
@@ -109,7 +115,7 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
         if coc_px <= 0 or not DISC_AREA_RANGE[0] <= ys.numel() / (math.pi * coc_px**2 / 4) <= DISC_AREA_RANGE[1]:
             continue  # a part of a disc (occluded, cut) or several merged
         disc = fit_ellipse(ys, xs, lum.shape)
-        if disc is not None:
+        if disc is not None and disc["diameter"] <= MAX_DIAMETER_RATIO * coc_px:
             discs.append(disc)
     return discs
 
