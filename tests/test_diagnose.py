@@ -181,6 +181,27 @@ def test_a_grown_matte_is_a_cutout(sharp):
     assert report.primary == "cutout", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
 
 
+@pytest.mark.parametrize("shift", [(0, 1), (0, -1), (1, 0), (-1, 0)])
+def test_a_depth_map_one_pixel_off_is_no_cutout(sharp, shift):
+    """A depth map a pixel off the picture (resampled, or from another renderer's pixel centres)
+    puts the subject's own outline one ring further out; that is no sharp strip of background."""
+    image, depth, mask = sharp
+    fine = blocks(torch.Generator().manual_seed(5), 900, 3, 9)
+    clean = shot(torch.where(mask, image, fine), depth)
+    report = diagnose(clean, torch.roll(depth, shift, (0, 1)), LENS)
+    assert not report.sign("cutout").flagged, report.sign("cutout").note
+
+
+def test_a_dark_line_along_the_subject_is_a_cutout(sharp, clean):
+    """A 2 px dark line just outside the subject (a halo of the paste) is darker than both sides,
+    which a lens never gives next to an in-focus subject."""
+    image, depth, mask = sharp
+    line = (dilate(mask, 2) & ~mask).float()
+    report = diagnose(quantised(clean * (1 - line) + 0.01 * line), depth, LENS)
+    assert report.primary == "cutout", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    assert report.sign("cutout").terms["rim"] > 1.0  # the line term alone flags it
+
+
 def test_highlight_discs_are_aperture_copies_not_streaks_or_specks():
     """Bokeh discs of a round aperture (12 px) are fitted round; a streak 18 x 5 px (a highlight
     along an edge) and discs too small to tell round from oval (7 px) are not judged at all."""

@@ -8,11 +8,11 @@ the subject's own edge sharp. A cut-out shows, just outside the subject,
 * **bleed**: the subject's colour smeared onto the plate (the plate was blurred with the subject in
   it, or the matte was eroded): the projection of (band - far background) on (subject - far
   background), as a fraction;
-* **rim**: a light line brighter than both sides (double light edges);
+* **rim**: a line brighter than both sides (double light edges) or darker than both (a dark halo);
 * **soft edge**: the subject's own edge as blurred as the background (an eroded matte);
 * **sharp band**: background detail kept sharp next to the subject (a dilated matte), read by the
   blur estimate;
-* **band detail**: the same read directly (:func:`sharp_strip`): the share of the pixels 2 px from
+* **band detail**: the same read directly (:func:`sharp_strip`): the share of the pixels 3 px from
   the subject that lie in a strip of background sharper than the plate further out. A physical
   background is equally blurred at both; a grown matte keeps a sharp strip of it.
 
@@ -37,11 +37,14 @@ BLEED_AT_FLAG = 0.3
 RIM_AT_FLAG = 0.1
 SOFT_AT_FLAG = 0.3
 SHARP_BAND_AT_FLAG = 0.9
-#: Band detail at the flag threshold: the share of the ring 2 px from the subject in a sharp strip
-#: (:func:`sharp_strip`; the ring next to the subject holds its own anti-aliased outline where it
-#: is glass or hair, which the depth map's edge does not follow: up to 0.09 on clean renders). On
-#: the 32 clean renders of the evaluation 0.000; on its 12 grown mattes 0.018-0.79.
+#: Band detail at the flag threshold: the share of the ring ``BAND_DETAIL_RING_PX`` from the subject
+#: in a sharp strip (:func:`sharp_strip`). The rings next to the subject hold its own anti-aliased
+#: outline where it is glass or hair (up to 0.09 of ring 1 on clean renders), and one ring further
+#: out wherever the depth map is a pixel off the picture (a resampled or estimated depth map): ring 2
+#: read up to 0.50 on the evaluation's clean renders with their depth shifted by 1 px, ring 3 at
+#: most 0.0096. On its 12 grown mattes (3 and 4 px) ring 3 reads 0.011-0.78.
 BAND_DETAIL_AT_FLAG = 0.012
+BAND_DETAIL_RING_PX = 3
 #: Detail counts as sharp at this many times the plate's, plus this floor (sRGB).
 BAND_DETAIL_RATIO = 3.0
 BAND_DETAIL_FLOOR = 4.0 / 255.0
@@ -94,13 +97,17 @@ def cutout(evidence: Evidence) -> SignResult:
     contrast_sq = (contrast**2).sum(0)
     bleed = ((band - background) * contrast).sum(0) / contrast_sq.clamp_min(1e-6)
     has_contrast = contrast_sq.sqrt() > MIN_CONTRAST
-    rim = (lum(near_band) - torch.maximum(lum(subject), lum(background))).clamp_min(0)
+    # A line outside the range of the two sides, light or dark: next to an in-focus subject a lens
+    # shows the background, mixed with the subject's anti-aliased outline, never darker than both.
+    line = lum(near_band)
+    rim = torch.maximum(line - torch.maximum(lum(subject), lum(background)),
+                        torch.minimum(lum(subject), lum(background)) - line).clamp_min(0)
     strip = sharp_strip(luminance(evidence.image_srgb), signed)
     terms = {
         "bleed": (_median(bleed[has_contrast].clamp(-1, 1)), BLEED_AT_FLAG),
         "rim": (_median(rim), RIM_AT_FLAG),
         **_edge_terms(evidence, boundary, far_coc),
-        "band detail": (_ring_share(strip, signed, 2), BAND_DETAIL_AT_FLAG),
+        "band detail": (_ring_share(strip, signed, BAND_DETAIL_RING_PX), BAND_DETAIL_AT_FLAG),
     }
     raw = max(value / threshold for value, threshold in terms.values())
     per_pixel = torch.maximum(bleed.clamp(0, 1) * has_contrast / BLEED_AT_FLAG, rim / RIM_AT_FLAG)
