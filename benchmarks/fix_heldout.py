@@ -13,7 +13,7 @@ reference. Six recipes, none of them in either evaluation set:
   rendered by the lens at the far background's single depth;
 * ``hex-plate``: the same plate through a six-bladed aperture, pasted with a hard matte;
 * ``thin-bright-rim``: the physical render with a 1 px light rim (60 % white) around the subject;
-* ``noise-all``: the physical render with Gaussian noise of 2 codes everywhere;
+* ``noise-all``: the physical render with Gaussian noise of 2 sRGB codes everywhere;
 * ``dots-patch``: a patch of the background sprinkled with single white pixels (3 %).
 
 Reports PSNR (8-bit sRGB) against the reference before and after fix (grain off, as in
@@ -35,6 +35,7 @@ from bokehsim import Lens
 from bokehsim.diagnosis.filters import gaussian_blur
 from bokehsim.diagnosis.shot import dilate
 from bokehsim.repair import fix
+from bokehsim.tone import linear_to_srgb, srgb_to_linear
 from diagnose_eval import background_mask, patch_box, shoot, subject_matte, to_8bit
 from fix_eval import codes, psnr
 
@@ -61,7 +62,8 @@ def corruptions(pinhole: torch.Tensor, depth: torch.Tensor, lens: Lens, referenc
     items.append(("hex-plate", matte * pinhole + (1 - matte) * hexagonal))
     rim = (dilate(matte > 0.5, 1) & ~(matte > 0.5)).float()[None]
     items.append(("thin-bright-rim", reference * (1 - 0.6 * rim) + 0.6 * rim))
-    items.append(("noise-all", reference + torch.randn(reference.shape, generator=rng) * (2.0 / 255)))
+    noisy = linear_to_srgb(reference) + torch.randn(reference.shape, generator=rng) * (2.0 / 255)  # in codes
+    items.append(("noise-all", srgb_to_linear(noisy.clamp(0, 1))))
     box = patch_box(background, min(height, width) * 0.2, rng)
     if box is not None:
         dots = (torch.rand(height, width, generator=rng) < 0.03).float()[None]

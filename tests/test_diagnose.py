@@ -202,6 +202,25 @@ def test_a_dark_line_along_the_subject_is_a_cutout(sharp, clean):
     assert report.sign("cutout").terms["rim"] > 1.0  # the line term alone flags it
 
 
+def test_noise_inside_flat_bokeh_discs_is_no_forbidden_detail_but_a_checker_on_one_is():
+    """Five flat 28 px discs (CoC 28 px) with 2 codes of sRGB noise: inside a disc the bands hold
+    only its rim's energy, spread inward, and the noise makes it look like texture. A 2 px checker
+    on the dark background between them is still forbidden detail."""
+    from bokehsim.diagnosis.sign_pattern import patterned_band
+
+    yy, xx = torch.meshgrid(torch.arange(160, dtype=torch.float32), torch.arange(240, dtype=torch.float32), indexing="ij")
+    light = torch.full((160, 240), 0.004)
+    for cy, cx in [(40, 40), (40, 120), (40, 200), (110, 80), (110, 160)]:
+        light[torch.hypot(yy - cy, xx - cx) <= 14] = 0.5
+    noise = torch.randn(160, 240, generator=torch.Generator().manual_seed(1)) * (2 / 255)
+    encoded = (linear_to_srgb(light) + noise).clamp(0, 1).expand(3, -1, -1)
+    coc, no_edge = torch.full((160, 240), 28.0), torch.zeros(160, 240, dtype=torch.bool)
+    assert int((patterned_band(encoded, coc, no_edge) >= 0).sum()) == 0
+    checker = encoded.clone()
+    checker[:, 70:90, 100:140] = 0.1 + 0.2 * ((yy[70:90, 100:140] // 2 + xx[70:90, 100:140] // 2) % 2)
+    assert int((patterned_band(checker, coc, no_edge) >= 0).sum()) > 200
+
+
 def test_highlight_discs_are_aperture_copies_not_streaks_or_specks():
     """Bokeh discs of a round aperture (12 px) are fitted round; a streak 18 x 5 px (a highlight
     along an edge) and discs too small to tell round from oval (7 px) are not judged at all."""

@@ -9,7 +9,9 @@ band's floor in the same defocused region (its lower quartile, plus two 8-bit co
 energy is texture-like rather than one edge: either its orientations disagree (checkers, noise,
 pasted texture) or it has no matching energy two octaves coarser (a grating or moire riding on a
 smooth background). The one sharp thing a physical blur keeps, the rim of a defocused highlight
-disc, is a single coherent edge with coarse energy behind it, so it is not counted. Patterned pixels
+disc, is a single coherent edge with coarse energy behind it, so it is not counted; nor is the
+inside of a bright highlight, where the bands show only its rim's energy spread inward and the
+picture's noise makes that look like texture. Patterned pixels
 count only where they fill most of an 11 px neighbourhood (a pattern is an area; rims are lines).
 
 The statistic is the patterned area, per mille of the frame, where that area is compact. A pattern
@@ -26,6 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..tone import srgb_to_linear
 from .filters import gaussian_blur, luminance, orientation_coherence
 from .shot import dilate, hot_box
 from .signs import Evidence, SignResult, severity_from_raw
@@ -42,6 +45,13 @@ FLOOR_FACTOR = 8.0
 ABSOLUTE_FLOOR = 2.0 / 255.0
 #: Below this orientation coherence the energy is texture-like (not one edge).
 TEXTURE_COHERENCE = 0.5
+#: A highlight: this many times the light within this many px around it (a window wider than a
+#: large disc, so that the disc does not make its own surroundings).
+HIGHLIGHT_CONTRAST = 3.0
+HIGHLIGHT_SURROUND_PX = 30
+#: Only a highlight's inside this far in from its edge is left out: a sharp light where a disc
+#: belongs is itself forbidden detail.
+HIGHLIGHT_INSET_PX = 3
 #: A grating: this many times the energy of the band two octaves coarser.
 GRATING_RATIO = 4.0
 #: Share of an 11 px neighbourhood that must be patterned.
@@ -87,6 +97,7 @@ def patterned_band(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_ed
     border[8:-8, 8:-8] = True
     region &= border
     texture_like = orientation_coherence(y) < TEXTURE_COHERENCE
+    region &= ~inside_highlights(y, expected_px >= BAND_FORBIDDEN_FROM_PX[0])
     coarsest = torch.full((height, width), -1, dtype=torch.int64)
     for band, forbidden_from in enumerate(BAND_FORBIDDEN_FROM_PX):
         checked = region & (expected_px >= forbidden_from)
@@ -99,6 +110,21 @@ def patterned_band(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_ed
     share = F.avg_pool2d(patterned.float()[None, None], NEIGHBOURHOOD_PX, 1, NEIGHBOURHOOD_PX // 2,
                          count_include_pad=False)[0, 0]
     return torch.where(patterned & (share >= AREA_SHARE), coarsest, -1)
+
+
+def inside_highlights(luma_srgb: torch.Tensor, defocused: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: the inside (``HIGHLIGHT_INSET_PX`` in from the edge) of bright highlights
+    (3x the light within 30 px around, and half the brightest in the defocused region). A defocused highlight is a flat disc: its bands there hold
+    only its rim's energy, spread inward by the energy's averaging window, and the picture's noise,
+    which makes that energy look like texture."""
+    light = srgb_to_linear(luma_srgb.clamp(0, 1))
+    if int(defocused.sum()) < 16:
+        return torch.zeros_like(defocused)
+    peak = float(torch.quantile(light[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
+    surround = F.avg_pool2d(light[None, None], 2 * HIGHLIGHT_SURROUND_PX + 1, 1, HIGHLIGHT_SURROUND_PX,
+                            count_include_pad=False)[0, 0]
+    bright = defocused & (light > HIGHLIGHT_CONTRAST * surround) & (light >= 0.5 * peak)
+    return ~dilate(~bright, HIGHLIGHT_INSET_PX)  # a sharp light, too small for a disc, stays checked
 
 
 def is_broad(evidence: Evidence) -> bool:
