@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..depth_refine import _box_mean
 from ..tone import srgb_to_linear
 from .filters import gaussian_blur, luminance, orientation_coherence
 from .shot import dilate, hot_box
@@ -121,8 +122,7 @@ def inside_highlights(luma_srgb: torch.Tensor, defocused: torch.Tensor) -> torch
     if int(defocused.sum()) < 16:
         return torch.zeros_like(defocused)
     peak = float(torch.quantile(light[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
-    surround = F.avg_pool2d(light[None, None], 2 * HIGHLIGHT_SURROUND_PX + 1, 1, HIGHLIGHT_SURROUND_PX,
-                            count_include_pad=False)[0, 0]
+    surround = _box_mean(light[None].double(), HIGHLIGHT_SURROUND_PX)[0].to(light.dtype)
     bright = defocused & (light > HIGHLIGHT_CONTRAST * surround) & (light >= 0.5 * peak)
     return ~dilate(~bright, HIGHLIGHT_INSET_PX)  # a sharp light, too small for a disc, stays checked
 
