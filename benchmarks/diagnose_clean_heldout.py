@@ -19,18 +19,16 @@ Reports the signs flagged on each picture and writes ``benchmarks/results/diagno
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from bokehsim import Lens
 from bokehsim.diagnosis import diagnose
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
-from diagnose_eval import shoot, to_8bit
+from diagnose_eval import rendered_scenes, shoot, to_8bit
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIFTS = {"right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0)}
@@ -60,16 +58,12 @@ def main() -> None:
     args = parser.parse_args()
     rng = torch.Generator().manual_seed(3)
     rows = []
-    for scene_dir in sorted(path for path in args.ground_truth.iterdir() if (path / "scene.json").exists()):
-        lens = Lens(**json.loads((scene_dir / "scene.json").read_text())["lens"])
-        pinhole = torch.from_numpy(np.load(scene_dir / "pinhole.npy")).float()
-        pinhole = (pinhole.permute(2, 0, 1) if pinhole.shape[-1] == 3 else pinhole).clamp(0, 1)
-        depth = torch.from_numpy(np.load(scene_dir / "depth.npy")).float().squeeze()
+    for scene, pinhole, depth, lens in rendered_scenes(args.ground_truth):
         for name, picture, picture_depth, picture_lens in variants(pinhole, depth, lens, rng):
             report = diagnose(to_8bit(picture), picture_depth, picture_lens)
             flagged = [sign.sign for sign in report.signs if sign.flagged]
-            rows.append((scene_dir.name, name, report.score, flagged))
-            print(f"{scene_dir.name:22s} {name:26s} score {report.score:5.1f} flagged {flagged or '-'}", flush=True)
+            rows.append((scene, name, report.score, flagged))
+            print(f"{scene:22s} {name:26s} score {report.score:5.1f} flagged {flagged or '-'}", flush=True)
     write_results(args.results, rows)
 
 

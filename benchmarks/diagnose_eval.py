@@ -57,6 +57,17 @@ def ground_truth(out: Path, width: int, spp: int) -> list[Path]:
     return [folder / s.stem for s in scenes]
 
 
+def rendered_scenes(folder: Path):
+    """(name, pinhole clipped to [0, 1] like an 8-bit picture, depth, lens) of every scene that
+    ``ground_truth`` rendered into ``folder`` (``OUT/gt``)."""
+    for scene_dir in sorted(path for path in folder.iterdir() if (path / "scene.json").exists()):
+        lens = Lens(**json.loads((scene_dir / "scene.json").read_text())["lens"])
+        pinhole = torch.from_numpy(np.load(scene_dir / "pinhole.npy")).float()
+        pinhole = pinhole.permute(2, 0, 1) if pinhole.shape[-1] == 3 else pinhole
+        depth = torch.from_numpy(np.load(scene_dir / "depth.npy")).float().squeeze()
+        yield scene_dir.name, pinhole.clamp(0, 1), depth, lens
+
+
 def to_8bit(linear: torch.Tensor) -> torch.Tensor:
     """Quantise like a generator's 8-bit sRGB output and decode back to linear."""
     return srgb_to_linear(torch.round(linear_to_srgb(linear.clamp(0, 1)) * 255) / 255)

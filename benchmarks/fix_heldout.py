@@ -24,10 +24,8 @@ Reports PSNR (8-bit sRGB) against the reference before and after fix (grain off,
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -36,7 +34,7 @@ from bokehsim.diagnosis.filters import gaussian_blur
 from bokehsim.diagnosis.shot import dilate
 from bokehsim.repair import fix
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
-from diagnose_eval import background_mask, patch_box, shoot, subject_matte, to_8bit
+from diagnose_eval import background_mask, patch_box, rendered_scenes, shoot, subject_matte, to_8bit
 from fix_eval import codes, psnr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,19 +79,15 @@ def main() -> None:
     args = parser.parse_args()
     rng = torch.Generator().manual_seed(7)
     rows = []
-    for scene_dir in sorted(path for path in args.ground_truth.iterdir() if (path / "scene.json").exists()):
-        lens = Lens(**json.loads((scene_dir / "scene.json").read_text())["lens"])
-        pinhole = torch.from_numpy(np.load(scene_dir / "pinhole.npy")).float()
-        pinhole = (pinhole.permute(2, 0, 1) if pinhole.shape[-1] == 3 else pinhole).clamp(0, 1)
-        depth = torch.from_numpy(np.load(scene_dir / "depth.npy")).float().squeeze()
+    for scene, pinhole, depth, lens in rendered_scenes(args.ground_truth):
         reference, _ = shoot(pinhole, depth, lens)
         for recipe, picture in corruptions(pinhole, depth, lens, reference, rng):
             picture = to_8bit(picture.clamp(0, 1))
             result = fix(picture, depth, lens, seed=0, grain="off")
             subject = result.protected
             same = bool(torch.equal(codes(result.image)[:, subject], codes(picture)[:, subject]))
-            rows.append((scene_dir.name, recipe, psnr(picture, reference), psnr(result.image, reference), same))
-            print(f"{scene_dir.name:22s} {recipe:22s} {rows[-1][2]:6.2f} -> {rows[-1][3]:6.2f} dB, subject same {same}",
+            rows.append((scene, recipe, psnr(picture, reference), psnr(result.image, reference), same))
+            print(f"{scene:22s} {recipe:22s} {rows[-1][2]:6.2f} -> {rows[-1][3]:6.2f} dB, subject same {same}",
                   flush=True)
     write_results(args.results, rows)
 
