@@ -1,5 +1,5 @@
-"""Small image operators the diagnosis shares: luminance, separable Gaussian blur, gradients and
-means over a region."""
+"""Small image operators the diagnosis shares: luminance, separable Gaussian blur, gradients,
+means over a region and bright highlights."""
 
 from __future__ import annotations
 
@@ -83,3 +83,19 @@ def region_mean(values: torch.Tensor, region: torch.Tensor, radius_px: int) -> t
     def window(x: torch.Tensor) -> torch.Tensor:
         return _box_mean(x.float()[None], radius_px)[0]
     return window(values * region) / window(region).clamp_min(1e-6)
+
+
+def bright_highlights(light: torch.Tensor, defocused: torch.Tensor, *, surround_px: int, contrast: float) -> torch.Tensor:
+    """``(H, W)`` bool: pixels of ``defocused`` brighter than ``contrast`` times the mean ``light``
+    within ``surround_px`` around them, and at least half the brightest there (its 99.5th
+    percentile): the highlights a defocused background shows as bokeh discs.
+
+    Args:
+        light: ``(H, W)`` linear luminance.
+        defocused: ``(H, W)`` bool, the region searched (at least 16 px, or nothing is found).
+    """
+    if int(defocused.sum()) < 16:
+        return torch.zeros_like(defocused)
+    peak = float(torch.quantile(light[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
+    surround = _box_mean(light[None].double(), surround_px)[0].to(light.dtype)  # float64: a long running sum
+    return defocused & (light > contrast * surround) & (light >= 0.5 * peak)

@@ -17,9 +17,8 @@ import math
 
 import torch
 
-from ..depth_refine import _box_mean
 from .components import blobs, fit_ellipse, half_maximum_blob
-from .filters import luminance
+from .filters import bright_highlights, luminance
 from .shot import bounding_box, dilate
 from .signs import Evidence, SignResult, severity_from_raw
 
@@ -96,14 +95,9 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
         of the major axis (radians, image axes: x right, y down), ``box`` ``[x, y, w, h]``.
     """
     lum = luminance(image_linear)
-    defocused = expected_px >= MIN_DISC_COC_PX
-    if int(defocused.sum()) < 16:
-        return []
     # Highlights: far brighter than their surroundings, in the brightest part of the defocused region.
-    surround = _box_mean(lum[None], 15)[0]
-    # A disc is flat inside and falls off over ~1 px at its rim: half the peak traces its outline.
-    peak = float(torch.quantile(lum[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
-    bright = defocused & (lum > 1.5 * surround) & (lum >= 0.5 * peak)
+    # (A disc is flat inside and falls off over ~1 px at its rim: half the peak traces its outline.)
+    bright = bright_highlights(lum, expected_px >= MIN_DISC_COC_PX, surround_px=15, contrast=1.5)
     discs = []
     for ys, xs in blobs(bright):
         if _too_small_for_a_disc(ys, xs, expected_px):

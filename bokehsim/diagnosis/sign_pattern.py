@@ -28,9 +28,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..depth_refine import _box_mean
 from ..tone import srgb_to_linear
-from .filters import gaussian_blur, luminance, orientation_coherence
+from .filters import bright_highlights, gaussian_blur, luminance, orientation_coherence
 from .shot import dilate, hot_box
 from .signs import Evidence, SignResult, severity_from_raw
 
@@ -115,15 +114,11 @@ def patterned_band(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_ed
 
 def inside_highlights(luma_srgb: torch.Tensor, defocused: torch.Tensor) -> torch.Tensor:
     """``(H, W)`` bool: the inside (``HIGHLIGHT_INSET_PX`` in from the edge) of bright highlights
-    (3x the light within 30 px around, and half the brightest in the defocused region). A defocused highlight is a flat disc: its bands there hold
-    only its rim's energy, spread inward by the energy's averaging window, and the picture's noise,
-    which makes that energy look like texture."""
-    light = srgb_to_linear(luma_srgb.clamp(0, 1))
-    if int(defocused.sum()) < 16:
-        return torch.zeros_like(defocused)
-    peak = float(torch.quantile(light[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
-    surround = _box_mean(light[None].double(), HIGHLIGHT_SURROUND_PX)[0].to(light.dtype)
-    bright = defocused & (light > HIGHLIGHT_CONTRAST * surround) & (light >= 0.5 * peak)
+    (3x the light within 30 px around, and half the brightest in the defocused region). A defocused
+    highlight is a flat disc: its bands there hold only its rim's energy, spread inward by the
+    energy's averaging window, and the picture's noise, which makes that energy look like texture."""
+    bright = bright_highlights(srgb_to_linear(luma_srgb.clamp(0, 1)), defocused,
+                               surround_px=HIGHLIGHT_SURROUND_PX, contrast=HIGHLIGHT_CONTRAST)
     return ~dilate(~bright, HIGHLIGHT_INSET_PX)  # a sharp light, too small for a disc, stays checked
 
 
