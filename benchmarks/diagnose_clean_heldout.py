@@ -18,7 +18,6 @@ Reports the signs flagged on each picture and writes ``benchmarks/results/diagno
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,9 +27,8 @@ import torch.nn.functional as F
 from bokehsim import Lens
 from bokehsim.diagnosis import diagnose
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
-from diagnose_eval import rendered_scenes, shoot, to_8bit
+from diagnose_eval import held_out_arguments, rendered_scenes, shoot, to_8bit
 
-ROOT = Path(__file__).resolve().parents[1]
 SHIFTS = {"right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0)}
 
 
@@ -51,11 +49,7 @@ def variants(pinhole: torch.Tensor, depth: torch.Tensor, lens: Lens, rng: torch.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ground-truth", type=Path, default=ROOT / "out" / "diagnose_eval" / "gt",
-                        help="the gt folder that diagnose_eval.py --out OUT rendered")
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "diagnose_clean_heldout.md")
-    args = parser.parse_args()
+    args = held_out_arguments(__doc__.splitlines()[0], "diagnose_clean_heldout.md")
     rng = torch.Generator().manual_seed(3)
     rows = []
     for scene, pinhole, depth, lens in rendered_scenes(args.ground_truth):

@@ -57,6 +57,16 @@ def ground_truth(out: Path, width: int, spp: int) -> list[Path]:
     return [folder / s.stem for s in scenes]
 
 
+def held_out_arguments(description: str, results_name: str) -> argparse.Namespace:
+    """The command line of a held-out benchmark: the ``gt`` folder this script rendered, and its
+    results file (``benchmarks/results/RESULTS_NAME``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--ground-truth", type=Path, default=ROOT / "out" / "diagnose_eval" / "gt",
+                        help="the gt folder that diagnose_eval.py --out OUT rendered")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / results_name)
+    return parser.parse_args()
+
+
 def rendered_scenes(folder: Path):
     """(name, pinhole clipped to [0, 1] like an 8-bit picture, depth, lens) of every scene that
     ``ground_truth`` rendered into ``folder`` (``OUT/gt``)."""

@@ -23,7 +23,6 @@ Reports PSNR (8-bit sRGB) against the reference before and after fix (grain off,
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
@@ -34,10 +33,8 @@ from bokehsim.diagnosis.filters import gaussian_blur
 from bokehsim.diagnosis.shot import dilate
 from bokehsim.repair import fix
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
-from diagnose_eval import background_mask, patch_box, rendered_scenes, shoot, subject_matte, to_8bit
+from diagnose_eval import background_mask, held_out_arguments, patch_box, rendered_scenes, shoot, subject_matte, to_8bit
 from fix_eval import codes, psnr
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def corruptions(pinhole: torch.Tensor, depth: torch.Tensor, lens: Lens, reference: torch.Tensor,
@@ -72,11 +69,7 @@ def corruptions(pinhole: torch.Tensor, depth: torch.Tensor, lens: Lens, referenc
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ground-truth", type=Path, default=ROOT / "out" / "diagnose_eval" / "gt",
-                        help="the gt folder that diagnose_eval.py --out OUT rendered")
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "fix_heldout.md")
-    args = parser.parse_args()
+    args = held_out_arguments(__doc__.splitlines()[0], "fix_heldout.md")
     rng = torch.Generator().manual_seed(7)
     rows = []
     for scene, pinhole, depth, lens in rendered_scenes(args.ground_truth):
