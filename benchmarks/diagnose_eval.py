@@ -6,8 +6,10 @@
 2. Clean images: bokehsim renders of (pinhole, depth) with the scene's lens and several apertures,
    f-numbers and focus distances, quantised to 8-bit sRGB like a generator's output.
 3. Corrupted images: each of the five signs by several recipes at two severities. Recipes marked
-   ``tune`` were used to set the thresholds; ``holdout`` recipes were not looked at while tuning
-   and are reported separately. A corruption the scene cannot show is left out, by rules on the
+   ``tune`` were used to set the thresholds and rules; ``seen`` recipes were held out once and their
+   results have been seen (not tuned on); ``holdout`` recipes (``unseen``) were written before any
+   result on them was seen and are not tuned on. Each is reported separately. A corruption the
+   scene cannot show is left out, by rules on the
    scene alone (``visible``, ``has_subject_edge``, ``has_background_depths``, ``has_point_lights``).
 4. Runs ``diagnose`` on every image and reports detection rates (right ``primary``), false alarms
    on clean images, the estimator's accuracy (median |measured - true CoC| at edges of the clean
@@ -53,6 +55,27 @@ def ground_truth(out: Path, width: int, spp: int) -> list[Path]:
         subprocess.run([sys.executable, "-m", "bokehsim", "groundtruth", str(ROOT / "scenes" / "gt"), "-o", str(folder),
                         "--width", str(width), "--spp", str(spp), "--npy"], check=True)
     return [folder / s.stem for s in scenes]
+
+
+def held_out_arguments(description: str, results_name: str) -> argparse.Namespace:
+    """The command line of a held-out benchmark: the ``gt`` folder this script rendered, and its
+    results file (``benchmarks/results/RESULTS_NAME``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--ground-truth", type=Path, default=ROOT / "out" / "diagnose_eval" / "gt",
+                        help="the gt folder that diagnose_eval.py --out OUT rendered")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / results_name)
+    return parser.parse_args()
+
+
+def rendered_scenes(folder: Path):
+    """(name, pinhole clipped to [0, 1] like an 8-bit picture, depth, lens) of every scene that
+    ``ground_truth`` rendered into ``folder`` (``OUT/gt``)."""
+    for scene_dir in sorted(path for path in folder.iterdir() if (path / "scene.json").exists()):
+        lens = Lens(**json.loads((scene_dir / "scene.json").read_text())["lens"])
+        pinhole = torch.from_numpy(np.load(scene_dir / "pinhole.npy")).float()
+        pinhole = pinhole.permute(2, 0, 1) if pinhole.shape[-1] == 3 else pinhole
+        depth = torch.from_numpy(np.load(scene_dir / "depth.npy")).float().squeeze()
+        yield scene_dir.name, pinhole.clamp(0, 1), depth, lens
 
 
 def to_8bit(linear: torch.Tensor) -> torch.Tensor:
@@ -104,6 +127,26 @@ def has_background_depths(depth: torch.Tensor, lens: Lens) -> bool:
     return float(high) >= 1.5 * float(low)
 
 
+def background_louder(image: torch.Tensor, depth: torch.Tensor, lens: Lens) -> bool:
+    """Whether the defocused background is louder than the in-focus subject: its colourfulness
+    (Hasler & Suesstrunk 2003) or its RMS luma contrast is higher (sRGB). Measured independently of
+    ``diagnose``'s own loudness: a background made more colourful that is still quieter than the
+    subject is not a failed hierarchy, however visible the change."""
+    srgb = linear_to_srgb(image.clamp(0, 1))
+    subject, background = subject_matte(depth, lens) > 0.5, background_mask(depth, lens)
+    if int(subject.sum()) < 64 or int(background.sum()) < 64:
+        return False
+
+    def colourfulness(region):
+        r, g, b = (srgb[c][region] for c in range(3))
+        rg, yb = r - g, 0.5 * (r + g) - b
+        return float(torch.hypot(rg.std(), yb.std()) + 0.3 * torch.hypot(rg.mean(), yb.mean()))
+
+    luma = luminance(srgb)
+    return (colourfulness(background) > colourfulness(subject)
+            or float(luma[background].std()) > float(luma[subject].std()))
+
+
 def shoot(pinhole, depth, lens, aperture="circle"):
     result = render_full(pinhole, depth, lens, aperture=aperture, clipped_highlights=False)
     return result.image.clamp(0, 1), result.coc_px
@@ -138,6 +181,16 @@ def oval_quadrants(pinhole, depth, lens, *, radial: bool) -> torch.Tensor:
     return out
 
 
+def patch_box(background: torch.Tensor, size_px: float, rng: torch.Generator) -> tuple[slice, slice] | None:
+    """A square of ``size_px`` centred at a random pixel of the background at least 24 px inside it."""
+    ys, xs = torch.nonzero(background & ~dilate(~background, 24), as_tuple=True)
+    if not ys.numel():
+        return None
+    k = int(torch.randint(ys.numel(), (1,), generator=rng))
+    cy, cx, size = int(ys[k]), int(xs[k]), int(size_px)
+    return slice(max(0, cy - size // 2), cy + size // 2), slice(max(0, cx - size // 2), cx + size // 2)
+
+
 def corrupted(pinhole, depth, lens, clean, rng) -> list[tuple[str, str, str, float, torch.Tensor]]:
     """(sign, recipe, split, severity, image) for every corruption of one scene."""
     h, w = depth.shape
@@ -157,9 +210,9 @@ def corrupted(pinhole, depth, lens, clean, rng) -> list[tuple[str, str, str, flo
         flat = torch.full_like(depth, float(depth[bg].median()) if bg.any() else lens.focus_distance_m * 3)
         lens_plate, _ = shoot(pinhole, flat, replace(lens, f_number=lens.f_number / (0.5 + sev)))
         grown = dilate(matte > 0.5, int(2 + 2 * sev)).float()
-        items.append(("cutout", "lens-plate-dilated", "holdout", sev, grown * pinhole + (1 - grown) * lens_plate))
+        items.append(("cutout", "lens-plate-dilated", "tune", sev, grown * pinhole + (1 - grown) * lens_plate))
         shrunk = 1 - dilate(matte < 0.5, int(1 + 2 * sev)).float()
-        items.append(("cutout", "lens-plate-eroded", "holdout", sev, shrunk * pinhole + (1 - shrunk) * lens_plate))
+        items.append(("cutout", "lens-plate-eroded", "seen", sev, shrunk * pinhole + (1 - shrunk) * lens_plate))
         # absent-distance
         uniform = torch.where(bg, float(depth[bg].median()) if bg.any() else 10.0, depth)
         img, _ = shoot(pinhole, uniform, replace(lens, f_number=lens.f_number / sev))
@@ -167,10 +220,10 @@ def corrupted(pinhole, depth, lens, clean, rng) -> list[tuple[str, str, str, flo
         strong, _ = shoot(pinhole, depth, replace(lens, f_number=lens.f_number / (1 + 1.5 * sev)))
         weak, _ = shoot(pinhole, depth, replace(lens, f_number=lens.f_number * (1 + 2 * sev)))
         left = (torch.arange(w) < w // 2).float()[None, None]
-        items.append(("absent-distance", "blur-step-halves", "holdout", sev, left * strong + (1 - left) * weak))
+        items.append(("absent-distance", "blur-step-halves", "tune", sev, left * strong + (1 - left) * weak))
         bands = ((torch.arange(h)[:, None] // max(8, h // 4)) % 2).float()[None]
         g = gaussian_blur(pinhole, c_bg / 4 * (0.4 + sev))
-        items.append(("absent-distance", "gaussian-bands", "holdout", sev,
+        items.append(("absent-distance", "gaussian-bands", "tune", sev,
                       matte * pinhole + (1 - matte) * (bands * g + (1 - bands) * gaussian_blur(pinhole, 0.6))))
         # failed-hierarchy
         bgf = bg.float()[None]
@@ -181,13 +234,10 @@ def corrupted(pinhole, depth, lens, clean, rng) -> list[tuple[str, str, str, flo
         def contrast(x, k=1 + 1.5 * sev):
             local = gaussian_blur(x, 12.0)
             return local + (x - local) * k * 1.5 + (x - x.mean()) * 0.3 * k
-        items.append(("failed-hierarchy", "contrast-boost", "holdout", sev, bgf * srgb_edit(clean, contrast) + (1 - bgf) * clean))
+        items.append(("failed-hierarchy", "contrast-boost", "seen", sev, bgf * srgb_edit(clean, contrast) + (1 - bgf) * clean))
         # fine-pattern: a patch pasted where the shot defocuses
-        ys, xs = torch.nonzero(bg & ~dilate(~bg, 24), as_tuple=True)
-        if ys.numel():
-            k = int(torch.randint(ys.numel(), (1,), generator=rng))
-            cy, cx, size = int(ys[k]), int(xs[k]), int(min(h, w) * (0.12 + 0.1 * sev))
-            box = (slice(max(0, cy - size // 2), cy + size // 2), slice(max(0, cx - size // 2), cx + size // 2))
+        box = patch_box(bg, min(h, w) * (0.12 + 0.1 * sev), rng)
+        if box is not None:
             yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
             grid = ((yy // 2 + xx // 2) % 2).float()[None]
             img = clean.clone()
@@ -195,20 +245,82 @@ def corrupted(pinhole, depth, lens, clean, rng) -> list[tuple[str, str, str, flo
             items.append(("fine-pattern", "checker-overlay", "tune", sev, img))
             img = clean.clone()
             img[:, box[0], box[1]] = pinhole[:, box[0], box[1]]
-            items.append(("fine-pattern", "sharp-patch", "holdout", sev, img))
+            items.append(("fine-pattern", "sharp-patch", "seen", sev, img))
             moire = 0.5 + 0.5 * torch.sin(2 * math.pi * (xx * 0.47 + yy * 0.11)) * torch.sin(2 * math.pi * xx * 0.43)
             img = clean.clone()
             img[:, box[0], box[1]] = (clean * (0.7 + 0.6 * moire[None]))[:, box[0], box[1]]
-            items.append(("fine-pattern", "moire-overlay", "holdout", sev, img))
+            items.append(("fine-pattern", "moire-overlay", "seen", sev, img))
     # contradictory optics (scenes with highlight discs)
     mixed = torch.zeros(3, h, w)
     oval_img, _ = shoot(pinhole, depth, lens, "oval:aspect=1.9,angle=30")
     cells = ((torch.arange(h)[:, None] // 40 + torch.arange(w)[None] // 40) % 2).float()[None]
     mixed = cells * oval_img + (1 - cells) * clean
     items.append(("contradictory-optics", "round-oval-checker", "tune", 1.0, mixed))
-    items.append(("contradictory-optics", "radial-ovals", "holdout", 1.0, oval_quadrants(pinhole, depth, lens, radial=True)))
+    items.append(("contradictory-optics", "radial-ovals", "seen", 1.0, oval_quadrants(pinhole, depth, lens, radial=True)))
     rotated, _ = shoot(pinhole, depth, lens, "oval:aspect=1.6,angle=100")
-    items.append(("contradictory-optics", "two-rotations", "holdout", 1.0, (1 - cells) * oval_img + cells * rotated))
+    items.append(("contradictory-optics", "two-rotations", "seen", 1.0, (1 - cells) * oval_img + cells * rotated))
+    return items + unseen(pinhole, depth, lens, clean)
+
+
+def unseen(pinhole, depth, lens, clean) -> list[tuple[str, str, str, float, torch.Tensor]]:
+    """Holdout recipes written before any result on them was seen, and not tuned on: one or two per
+    sign, made unlike the recipes above (other plates, other blur layouts, other patterns)."""
+    h, w = depth.shape
+    rng = torch.Generator().manual_seed(7)  # its own stream: the recipes above keep their patches
+    matte = subject_matte(depth, lens)
+    bg = background_mask(depth, lens)
+    coc = lens.coc_px(depth, w).abs()
+    items = []
+    for sev in (0.5, 1.0):
+        # cutout: the subject cut out of the plate before blurring (a dark halo), feathered matte
+        holed = pinhole * (1 - dilate(matte > 0.5, 1).float())
+        flat = torch.full_like(depth, float(depth[bg].median()) if bg.any() else lens.focus_distance_m * 3)
+        plate, _ = shoot(holed, flat, replace(lens, f_number=lens.f_number / (0.5 + sev)))
+        soft = gaussian_blur(matte[None], 1.0)[0].clamp(0, 1)
+        items.append(("cutout", "dark-halo-plate", "holdout", sev, soft * pinhole + (1 - soft) * plate))
+        # absent-distance: the background blurred as if its distances were reversed (near parts most)
+        behind = coc >= 2.0
+        if behind.any():
+            near, far = float(depth[behind].min()), float(depth[behind].max())
+            mirrored = torch.where(behind, (near * far) / depth.clamp_min(1e-3), depth)  # 1/d reversed in [1/far, 1/near]
+            img, _ = shoot(pinhole, mirrored, replace(lens, f_number=lens.f_number / (0.5 + sev)))
+            items.append(("absent-distance", "reversed-distances", "holdout", sev, img))
+        # absent-distance: a blur that grows across the frame from left to right, whatever the depth
+        ramp = torch.linspace(0.0, 1.0, w)[None].expand(h, w)
+        levels = [gaussian_blur(pinhole, s) for s in (0.5, 2.0, 4.0, 8.0)]
+        t = ramp * (len(levels) - 1) * sev
+        lo = t.floor().clamp(max=len(levels) - 2).long()
+        frac = (t - lo).clamp(0, 1)
+        stack = torch.stack(levels)
+        mixed = torch.gather(stack, 0, lo[None, None].expand(1, 3, h, w))[0] * (1 - frac) + torch.gather(stack, 0, (lo + 1)[None, None].expand(1, 3, h, w))[0] * frac
+        items.append(("absent-distance", "left-right-blur-ramp", "holdout", sev, matte * pinhole + (1 - matte) * mixed))
+        # failed-hierarchy: vibrance and clarity on the background (low-saturation colours pushed most,
+        # local contrast at 6 px doubled)
+        def vibrance_clarity(x, k=sev):
+            mean = x.mean(0, keepdim=True)
+            sat = x.amax(0, keepdim=True) - x.amin(0, keepdim=True)
+            x = mean + (x - mean) * (1 + 2.5 * k * (1 - sat))
+            local = gaussian_blur(x, 6.0)
+            return local + (x - local) * (1 + 2 * k)
+        bgf = bg.float()[None]
+        items.append(("failed-hierarchy", "vibrance-clarity", "holdout", sev, bgf * srgb_edit(clean, vibrance_clarity) + (1 - bgf) * clean))
+        # fine-pattern: diagonal fine stripes, and sharp noise, in a patch of the defocused region
+        box = patch_box(bg, min(h, w) * (0.1 + 0.1 * sev), rng)
+        if box is not None:
+            yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+            stripes = (((xx + yy) // 2) % 2).float()[None]
+            img = clean.clone()
+            img[:, box[0], box[1]] = (clean * (0.75 + 0.5 * stripes))[:, box[0], box[1]]
+            items.append(("fine-pattern", "diagonal-stripes", "holdout", sev, img))
+            noise = torch.randn(1, h, w, generator=rng) * 0.08
+            img = clean.clone()
+            img[:, box[0], box[1]] = srgb_edit(clean, lambda x: x + noise)[:, box[0], box[1]]
+            items.append(("fine-pattern", "noise-patch", "holdout", sev, img))
+    # contradictory optics: the top half through a 5-blade aperture, the bottom through an oval
+    top = (torch.arange(h) < h // 2).float()[None, :, None]
+    blades, _ = shoot(pinhole, depth, lens, "blades:n=5,rotation=0")
+    ovals, _ = shoot(pinhole, depth, lens, "oval:aspect=1.7,angle=0")
+    items.append(("contradictory-optics", "blades-over-ovals", "holdout", 1.0, top * blades + (1 - top) * ovals))
     return items
 
 
@@ -329,6 +441,9 @@ def build_set(out: Path, width: int, spp: int) -> list[tuple[str, list[dict]]]:
             if recipe == "uniform-background" and not has_background_depths(depth, lens):
                 skipped += 1  # a background at one distance already has one blur
                 continue
+            if sign == "failed-hierarchy" and not background_louder(images[key], depth, lens):
+                skipped += 1  # still quieter than the subject: louder, but not louder than the subject
+                continue
             if not visible(images[key], to_8bit(reference)):
                 skipped += 1  # e.g. a pattern multiplied onto a black sky: nothing to see, nothing wrong
                 continue
@@ -371,7 +486,7 @@ def write_results(path: Path, records: list[dict], estimator_rows, timing, width
     lines += [f"False alarms on clean images: **{len(alarms)} / {len(clean)}** "
               f"({', '.join(r['scene'] + '/' + r['recipe'] + ': ' + r['primary'] for r in alarms) or 'none'})", ""]
     lines += ["| sign | split | recipes | right primary | flagged at all |", "| --- | --- | --- | --- | --- |"]
-    for split in ("tune", "holdout"):
+    for split in ("tune", "seen", "holdout"):
         chosen = [r for r in records if r["split"] == split]
         for sign in SIGNS:
             rows = [r for r in chosen if r["truth"] == sign]

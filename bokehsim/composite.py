@@ -270,13 +270,10 @@ def composite_layers(
         else:
             rows, cols = window = spec.window
             index, values, layer_coc = layer_pixels(channels[:, rows, cols], coc_px[window], layer[window], spec,
-                                                    layer_fill)
+                                                    layer_fill, invented_channel=hole_matte)
             win_h, win_w = rows.stop - rows.start, cols.stop - cols.start
-            kept = num_channels + (2 if hole_matte else 1)  # the invented-coverage channel only when asked
             offsets = None if vignette_offset is None else vignette_offset[:, rows, cols].reshape(4, -1).t()[index]
-            buffer = scatter_fn(
-                values[:, :kept], index // win_w, index % win_w, layer_coc, win_h, win_w, table, offsets,
-            )
+            buffer = scatter_fn(values, index // win_w, index % win_w, layer_coc, win_h, win_w, table, offsets)
             coverage = buffer[num_channels]
             scale = transmittance[window] / coverage.clamp_min(1.0)  # a layer's own overlap never exceeds opaque
             accumulated[:, rows, cols] += buffer[:num_channels] * scale
@@ -718,7 +715,7 @@ def _taps(pixel: torch.Tensor, cells: int, dtype) -> tuple[torch.Tensor, torch.T
 
 def layer_pixels(
     channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor, spec: LayerSpec,
-    fill: FillMaps | None,
+    fill: FillMaps | None, *, invented_channel: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What a layer scatters in its window: its own pixels plus, behind nearer layers, its hidden
     background. The fused Triton layer kernel computes the same per pixel.
@@ -736,16 +733,20 @@ def layer_pixels(
         spec: the layer.
         fill: the fill maps of the whole frame (:func:`fill_maps`), or None when
             ``spec.hidden_reach_px`` is None.
+        invented_channel: also return the invented coverage (for the hole matte).
 
     Returns:
         the ``(n,)`` flat window index of the pixels to scatter (ascending), their values ``(n, C + 2)``
-        (premultiplied channels, coverage, invented coverage) and the CoC to scatter each with ``(n,)``.
+        (premultiplied channels, coverage, invented coverage; ``(n, C + 1)`` without
+        ``invented_channel``), contiguous as the scatters read them, and the CoC to scatter each
+        with ``(n,)``.
     """
     num_channels = channels.shape[0]
+    columns = num_channels + (2 if invented_channel else 1)
     flat_coc, own = coc_px.reshape(-1), (layer == spec.index).reshape(-1)
     if spec.hidden_reach_px is None:  # nothing nearer comes close: no hidden background
         index = torch.nonzero(own).flatten()
-        return index, _taken_as_they_are(channels, index).t(), flat_coc[index]
+        return index, _taken_as_they_are(channels, index, columns), flat_coc[index]
     width = coc_px.shape[1]
     hidden = torch.nonzero((layer < spec.index).reshape(-1)).flatten()
     rows, cols = hidden // width, hidden % width
@@ -762,9 +763,9 @@ def layer_pixels(
     pixels = own.clone()
     pixels[hidden[band]] = True
     index = torch.nonzero(pixels).flatten()
-    values, layer_coc = _taken_as_they_are(channels, index), flat_coc[index]
+    values, layer_coc = _taken_as_they_are(channels, index, columns), flat_coc[index]
     if not bool(band.any()):  # no hidden pixel takes part: none continues the surface, none is invented
-        return index, values.t(), layer_coc
+        return index, values, layer_coc
     cells = fill.values_in_rows(spec.index, taps.cell_rows)  # the rows of the layer's fill the window reads
     # A surface continues without a step from the layer's own CoC nearby (CONTINUOUS_STEP_PX). (On a
     # steep ramp the pixels a few px past the boundary drift that far too and are invented: the
@@ -779,19 +780,33 @@ def layer_pixels(
         fade = ((reach[chosen] + FILL_FADE_PX - distance[chosen]) / FILL_FADE_PX).clamp(0.0, 1.0)
         filled = taps.sample(cells, rows[chosen], cols[chosen]).to(values.dtype)
         coverage = fade * filled[num_channels + 1]  # as dense as the layer is around the hole
-        values[:num_channels, at] = filled[:num_channels] * coverage
-        values[num_channels:, at] = coverage
+        values[at, :num_channels] = (filled[:num_channels] * coverage).t()
+        values[at, num_channels:] = coverage[:, None]
         low, high = spec.coc_range
-        layer_coc[at] = filled[num_channels].clamp(max(low, -1e9), min(high, 1e9))
-    return index, values.t(), layer_coc
+        layer_coc[at] = invented_coc(filled[num_channels]).clamp(max(low, -1e9), min(high, 1e9))
+    return index, values, layer_coc
 
 
-def _taken_as_they_are(channels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``(C + 2, n)`` values of the window pixels ``index`` scattered as they are: their channels,
-    full coverage, nothing invented."""
+#: Invented pixels' CoC is rounded to this many steps per px: interpolated from the fill, it differs
+#: from its neighbour's in the last bits, and the compiled scatter reuses a kernel's rows only
+#: between neighbours of the same CoC (on a ramp of radius 32 px that cost 10-15 % of the render).
+#: Half a step (1/128 px) is far below what a kernel's size can show.
+INVENTED_COC_STEPS_PER_PX = 64
+
+
+def invented_coc(coc_px: torch.Tensor) -> torch.Tensor:
+    """The CoC of invented pixels, rounded half up to ``1 / INVENTED_COC_STEPS_PER_PX`` px (the
+    Triton layer kernel rounds the same way)."""
+    return torch.floor(coc_px * INVENTED_COC_STEPS_PER_PX + 0.5) / INVENTED_COC_STEPS_PER_PX
+
+
+def _taken_as_they_are(channels: torch.Tensor, index: torch.Tensor, columns: int) -> torch.Tensor:
+    """``(n, columns)`` values of the window pixels ``index`` scattered as they are: their channels,
+    full coverage, nothing invented (where ``columns`` has room for it)."""
     num_channels = channels.shape[0]
-    values = torch.empty(num_channels + 2, index.numel(), device=channels.device, dtype=channels.dtype)
-    torch.index_select(channels.reshape(num_channels, -1), 1, index, out=values[:num_channels])
-    values[num_channels] = 1.0
-    values[num_channels + 1] = 0.0
+    values = torch.empty(index.numel(), columns, device=channels.device, dtype=channels.dtype)
+    # One gather of the pixel-major view: the scatters read a pixel's channels side by side.
+    values[:, :num_channels] = channels.reshape(num_channels, -1).t()[index]
+    values[:, num_channels] = 1.0
+    values[:, num_channels + 1:] = 0.0
     return values

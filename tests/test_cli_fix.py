@@ -5,11 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from fix_scene import HEIGHT, WIDTH, codes, scene, to_8bit
+from fix_scene import HEIGHT, WIDTH, codes, reference, scene, to_8bit
 from typer.testing import CliRunner
 
 from bokehsim import io
 from bokehsim.cli import app
+from bokehsim.diagnosis.shot import dilate
 from bokehsim.repair.protect import subject_mask
 
 runner = CliRunner()
@@ -18,11 +19,14 @@ LENS_ARGS = ["-f", "85", "-N", "2", "--focus-distance", "2"]
 
 @pytest.fixture()
 def shot(tmp_path):
-    """A sharp 8-bit picture with alpha (a generator's distance-blind background) and its depth."""
+    """An 8-bit picture with alpha and its depth: a generator's cut-out, the sharp subject pasted on
+    the lens's own plate with a matte grown by 3 px (a strip of sharp background rings it)."""
     sharp, depth = scene()
+    grown = dilate(depth <= 2.0, 3)
+    picture = torch.where(grown, sharp, reference(sharp, depth))
     alpha = torch.ones(1, HEIGHT, WIDTH)
     alpha[:, :, :4] = 0.5
-    io.write_image(tmp_path / "in.png", to_8bit(sharp), alpha=alpha, bit_depth=8, transfer="srgb")
+    io.write_image(tmp_path / "in.png", to_8bit(picture), alpha=alpha, bit_depth=8, transfer="srgb")
     np.save(tmp_path / "depth.npy", depth.numpy())
     return tmp_path, tmp_path / "in.png", tmp_path / "depth.npy", depth
 
@@ -40,7 +44,7 @@ def test_fix_writes_picture_sidecar_compare_and_changes_and_keeps_subject_codes(
     assert after.bit_depth == 8 and after.alpha is not None
     protected = subject_mask(_coc(depth), depth)
     assert torch.equal(codes(after.color)[:, protected], codes(before.color)[:, protected])
-    assert not torch.equal(codes(after.color), codes(before.color))  # the background was re-blurred
+    assert not torch.equal(codes(after.color), codes(before.color))  # the sharp strip was re-blurred
     assert io.read_image(folder / "ba.png").color.shape[-1] == 2 * WIDTH
     changes = io.read_image(folder / "ch.png").color
     assert float(changes[:, protected].max()) == 0.0 and float(changes.max()) > 0.0

@@ -13,7 +13,7 @@ from bokehsim.diagnosis.overlay import SIGN_COLOURS, draw_overlay
 from bokehsim.diagnosis.shot import dilate
 from bokehsim.diagnosis.thumbnail import thumbnail_separation
 from bokehsim.tone import linear_to_srgb, srgb_to_linear
-from diagnose_scene import HEIGHT, LENS, WIDTH, quantised, scene, shot
+from diagnose_scene import HEIGHT, LENS, WIDTH, blocks, quantised, scene, shot
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +154,116 @@ def test_fine_pattern_catches_other_patterns_too(pattern, sharp, clean):
     assert report.primary == "fine-pattern", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
     x, y, w, h = report.sign("fine-pattern").where
     assert 150 <= x + w / 2 <= 246 and 0 <= y + h / 2 <= 80  # found where it was printed
+
+
+def test_background_left_sharp_in_bands_is_absent_distance(sharp, clean):
+    """Blur steps with no depth step: the background left sharp in bands across the frame is the
+    blur ignoring distance, not a pattern in the scene."""
+    image, depth, mask = sharp
+    keep_sharp = ((torch.arange(HEIGHT) // 24) % 2 == 0)[:, None].expand(HEIGHT, WIDTH)
+    out = torch.where(keep_sharp & ~mask, image.clamp(0, 1), clean)
+    report = diagnose(quantised(out), depth, LENS)
+    assert report.primary == "absent-distance", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    assert not report.sign("fine-pattern").flagged
+
+
+def test_a_grown_matte_is_a_cutout(sharp):
+    """The subject pasted with a matte grown by 3 px onto the lens's own plate: a strip of sharp
+    background rings it. The background gets a fine texture (small blocks) so the strip shows."""
+    image, depth, mask = sharp
+    fine = blocks(torch.Generator().manual_seed(5), 900, 3, 9)
+    image = torch.where(mask, image, fine)
+    clean = shot(image, depth)
+    report = diagnose(clean, depth, LENS)
+    assert report.primary is None, [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    grown = dilate(mask, 3)
+    report = diagnose(quantised(torch.where(grown, image.clamp(0, 1), clean)), depth, LENS)
+    assert report.primary == "cutout", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+
+
+@pytest.mark.parametrize("shift", [(0, 1), (0, -1), (1, 0), (-1, 0)])
+def test_a_depth_map_one_pixel_off_is_no_cutout(sharp, shift):
+    """A depth map a pixel off the picture (resampled, or from another renderer's pixel centres)
+    puts the subject's own outline one ring further out; that is no sharp strip of background."""
+    image, depth, mask = sharp
+    fine = blocks(torch.Generator().manual_seed(5), 900, 3, 9)
+    clean = shot(torch.where(mask, image, fine), depth)
+    report = diagnose(clean, torch.roll(depth, shift, (0, 1)), LENS)
+    assert not report.sign("cutout").flagged, report.sign("cutout").note
+
+
+def test_a_dark_line_along_the_subject_is_a_cutout(sharp, clean):
+    """A 2 px dark line just outside the subject (a halo of the paste) is darker than both sides,
+    which a lens never gives next to an in-focus subject."""
+    image, depth, mask = sharp
+    line = (dilate(mask, 2) & ~mask).float()
+    report = diagnose(quantised(clean * (1 - line) + 0.01 * line), depth, LENS)
+    assert report.primary == "cutout", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    assert report.sign("cutout").terms["rim"] > 1.0  # the line term alone flags it
+
+
+def test_noise_inside_flat_bokeh_discs_is_no_forbidden_detail_but_a_checker_on_one_is():
+    """Five flat 28 px discs (CoC 28 px) with 2 codes of sRGB noise: inside a disc the bands hold
+    only its rim's energy, spread inward, and the noise makes it look like texture. A 2 px checker
+    on the dark background between them is still forbidden detail."""
+    from bokehsim.diagnosis.sign_pattern import patterned_band
+
+    yy, xx = torch.meshgrid(torch.arange(160, dtype=torch.float32), torch.arange(240, dtype=torch.float32), indexing="ij")
+    light = torch.full((160, 240), 0.004)
+    for cy, cx in [(40, 40), (40, 120), (40, 200), (110, 80), (110, 160)]:
+        light[torch.hypot(yy - cy, xx - cx) <= 14] = 0.5
+    noise = torch.randn(160, 240, generator=torch.Generator().manual_seed(1)) * (2 / 255)
+    encoded = (linear_to_srgb(light) + noise).clamp(0, 1).expand(3, -1, -1)
+    coc, no_edge = torch.full((160, 240), 28.0), torch.zeros(160, 240, dtype=torch.bool)
+    assert int((patterned_band(encoded, coc, no_edge) >= 0).sum()) == 0
+    checker = encoded.clone()
+    checker[:, 70:90, 100:140] = 0.1 + 0.2 * ((yy[70:90, 100:140] // 2 + xx[70:90, 100:140] // 2) % 2)
+    assert int((patterned_band(checker, coc, no_edge) >= 0).sum()) > 200
+
+
+def test_highlight_discs_are_aperture_copies_not_streaks_or_specks():
+    """Bokeh discs of a round aperture (12 px) are fitted round; a streak 18 x 5 px (a highlight
+    along an edge) and discs too small to tell round from oval (7 px) are not judged at all."""
+    from bokehsim.diagnosis.sign_optics import highlight_discs
+
+    yy, xx = torch.meshgrid(torch.arange(120, dtype=torch.float32), torch.arange(200, dtype=torch.float32), indexing="ij")
+    image = torch.full((3, 120, 200), 0.02)
+    for cx in (30, 70, 110, 150):
+        image[:, ((yy - 40) ** 2 + (xx - cx) ** 2) <= 6.0**2] = 4.0
+    image[:, 88:93, 20:38] = 4.0  # a streak
+    expected = torch.full((120, 200), 12.0)
+    discs = highlight_discs(image, expected)
+    assert len(discs) == 4 and all(d["aspect"] < 1.12 and abs(d["y"] - 40) < 0.5 for d in discs)
+    small = torch.full((3, 120, 200), 0.02)
+    for cx in (30, 70, 110, 150):
+        small[:, ((yy - 40) ** 2 + (xx - cx) ** 2) <= 3.5**2] = 4.0
+    assert highlight_discs(small, torch.full((120, 200), 7.0)) == []
+
+
+def test_a_highlight_longer_than_the_coc_is_not_a_lens_oval():
+    """A filled capsule 22 x 8 px (lights merged along a line, a lit edge) where the CoC is 12 px
+    passes every other test of a disc (filled, aspect under 3, area under 1.8 discs), but no kernel
+    is longer than its CoC (CONVENTIONS), so it says nothing about the lens; an anamorphic oval as
+    long as the CoC does."""
+    from bokehsim.diagnosis.sign_optics import highlight_discs
+
+    yy, xx = torch.meshgrid(torch.arange(120, dtype=torch.float32), torch.arange(200, dtype=torch.float32), indexing="ij")
+    image = torch.full((3, 120, 200), 0.02)
+    along = ((xx - 60).abs() - 7.0).clamp_min(0)
+    image[:, along**2 + (yy - 40) ** 2 <= 4.0**2] = 4.0
+    image[:, ((yy - 80) / 6.0) ** 2 + ((xx - 140) / 4.0) ** 2 <= 1.0] = 4.0  # height 12 px, squeeze 1.5
+    discs = highlight_discs(image, torch.full((120, 200), 12.0))
+    assert len(discs) == 1 and abs(discs[0]["x"] - 140) < 0.5 and discs[0]["aspect"] > 1.3
+
+
+def test_a_background_made_more_contrasty_than_blur_leaves_it_fails_the_hierarchy(sharp, clean):
+    """Clarity x3 (local contrast at 6 px) on everything behind the subject: saturation stays under
+    its allowance, local contrast passes the subject's by more than blur allows."""
+    from bokehsim.diagnosis.filters import gaussian_blur
+
+    encoded = linear_to_srgb(clean)
+    local = gaussian_blur(encoded, 6.0)
+    boosted = srgb_to_linear((local + (encoded - local) * 3.0).clamp(0, 1))
+    report = diagnose(quantised(torch.where(sharp[2], clean, boosted)), sharp[1], LENS)
+    sign = report.sign("failed-hierarchy")
+    assert sign.flagged and "contrast x1.3" in sign.note, sign.note

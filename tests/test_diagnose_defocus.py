@@ -63,3 +63,37 @@ def test_blur_ranks_monotonically():
 def test_bad_input(shape, message):
     with pytest.raises(InputError, match=message):
         estimate_defocus(torch.rand(*shape))
+
+
+def _lights(coc: float, positions, size: int = 128, level: float = 40.0) -> torch.Tensor:
+    """Point lights of ``level`` (linear) on a dark ground, rendered at one depth whose CoC is ``coc`` px."""
+    numbers = dict(focal_length_mm=50, focus_distance_m=2.0, sensor_width_mm=36)
+    k1 = coc_scale_px(f_number=1.0, image_width_px=size, **numbers)
+    picture = torch.full((3, size, size), 0.004)
+    for y, x in positions:
+        picture[:, y, x] = level
+    lens = Lens(f_number=k1 * (1 / 2 - 1 / 4) / coc, **numbers)
+    return quantised(render(picture, torch.full((size, size), 4.0), lens))
+
+
+@pytest.mark.parametrize("coc", [12.0, 24.0])
+def test_a_bokeh_disc_reads_its_own_diameter(coc):
+    from bokehsim.diagnosis.defocus import disc_diameters
+
+    diameters, _ = disc_diameters(_lights(coc, [(40, 40), (88, 80)]), largest_px=2 * coc)
+    for y, x in [(40, 40), (88, 80)]:
+        assert abs(float(diameters[y, x]) - coc) < 1.0  # the disc of the same area, rim at half height
+        assert float(diameters[y, x + int(coc / 2) + 2]) > 0  # the footprint covers the rim
+    assert float(diameters[0, 0]) == 0.0 and float(diameters[64, 127]) == 0.0
+
+
+def test_soft_blobs_and_overlapping_discs_are_not_read_as_discs():
+    from bokehsim.diagnosis.defocus import disc_diameters
+
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    gaussian = 0.004 + 0.8 * torch.exp(-((yy - 64) ** 2 + (xx - 64) ** 2) / (2 * 8.0**2))
+    assert float(disc_diameters(quantised(gaussian.expand(3, -1, -1)), largest_px=48)[0].max()) == 0.0
+    # Two discs of 20 px whose centres are 10 px apart: the pair is no filled ellipse; at most their
+    # brighter overlap reads, smaller than the blur (a disc reading never overstates it).
+    overlapping, _ = disc_diameters(_lights(20.0, [(64, 54), (64, 64)]), largest_px=40)
+    assert float(overlapping.max()) < 15.0

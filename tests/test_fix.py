@@ -10,7 +10,7 @@ from bokehsim import Lens, fix, render_full
 from bokehsim.repair.reblur import depth_for_coc
 from bokehsim.diagnosis.shot import dilate
 from bokehsim.repair.grain import measure_grain
-from bokehsim.tone import linear_to_srgb
+from bokehsim.tone import linear_to_srgb, srgb_to_linear
 
 
 def test_clean_render_through_fix_stays_itself():
@@ -57,6 +57,30 @@ def test_blur_beyond_the_lens_is_left_and_reported_as_deficit():
     background = ~result.protected
     assert torch.equal(result.image[:, background], picture[:, background])
     assert torch.allclose(result.deficit_px[background], (20.0 - coc[background]).clamp_min(0))
+
+
+def test_a_named_black_point_curves_the_whole_background_and_auto_names_none():
+    """The curve is the picture's tone, not the blur's: with ``--black-point`` every pixel but the
+    subject's takes it, re-blurred or not (a curve only where fix re-blurs darkens patches of one
+    surface). Unasked, the black is measured and left: a blurred background raises its own."""
+    from bokehsim.repair.tone import apply_black_point
+
+    sharp, depth = scene()
+    picture = to_8bit(box_blur(sharp, 3))
+    picture = torch.where(LENS.coc_px(depth, WIDTH).abs() < 0.5, to_8bit(sharp), picture)
+    existing = torch.full(depth.shape, 1.5)
+    existing[:, : WIDTH // 2] = 40.0  # the left half's blur is already (more than) right: not re-blurred
+    auto = fix(picture, depth, LENS, existing_blur_px=existing, grain="off", hierarchy="off")
+    assert auto.decisions["tone"]["black_point"] == 0.0 and auto.decisions["tone"]["measured_black"] > 0.0
+    named = fix(picture, depth, LENS, existing_blur_px=existing, black_point=0.08, grain="off", hierarchy="off")
+    background, untouched = ~named.protected, named.missing_coc_px.abs() < 0.5
+    assert torch.equal(codes(named.image)[:, named.protected], codes(picture)[:, named.protected])
+    far_from_reblur = background & untouched & ~dilate(~untouched, 20)  # out of reach of the re-blur
+    assert int(far_from_reblur.sum()) > 500
+    curved = apply_black_point(picture, 0.08)
+    assert torch.allclose(named.image[:, far_from_reblur], curved[:, far_from_reblur], atol=1e-6)
+    reblurred = background & ~untouched
+    assert float(named.image[:, reblurred].mean()) < float(auto.image[:, reblurred].mean()) - 0.02
 
 
 def test_grain_of_sharp_and_reblurred_regions_agree_within_ten_percent():
@@ -108,6 +132,63 @@ def test_lowpass_by_coc_is_the_gaussian_on_each_rung_and_keeps_a_constant():
     assert torch.allclose(lowpass_by_coc(torch.full((3, 40, 50), 0.3), ramp), torch.full((3, 40, 50), 0.3), atol=1e-6)
 
 
+def test_forbidden_detail_is_low_passed_only_as_far_as_its_coarsest_band_needs():
+    # A pattern found only in the finest band (periods under ~4 px) is removed by a 2 px Gaussian,
+    # not by c / 6 (5 px at c = 30): the rims of highlight discs under it stay sharp. Detail found
+    # in the next band needs 4 px; where c / 6 is less, c / 6.
+    from bokehsim.diagnosis.filters import gaussian_blur
+    from bokehsim.repair.detail import remove_forbidden_detail
+
+    image = torch.rand(3, 60, 60, generator=torch.Generator().manual_seed(4))
+    band = torch.full((60, 60), -1)
+    band[10:50, 10:50] = 0
+    core = (..., slice(20, 40), slice(20, 40))
+    out = remove_forbidden_detail(image, torch.full((60, 60), 30.0), band)
+    assert torch.allclose(out[core], gaussian_blur(image, 2.0)[core], atol=1e-5)
+    assert torch.equal(out[..., :3, :], image[..., :3, :])  # far from the region: untouched
+    band[10:50, 10:50] = 1
+    assert torch.allclose(remove_forbidden_detail(image, torch.full((60, 60), 30.0), band)[core],
+                          gaussian_blur(image, 4.0)[core], atol=1e-5)
+    assert torch.allclose(remove_forbidden_detail(image, torch.full((60, 60), 12.0), band)[core],
+                          gaussian_blur(image, 2.0)[core], atol=1e-5)
+
+
+def test_a_bokeh_disc_as_wide_as_the_lens_blur_is_not_blurred_again():
+    # The edge estimate reads a disc's rim as sharp; the disc's own diameter says the blur is there.
+    from bokehsim.repair import disc_readings
+
+    size, coc = 96, 20.0
+    picture = torch.full((3, size, size), 0.004)
+    picture[:, 48, 48] = 40.0
+    lens = Lens(focal_length_mm=200, f_number=1.4, focus_distance_m=2.0)  # 42 px at infinity
+    depth = depth_for_coc(torch.full((size, size), coc * 1.3), lens, size)  # the picture's discs: 1.3 c
+    discs = to_8bit(render_full(picture, depth, lens).image)
+    expected = torch.full((size, size), coc)
+    existing, confidence = disc_readings(discs, expected, torch.zeros(size, size), torch.zeros(size, size))
+    assert float(existing[48, 48]) == coc and float(existing[48, 48 + 14]) == coc  # capped at the lens's blur
+    assert float(confidence[48, 48 + 14]) == 1.0
+    assert float(existing[5, 5]) == 0.0 and float(confidence[5, 5]) == 0.0
+
+
+def test_overlapping_discs_are_read_at_the_blur_of_the_isolated_ones():
+    # Two lights 12 px apart make one blob of two discs (no filled ellipse, rims that read sharp);
+    # the three isolated discs at the same depth say the blur is there.
+    from bokehsim.repair import disc_readings
+
+    size, coc = 128, 20.0
+    picture = torch.full((3, size, size), 0.004)
+    for y, x in [(24, 24), (24, 100), (100, 24), (90, 84), (90, 96)]:
+        picture[:, y, x] = 40.0
+    lens = Lens(focal_length_mm=200, f_number=1.4, focus_distance_m=2.0)
+    depth = depth_for_coc(torch.full((size, size), coc * 1.3), lens, size)
+    discs = to_8bit(render_full(picture, depth, lens).image)
+    expected = torch.full((size, size), coc)
+    existing, confidence = disc_readings(discs, expected, torch.zeros(size, size), torch.zeros(size, size))
+    assert float(existing[90, 90]) == coc and float(confidence[90, 90]) == 1.0  # the pair, capped at c
+    assert float(existing[90, 90 + 19]) == coc  # its rim, grown by the rim width
+    assert float(existing[60, 60]) == 0.0
+
+
 def _pole_shot(rim_px: int, rim_colour: tuple[float, float, float] | None):
     """A vertical pole in focus (x 40-47) before a checkerboard wall at CoC 10 px (squares of 16 px,
     light and dark in turn along both sides of the pole): the physical render, and the same with a rim of
@@ -151,3 +232,55 @@ def test_a_patterned_background_next_to_the_subject_is_not_a_line():
     picture, _, coc = _pole_shot(0, None)
     _, line = remove_lines(picture, coc)
     assert int(line.sum()) == 0
+
+
+def test_a_sharp_strip_left_by_a_grown_matte_is_blurred_at_the_lens_coc():
+    # A wall of fine texture (not the benchmark's pinhole render) at CoC 10 px behind a pole in
+    # focus; a matte grown by 3 px keeps a strip of the sharp wall along the pole. The strip takes
+    # the wall blurred at the lens's CoC. The physical render has no strip to find.
+    from bokehsim.repair.rims import fill_sharp_strip
+
+    height, width = 64, 96
+    x = torch.arange(width).expand(height, width)
+    pole = (x >= 40) & (x < 48)
+    coc = torch.where(pole, 0.0, 10.0)
+    noise = torch.rand(height, width, generator=torch.Generator().manual_seed(2))
+    sharp = srgb_to_linear((0.35 + 0.3 * x / width + 0.4 * (noise - 0.5)).clamp(0, 1)).expand(3, -1, -1).clone()
+    sharp[:, pole] = 0.03
+    lens = Lens(focal_length_mm=200, f_number=1.4, focus_distance_m=2.0)  # 42 px at infinity
+    truth = render_full(sharp, depth_for_coc(coc, lens, width), lens).image
+    strip = ((x >= 37) & (x < 40)) | ((x >= 48) & (x < 51))
+    picture = torch.where(strip, sharp, truth)
+    fixed, filled = fill_sharp_strip(picture, coc, pole)
+    assert float(filled[strip].float().mean()) > 0.9
+    assert int((filled & ~strip).sum()) <= 0.1 * int(strip.sum())
+    error = lambda image: float((codes(image) - codes(truth)).abs()[:, strip].mean())  # noqa: E731
+    assert error(fixed) < 0.12 * error(picture)  # 0.10 (filled by push-pull from the plate alone: 0.13)
+    assert int(fill_sharp_strip(truth, coc, pole)[1].sum()) == 0
+
+
+def test_a_background_louder_than_blur_allows_is_calmed_to_its_allowance_and_no_further():
+    """Local contrast of the background at about 1.5x the subject's is brought to the 1.2x that
+    failed-hierarchy allows; its saturation, under its allowance, and the subject are untouched."""
+    from bokehsim.diagnosis.sign_hierarchy import ALLOWED_RATIO, FLOOR, loudness_maps
+    from bokehsim.repair.hierarchy import calm_background
+
+    generator = torch.Generator().manual_seed(4)
+    height, width = 96, 128
+    texture = torch.rand(1, height, width, generator=generator)
+    image = (0.4 + 0.1 * (texture - 0.5)).expand(3, height, width).clone()
+    image[0] += 0.05  # a little colour, the same everywhere
+    subject = torch.zeros(height, width, dtype=torch.bool)
+    subject[24:72, 32:96] = True
+    image = torch.where(subject, image, 0.4 + (image - 0.4) * 2.0)
+    expected = torch.where(subject, 0.0, 12.0)
+    calmed, decisions = calm_background(image, expected, subject)
+
+    def ratio(picture, name):
+        level = loudness_maps(picture)[name]
+        return (float(level[expected >= 6].mean()) + FLOOR) / (float(level[subject].mean()) + FLOOR)
+
+    assert ratio(image, "contrast") > 1.4
+    assert abs(ratio(calmed, "contrast") - ALLOWED_RATIO["contrast"]) < 0.08
+    assert decisions["saturation"]["scale"] == 1.0
+    assert torch.equal(calmed[:, subject], image[:, subject])

@@ -20,7 +20,7 @@ from .sign_cutout import cutout
 from .sign_distance import absent_distance
 from .sign_hierarchy import BACKGROUND_COC_PX, failed_hierarchy
 from .sign_optics import contradictory_optics
-from .sign_pattern import fine_pattern
+from .sign_pattern import fine_pattern, patterned_pixels
 from .signs import Evidence, SignResult
 from .thumbnail import thumbnail_separation
 
@@ -83,7 +83,9 @@ def diagnose(
     implied = implied_f_number(readings, shot.coc_per_f_number)
     used = f_number if f_number is not None else (implied or FALLBACK_F_NUMBER)
     expected = shot.expected_coc_px(used)
-    evidence = Evidence(image_linear, linear_to_srgb(image_linear.clamp(0, 1)), estimate, shot, used, expected, readings)
+    image_srgb = linear_to_srgb(image_linear.clamp(0, 1))
+    evidence = Evidence(image_linear, image_srgb, estimate, shot, used, expected, readings,
+                        patterned_pixels(image_srgb, expected, shot.depth_edge))
     signs = [cutout(evidence), absent_distance(evidence), contradictory_optics(evidence),
              failed_hierarchy(evidence), fine_pattern(evidence)]
     expected_at_edges = expected[readings.ys, readings.xs]

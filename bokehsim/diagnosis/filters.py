@@ -1,4 +1,5 @@
-"""Small image operators the diagnosis shares: luminance, separable Gaussian blur and gradients."""
+"""Small image operators the diagnosis shares: luminance, separable Gaussian blur, gradients,
+means over a region and bright highlights."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from ..depth_refine import _box_mean
 
 #: Rec. 709 / sRGB luminance weights of linear R, G, B.
 LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
@@ -66,3 +69,33 @@ def orientation_coherence(plane: torch.Tensor, sigma_px: float = 2.0) -> torch.T
     gx, gy = gradients(gaussian_blur(plane, 0.7))
     jxx, jyy, jxy = (gaussian_blur(t, sigma_px) for t in (gx * gx, gy * gy, gx * gy))
     return ((jxx - jyy) ** 2 + 4 * jxy**2).sqrt() / (jxx + jyy).clamp_min(1e-12)
+
+
+def region_mean(values: torch.Tensor, region: torch.Tensor, radius_px: int) -> torch.Tensor:
+    """``(H, W)``: at each pixel, the mean of ``values`` over the pixels of ``region`` (bool) in the
+    ``(2 r + 1)^2`` window around it, clipped at the frame; 0 where the window holds none of them.
+
+    Example:
+        >>> region = torch.tensor([[True, False, True]])
+        >>> region_mean(torch.tensor([[1.0, 5.0, 3.0]]), region, 1).tolist()
+        [[1.0, 2.0, 3.0]]
+    """
+    def window(x: torch.Tensor) -> torch.Tensor:
+        return _box_mean(x.float()[None], radius_px)[0]
+    return window(values * region) / window(region).clamp_min(1e-6)
+
+
+def bright_highlights(light: torch.Tensor, defocused: torch.Tensor, *, surround_px: int, contrast: float) -> torch.Tensor:
+    """``(H, W)`` bool: pixels of ``defocused`` brighter than ``contrast`` times the mean ``light``
+    within ``surround_px`` around them, and at least half the brightest there (its 99.5th
+    percentile): the highlights a defocused background shows as bokeh discs.
+
+    Args:
+        light: ``(H, W)`` linear luminance.
+        defocused: ``(H, W)`` bool, the region searched (at least 16 px, or nothing is found).
+    """
+    if int(defocused.sum()) < 16:
+        return torch.zeros_like(defocused)
+    peak = float(torch.quantile(light[defocused][:: max(1, int(defocused.sum()) // 100000)], 0.995))
+    surround = _box_mean(light[None].double(), surround_px)[0].to(light.dtype)  # float64: a long running sum
+    return defocused & (light > contrast * surround) & (light >= 0.5 * peak)

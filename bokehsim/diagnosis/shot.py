@@ -112,3 +112,25 @@ def hot_box(heat: torch.Tensor, *, share: float = 0.5) -> list[int] | None:
     if not math.isfinite(peak) or peak <= 0:
         return None
     return bounding_box(heat >= share * peak)
+
+
+def distance_px(mask: torch.Tensor, max_px: int) -> torch.Tensor:
+    """Chessboard distance in px from every pixel to ``mask`` (0 inside), capped at ``max_px + 1``.
+
+    Args:
+        mask: ``(H, W)`` bool.
+        max_px: the largest distance measured; farther pixels get ``max_px + 1``.
+
+    Example:
+        >>> m = torch.zeros(1, 5, dtype=torch.bool); m[0, 0] = True
+        >>> distance_px(m, 2).tolist()
+        [[0.0, 1.0, 2.0, 3.0, 3.0]]
+    """
+    distance = torch.full(mask.shape, float(max_px + 1))
+    reached = mask.clone()
+    distance[reached] = 0.0
+    for step in range(1, max_px + 1):
+        grown = dilate(reached, 1)
+        distance[grown & ~reached] = float(step)
+        reached = grown
+    return distance

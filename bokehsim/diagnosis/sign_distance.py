@@ -10,7 +10,10 @@ readings) is compared with the frame's median, and regressed on the cell's log e
   distance and -1 when one blur covers every depth (the ratio then falls as the expected blur
   rises). Only over defocused cells, and only where the cells' expected blur spans at least a factor 1.5.
 
-Each is divided by its threshold; the statistic is the larger.
+* **sharp area**: detail the expected blur forbids, spread over the background rather than in one
+  patch (``fine-pattern``'s map, when it is broad): a half, or bands, of the background left sharp.
+
+Each is divided by its threshold; the statistic is the largest.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import torch
 from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
 from .shot import hot_box
-from .sign_pattern import too_sharp
+from .sign_pattern import RAW_AT_FLAG as SHARP_AREA_AT_FLAG
+from .sign_pattern import forbidden_per_mille, is_broad, too_sharp
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Spread (log units) and slope at the flag threshold, calibrated on clean renders.
@@ -50,7 +54,10 @@ def absent_distance(evidence: Evidence) -> SignResult:
     height, width = evidence.expected_px.shape
     expected = evidence.expected_px[readings.ys, readings.xs]
     keep = (expected >= MIN_BLUR_PX) | (readings.measured_px >= MIN_BLUR_PX)
-    keep &= ~too_sharp(readings.measured_px, expected)  # a pasted pattern is fine-pattern's business
+    # Crisp edges are left to the sharp-area term and to fine-pattern: counted here as readings,
+    # a plate under-blurred everywhere (one blur at a third of the lens's) dilutes the cells' spread
+    # and slope with them, and the blur that ignores distance is missed.
+    keep &= ~too_sharp(readings.measured_px, expected)
     residual = log_residual(readings.measured_px, expected)[keep]
     weight = readings.weight[keep]
     ys, xs = readings.ys[keep], readings.xs[keep]
@@ -63,24 +70,31 @@ def absent_distance(evidence: Evidence) -> SignResult:
         if float(weight[member].sum()) >= MIN_CELL_WEIGHT:
             cells.append((index, weighted_quantile(residual[member], weight[member], BLUR_QUANTILE),
                           float(weight[member].sum()), weighted_median(log_expected[member], weight[member])))
-    heat = torch.zeros(height, width)
+    sharp_area = forbidden_per_mille(evidence) if is_broad(evidence) else 0.0
+    sharp_heat = torch.zeros(height, width)
+    if sharp_area > 0:
+        sharp_heat = gaussian_blur(evidence.forbidden_detail.float(), 4.0)
+        sharp_heat /= sharp_heat.max().clamp_min(1e-6)
+    sharp_text = f", sharp area {sharp_area:.1f} per mille" if sharp_area > 0 else ""
     if len(cells) < 3:
-        return SignResult("absent-distance", 0.0, heat, None, "too few blurred edges to compare")
+        return SignResult("absent-distance", severity_from_raw(sharp_area, SHARP_AREA_AT_FLAG), sharp_heat,
+                          hot_box(sharp_heat) if sharp_area > 0 else None, "too few blurred edges to compare" + sharp_text)
     values, weights, levels = (torch.tensor([c[k] for c in cells]) for k in (1, 2, 3))
     centre = weighted_median(values, weights)
     deviation = (values - centre).abs().clamp(max=MAX_DEVIATION)
     spread = float((deviation * weights).sum() / weights.sum())
     defocused = levels >= math.log(SLOPE_MIN_COC_PX + COC_FLOOR_PX)
     slope = _weighted_slope(levels[defocused], (values - centre).clamp(-MAX_DEVIATION, MAX_DEVIATION)[defocused], weights[defocused]) if int(defocused.sum()) >= 3 else None
-    raw = max(spread / SPREAD_AT_FLAG, -slope / SLOPE_AT_FLAG if slope is not None else 0.0)
+    raw = max(spread / SPREAD_AT_FLAG, -slope / SLOPE_AT_FLAG if slope is not None else 0.0, sharp_area / SHARP_AREA_AT_FLAG)
+    heat = torch.zeros(height, width)
     columns = width // cell_px + 1
     for (index, *_), dev in zip(cells, deviation.tolist()):
         y0, x0 = (index // columns) * cell_px, (index % columns) * cell_px
         heat[y0:y0 + cell_px, x0:x0 + cell_px] = dev
-    heat = gaussian_blur(heat, cell_px / 4) / MAX_DEVIATION
+    heat = torch.maximum(gaussian_blur(heat, cell_px / 4) / MAX_DEVIATION, sharp_heat)
     slope_text = "n/a" if slope is None else f"{slope:.2f}"
     return SignResult("absent-distance", severity_from_raw(raw, 1.0), heat.clamp(0, 1), hot_box(heat),
-                      f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}")
+                      f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}{sharp_text}")
 
 
 def _weighted_slope(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> float | None:

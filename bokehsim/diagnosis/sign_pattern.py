@@ -9,10 +9,18 @@ band's floor in the same defocused region (its lower quartile, plus two 8-bit co
 energy is texture-like rather than one edge: either its orientations disagree (checkers, noise,
 pasted texture) or it has no matching energy two octaves coarser (a grating or moire riding on a
 smooth background). The one sharp thing a physical blur keeps, the rim of a defocused highlight
-disc, is a single coherent edge with coarse energy behind it, so it is not counted. Patterned pixels
+disc, is a single coherent edge with coarse energy behind it, so it is not counted; nor is the
+inside of a bright highlight, where the bands show only its rim's energy spread inward and the
+picture's noise makes that look like texture. Patterned pixels
 count only where they fill most of an 11 px neighbourhood (a pattern is an area; rims are lines).
 
-The statistic is the patterned area, per mille of the frame.
+The statistic is the patterned area, per mille of the frame, where that area is compact. A pattern
+is a thing in the scene, a patch: it fills most of its box, and the box is not a long strip.
+Forbidden detail that is not one patch and spans a large part of the background (its box spans at
+least ``BROAD_EXTENT`` of the defocused region's box across or down; boxes between 2 % and 98 %
+quantiles, so that a few stray pixels do not stretch them) is the blur itself being wrong, blur
+steps that ignore distance (a half, a strip or bands of the background left sharp), and is counted
+by ``absent-distance`` instead.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .filters import gaussian_blur, luminance, orientation_coherence
+from ..tone import srgb_to_linear
+from .filters import bright_highlights, gaussian_blur, luminance, orientation_coherence
 from .shot import dilate, hot_box
 from .signs import Evidence, SignResult, severity_from_raw
 
@@ -36,11 +45,27 @@ FLOOR_FACTOR = 8.0
 ABSOLUTE_FLOOR = 2.0 / 255.0
 #: Below this orientation coherence the energy is texture-like (not one edge).
 TEXTURE_COHERENCE = 0.5
+#: A highlight: this many times the light within this many px around it (a window wider than a
+#: large disc, so that the disc does not make its own surroundings).
+HIGHLIGHT_CONTRAST = 3.0
+HIGHLIGHT_SURROUND_PX = 30
+#: Only a highlight's inside this far in from its edge is left out: a sharp light where a disc
+#: belongs is itself forbidden detail.
+HIGHLIGHT_INSET_PX = 3
 #: A grating: this many times the energy of the band two octaves coarser.
 GRATING_RATIO = 4.0
 #: Share of an 11 px neighbourhood that must be patterned.
 AREA_SHARE = 0.8
 NEIGHBOURHOOD_PX = 11
+#: Forbidden detail that spans this share of the defocused region (across or down) and is not one
+#: patch is broad (blur that ignores distance), not a pattern. On the evaluation, pasted patches
+#: span at most 0.23 of it; sharp bands 0.46 to 0.89, a sharp half 0.2 to 0.6.
+BROAD_EXTENT = 0.3
+#: One patch: the patterned pixels fill at least this share of their box, which is at most this
+#: many times longer than wide (pasted patches fill 0.56-1.2 of their 2-98 % box; sharp bands and
+#: halves 0.01-0.4, where the scene has texture).
+PATCH_FILL = 0.5
+PATCH_ASPECT = 3.0
 #: The expected CoC (px) from which a region counts as defocused; ``absent-distance`` uses it too.
 DEFOCUSED_PX = 4.0
 #: A reading is "too sharp" below this fraction of the expected CoC and below SHARP_PX: a blur
@@ -56,6 +81,12 @@ def too_sharp(measured_px: torch.Tensor, expected_px: torch.Tensor) -> torch.Ten
 
 def patterned_pixels(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor) -> torch.Tensor:
     """``(H, W)`` bool: pixels whose fine detail the expected blur forbids (see the module docstring)."""
+    return patterned_band(image_srgb, expected_px, depth_edge) >= 0
+
+
+def patterned_band(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` int64: the coarsest band (0 the finest, bounded by ``BAND_SIGMAS_PX[k]`` and
+    ``[k + 1]``) in which each patterned pixel shows forbidden detail; -1 where none."""
     height, width = expected_px.shape
     y = luminance(image_srgb)
     blurred = [gaussian_blur(y, sigma) for sigma in BAND_SIGMAS_PX]
@@ -66,24 +97,65 @@ def patterned_pixels(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_
     border[8:-8, 8:-8] = True
     region &= border
     texture_like = orientation_coherence(y) < TEXTURE_COHERENCE
-    patterned = torch.zeros_like(region)
+    region &= ~inside_highlights(y, expected_px >= BAND_FORBIDDEN_FROM_PX[0])
+    coarsest = torch.full((height, width), -1, dtype=torch.int64)
     for band, forbidden_from in enumerate(BAND_FORBIDDEN_FROM_PX):
         checked = region & (expected_px >= forbidden_from)
         if int(checked.sum()) < 50:
             continue
         floor = float(energy[band][checked].quantile(0.25))
         excess = checked & (energy[band] > FLOOR_FACTOR * floor + ABSOLUTE_FLOOR**2)
-        patterned |= excess & (texture_like | (energy[band] > GRATING_RATIO * energy[band + 2]))
+        coarsest[excess & (texture_like | (energy[band] > GRATING_RATIO * energy[band + 2]))] = band
+    patterned = coarsest >= 0
     share = F.avg_pool2d(patterned.float()[None, None], NEIGHBOURHOOD_PX, 1, NEIGHBOURHOOD_PX // 2,
                          count_include_pad=False)[0, 0]
-    return patterned & (share >= AREA_SHARE)
+    return torch.where(patterned & (share >= AREA_SHARE), coarsest, -1)
+
+
+def inside_highlights(luma_srgb: torch.Tensor, defocused: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: the inside (``HIGHLIGHT_INSET_PX`` in from the edge) of bright highlights
+    (3x the light within 30 px around, and half the brightest in the defocused region). A defocused
+    highlight is a flat disc: its bands there hold only its rim's energy, spread inward by the
+    energy's averaging window, and the picture's noise, which makes that energy look like texture."""
+    bright = bright_highlights(srgb_to_linear(luma_srgb.clamp(0, 1)), defocused,
+                               surround_px=HIGHLIGHT_SURROUND_PX, contrast=HIGHLIGHT_CONTRAST)
+    return ~dilate(~bright, HIGHLIGHT_INSET_PX)  # a sharp light, too small for a disc, stays checked
+
+
+def is_broad(evidence: Evidence) -> bool:
+    """Whether the forbidden detail spreads over the background (blur ignoring distance) rather than
+    forming one patch (see the module docstring)."""
+    patterned, defocused = evidence.forbidden_detail, evidence.expected_px >= BAND_FORBIDDEN_FROM_PX[0]
+    count = int(patterned.sum())
+    if count < 2:
+        return False
+    height, width = _box_size(patterned)
+    if count >= PATCH_FILL * height * width and max(height, width) <= PATCH_ASPECT * min(height, width):
+        return False
+    region_h, region_w = _box_size(defocused)
+    return max(height / region_h, width / region_w) >= BROAD_EXTENT
+
+
+def _box_size(mask: torch.Tensor) -> tuple[float, float]:
+    """Height and width of the box between the 2 % and 98 % quantiles of the mask's pixels."""
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    bounds = torch.tensor([0.02, 0.98])
+    (y0, y1), (x0, x1) = torch.quantile(ys.float(), bounds), torch.quantile(xs.float(), bounds)
+    return float(y1 - y0) + 1.0, float(x1 - x0) + 1.0
+
+
+def forbidden_per_mille(evidence: Evidence) -> float:
+    """The forbidden detail's area, per mille of the frame."""
+    return 1000.0 * float(evidence.forbidden_detail.float().mean())
 
 
 def fine_pattern(evidence: Evidence) -> SignResult:
     """Measure the ``fine-pattern`` sign (see the module docstring)."""
-    patterned = patterned_pixels(evidence.image_srgb, evidence.expected_px, evidence.shot.depth_edge)
-    raw = 1000.0 * float(patterned.float().mean())
+    patterned = evidence.forbidden_detail
+    per_mille = forbidden_per_mille(evidence)
     heat = gaussian_blur(patterned.float(), 4.0)
     heat = heat / heat.max().clamp_min(1e-6)
-    return SignResult("fine-pattern", severity_from_raw(raw, RAW_AT_FLAG), heat, hot_box(heat, share=0.25),
-                      f"{int(patterned.sum())} px of detail the expected blur forbids ({raw:.2f} per mille of the frame)")
+    note = f"{int(patterned.sum())} px of detail the expected blur forbids ({per_mille:.2f} per mille of the frame)"
+    if is_broad(evidence):
+        return SignResult("fine-pattern", 0.0, heat, None, note + ", spread over the background: see absent-distance")
+    return SignResult("fine-pattern", severity_from_raw(per_mille, RAW_AT_FLAG), heat, hot_box(heat, share=0.25), note)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -41,6 +41,8 @@ class SignResult:
         heat: ``(H, W)`` in [0, 1], where the sign shows (zeros when nowhere).
         where: ``[x, y, w, h]`` bounding box in px of the hot region, or None.
         note: a short measured fact behind the severity (for the report), e.g. "7 highlight discs".
+        terms: the sign's terms, each over its own flag threshold (1: that term alone flags), for
+            signs made of several (``cutout``: bleed, rim, soft edge, sharp band, band detail).
     """
 
     sign: str
@@ -48,6 +50,7 @@ class SignResult:
     heat: torch.Tensor
     where: list[int] | None
     note: str = ""
+    terms: dict[str, float] = field(default_factory=dict)
 
     @property
     def flagged(self) -> bool:
@@ -80,6 +83,9 @@ class Evidence:
         f_number: N the expected CoC is computed at (given, or implied).
         expected_px: ``(H, W)`` unsigned expected CoC diameter at ``f_number``.
         readings: the edge readings away from depth edges.
+        forbidden_detail: ``(H, W)`` bool, detail the expected blur forbids
+            (:func:`~bokehsim.diagnosis.sign_pattern.patterned_pixels`); ``fine-pattern`` counts it
+            where it is compact, ``absent-distance`` where it spreads over the background.
     """
 
     image_linear: torch.Tensor
@@ -89,3 +95,4 @@ class Evidence:
     f_number: float
     expected_px: torch.Tensor
     readings: Readings
+    forbidden_detail: torch.Tensor

@@ -614,6 +614,37 @@ if getattr(_scatter_rows, "_cache", None) is not None and hasattr(_scatter_rows.
     _drop_stale_cache(Path(_scatter_rows._cache._cache_path), _FROZEN_CONSTANTS)
 
 
+#: The values of the constants above that come from other modules. numba freezes the globals a
+#: compiled function reads into its on-disk cache, and keys that cache by this file's timestamp
+#: alone: after a change of ``scatter.CHORD_SLACK`` (say) the cached machine code would keep the
+#: old value and disagree with the torch reference.
+_FROZEN_CONSTANTS = repr((CHORD_SLACK, MIN_RADIUS_PX, ROW_HALF_PX))
+
+
+def _drop_stale_cache(directory: Path, constants: str) -> None:
+    """Delete this module's cached machine code in ``directory`` when it was compiled with other
+    ``constants``.
+
+    A stamp of the constants lies next to the cache; numba loads a cached function only at its
+    first call, so deleting at import is in time. Where the cache cannot be written, numba
+    compiles in memory anyway and nothing is done.
+    """
+    stamp = directory / "scatter_numba.constants"
+    try:
+        if stamp.is_file() and stamp.read_text() == constants:
+            return
+        for cached in directory.glob("scatter_numba.*.nb[ci]"):
+            cached.unlink(missing_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(constants)
+    except OSError:  # a read-only install
+        pass
+
+
+if getattr(_scatter_rows, "_cache", None) is not None and hasattr(_scatter_rows._cache, "_cache_path"):
+    _drop_stale_cache(Path(_scatter_rows._cache._cache_path), _FROZEN_CONSTANTS)
+
+
 def scatter(
     values: torch.Tensor,
     ys: torch.Tensor,

@@ -2,15 +2,15 @@
 
 ``fix(image, depth_m, lens) -> FixResult`` follows the seed article's method, in its order:
 
-1. **Curve before blur** (:mod:`.tone`): a lifted black point pulled down, clipped highlights expanded
-   into HDR exactly as ``render`` does.
+1. **Curve before blur** (:mod:`.tone`): the black measured (and a black point the user names pulled
+   down over the picture but the subject), clipped highlights expanded into HDR exactly as ``render`` does.
 2. **Subject protection** (:mod:`.protect`): the in-focus region, grown by the depth edge, plus an
    optional mask, is copied bit for bit.
 3. **Blur from the geometry, given the blur already there** (:mod:`.detail`, :mod:`.rims`,
    :mod:`.reblur`): detail the lens forbids is low-passed, a cut-out's light or dark lines along the
-   subject are replaced by the background beyond them, subject colour smeared into a re-blurred
-   band is unmixed, and only the missing blur is rendered, with
-   the renderer's occlusion and hidden-background fill; where the picture is blurrier than the lens
+   subject and a grown matte's sharp strip are replaced by the background beyond them, subject
+   colour smeared into a re-blurred band is unmixed, and only the missing blur is rendered, with the
+   renderer's occlusion and hidden-background fill; where the picture is blurrier than the lens
    allows, it is left and reported in the deficit map.
 4. **Grain matching** (:mod:`.grain`): the sharp region's grain is synthesised over re-blurred regions.
 5. **Hierarchy** (:mod:`.hierarchy`): a background louder than the subject is brought toward it.
@@ -27,8 +27,10 @@ from .. import tone as tone_curves
 from ..aperture import Aperture
 from ..composite import push_pull
 from ..diagnosis import diagnose, estimate_defocus
-from ..diagnosis.shot import depth_edges, dilate
-from ..diagnosis.sign_cutout import SHARP_BAND_FRACTION
+from ..diagnosis.components import connected_components
+from ..diagnosis.defocus import disc_diameters
+from ..diagnosis.shot import dilate
+from ..diagnosis.signs import SignResult
 from ..errors import InputError
 from ..lens import Lens
 from ..render import check_render_inputs, render_full
@@ -37,7 +39,7 @@ from .hierarchy import calm_background
 from .detail import SIGMA_PER_COC, forbidden_detail, remove_forbidden_detail
 from .protect import subject_mask
 from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
-from .rims import remove_lines, remove_rims
+from .rims import fill_sharp_strip, remove_lines, remove_rims
 from .tone import apply_black_point, decide_tone
 
 MODES = ("auto", "off")
@@ -111,12 +113,13 @@ def fix(
         aperture: the aperture shape (as ``render``).
         alpha: ``(1, H, W)`` straight alpha in [0, 1], or None.
         subject: ``(H, W)`` bool, extra pixels to protect (``--subject-mask``).
-        tone: ``auto`` or ``off``; ``black_point`` and ``expand_highlights`` override ``auto``.
+        tone: ``auto`` or ``off`` (the highlight expansion); ``black_point`` and ``expand_highlights``
+            override ``auto``; a black point is applied only when named (:mod:`.tone`).
         highlight_threshold, highlight_gain: the highlight expansion curve (as ``render``).
         encoded: the picture came from an 8/16-bit (sRGB) file.
         rims: ``auto`` (unmix subject colour smeared into a re-blurred band next to the subject, and
-            where ``diagnose`` flags a cut-out, replace light or dark lines along the outline by the
-            background) or ``off``.
+            where ``diagnose`` flags a cut-out, replace light or dark lines and a sharp strip along
+            the outline by the background) or ``off``.
         grain: ``auto`` (match the sharp region's grain) or ``off``.
         hierarchy: ``auto`` (calm a background louder than the subject) or ``off``.
         seed: the synthesised grain's seed.
@@ -155,36 +158,45 @@ def fix(
     curve = decide_tone(image, mode=tone, black_point=black_point, expand_highlights=expand_highlights,
                         highlight_threshold=highlight_threshold, highlight_gain=highlight_gain, encoded=encoded)
     decisions["tone"] = curve.to_dict()
-    forbidden = None
+    forbidden, picture = None, image
     if existing_blur_px is None:
         # Detail the lens forbids is low-passed first (see .detail), and then counts as blurred right.
-        forbidden = forbidden_detail(image, expected) & ~protected
-        image = torch.where(protected, image, remove_forbidden_detail(image, expected, forbidden))
+        band = torch.where(protected, -1, forbidden_detail(image, expected))
+        forbidden = band >= 0
+        image = torch.where(protected, image, remove_forbidden_detail(image, expected, band))
         decisions["forbidden_detail"] = {"pixels": int(forbidden.sum()), "sigma_per_coc": round(SIGMA_PER_COC, 4)}
-        estimate = estimate_defocus(image if image.shape[0] in (1, 3) else image[:3])
-        existing_blur_px, blur_confidence = estimate.coc_px.cpu(), estimate.confidence.cpu()
+        colour = image if image.shape[0] in (1, 3) else image[:3]
+        estimate = estimate_defocus(colour)
+        # The sparse edge readings, not the dense map: spread before the subject's outline is left
+        # out, the outline's sharp readings would reach the background around it.
+        readings = torch.nan_to_num(estimate.edge_coc_px.cpu(), nan=0.0)
+        existing_blur_px, blur_confidence = disc_readings(colour, expected, readings, estimate.edge_confidence.cpu())
         decisions["existing_blur"] = "estimated"
     existing = background_blur(existing_blur_px, blur_confidence, protected)
     if forbidden is not None:
-        flagged = flagged_signs(image, depth_m, lens, decisions)
+        # diagnose judges the picture as it came: the low-pass leaves a patch's edges half sharp,
+        # which read as blur that ignores distance over the whole background.
+        flagged = flagged_signs(picture, depth_m, lens, decisions)
         existing = judged_blur(expected, existing, forbidden, flagged)
         if rims == "auto" and flagged is not None and "cutout" in flagged:
             image, lines = remove_lines(image, expected, protected)
             decisions["lines"] = {"pixels": int(lines.sum())}
+            image, strip = fill_sharp_strip(image, expected, protected)
+            decisions["sharp_strip"] = {"pixels": int(strip.sum())}
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0
     # Rims are removed only where the band is re-rendered: a band whose blur is already right is
     # left as the picture has it (the rim test cannot tell a rim from the background's own detail).
-    curved = apply_black_point(image, curve.black_point)
+    curved = apply_black_point(image, curve.black_point)  # the picture's tone: everywhere but the subject
     unmixed = curved
     if rims == "auto":
         rim = remove_rims(curved, protected, existing)
         unmixed = torch.where(missing.coc_px.abs() >= NEGLIGIBLE_COC_PX, rim.image, curved)
         decisions["rims"] = rim.stats()
     decisions["blur"] = missing.stats(~protected)
-    out, out_alpha = image, alpha
+    out, out_alpha = curved, alpha
     if bool((missing.coc_px.abs() >= NEGLIGIBLE_COC_PX).any()) or curve.expand_highlights:
-        out, out_alpha = render_missing(image, unmixed, image - curved, missing.coc_px, lens, aperture=aperture,
+        out, out_alpha = render_missing(image, unmixed, missing.coc_px, lens, aperture=aperture,
                                         alpha=alpha, curve=curve, progress=progress)
     out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
                          seed=seed, decisions=decisions)
@@ -194,7 +206,7 @@ def fix(
     return FixResult(out, out_alpha, protected, expected, existing, missing.coc_px, missing.deficit_px, decisions)
 
 
-def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Tensor, missing_coc_px: torch.Tensor,
+def render_missing(image: torch.Tensor, unmixed: torch.Tensor, missing_coc_px: torch.Tensor,
                    lens: Lens, *, aperture, alpha, curve, progress) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Render the missing blur of the curved, rim-free picture ``unmixed`` (``(C, H, W)`` linear);
     returns the colour and the alpha (None without one)."""
@@ -203,15 +215,18 @@ def render_missing(image: torch.Tensor, unmixed: torch.Tensor, uncurve: torch.Te
         clipped_highlights=curve.expand_highlights, highlight_threshold=curve.highlight_threshold,
         highlight_gain=curve.highlight_gain, device="cpu", progress=progress,
     ).image
-    # The curve is for the blur: where nothing is re-blurred the picture keeps its own tone (what the
-    # render spilled there from re-blurred neighbours stays).
-    untouched = (missing_coc_px.abs() < NEGLIGIBLE_COC_PX).float()
-    colour = rendered[: image.shape[0]] + uncurve * untouched
-    return colour, (rendered[image.shape[0]:] if alpha is not None else None)
+    return rendered[: image.shape[0]], (rendered[image.shape[0]:] if alpha is not None else None)
+
+
+#: Other highlights are read at the discs' blur when at least this many discs are found.
+MIN_DISCS_FOR_CLUSTERS = 3
+#: Where ``absent-distance`` is flagged, the estimate counts only where it reads less than this
+#: fraction of the lens's blur.
+ABSENT_READ_FRACTION = 0.5
 
 
 def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch.Tensor,
-                flagged: list[str] | None) -> torch.Tensor:
+                flagged: dict[str, SignResult] | None) -> torch.Tensor:
     """The estimated existing blur, kept only where ``diagnose`` finds the blur wrong.
 
     The defocus estimate reads large blurs smaller than they are (clutter, thin features), so taken
@@ -224,27 +239,28 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
     * ``forbidden`` detail (a pasted pattern, a sharp patch, moire), already low-passed by
       :func:`.detail.remove_forbidden_detail`, counts as right even then.
 
-    A flagged ``cutout`` does not re-blur the band along the subject: the estimate there reads the
-    subject's own hard outline, and a re-rendered band blurred an already blurred plate a second
-    time (the diagnose set's worst cut-outs, -2.3 dB) and left a seam where the band ended. Its
-    lines are removed instead (:func:`.rims.remove_lines`).
+    A cut-out does not re-blur the band along the subject: the estimate there reads the subject's own
+    hard outline, and a re-rendered band blurred an already blurred plate a second time (the diagnose
+    set's eroded mattes and Gaussian plates, down to -1.4 dB; a grown matte's thin pole, -2.9 dB) and
+    left a seam where the band ended. Instead its lines are replaced by the plate beyond them and a
+    grown matte's sharp strip by its own blur (:func:`.rims.remove_lines`, :func:`.rims.fill_sharp_strip`).
     """
     right = torch.maximum(existing, expected.abs())  # counts as already blurred as the lens wants
-    if flagged is None or "absent-distance" in flagged:
+    if flagged is None:
         judged = existing
-    elif "cutout" in flagged:
-        # A plate left sharp next to the subject (a grown matte, a sharp paste) is re-blurred there:
-        # the estimate is trusted where it reads the band as sharp as diagnose's sharp-band term does.
-        band = dilate(depth_edges(expected.abs(), expected), max(1, int(float(expected.abs().max()) / 2) + 2))
-        judged = torch.where(band & (existing < SHARP_BAND_FRACTION * expected.abs()), existing, right)
+    elif "absent-distance" in flagged:
+        # Blur that ignores distance is re-blurred where the estimate reads it clearly short; where
+        # it reads it only a little short, clutter explains that as well (median 3-4 px short at
+        # 6-24 px of CoC), and re-blurring there blurred right backgrounds twice.
+        judged = torch.where(existing < ABSENT_READ_FRACTION * expected.abs(), existing, right)
     else:
         judged = right
     return torch.where(forbidden, right, judged)
 
 
-def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisions: dict) -> list[str] | None:
-    """The signs ``diagnose`` flags on the picture, or None where it cannot judge it (not colour, or
-    no in-focus region by its test); the verdict goes into ``decisions["diagnosis"]``."""
+def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisions: dict) -> dict[str, SignResult] | None:
+    """The signs ``diagnose`` flags on the picture, by name, or None where it cannot judge it (not
+    colour, or no in-focus region by its test); the verdict goes into ``decisions["diagnosis"]``."""
     if image.shape[0] < 3:
         decisions["diagnosis"] = {"skipped": "not a colour picture"}
         return None
@@ -253,9 +269,32 @@ def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisi
     except InputError as error:
         decisions["diagnosis"] = {"skipped": str(error)}
         return None
-    flagged = [sign.sign for sign in report.signs if sign.flagged]
-    decisions["diagnosis"] = {"score": round(report.score, 1), "flagged": flagged}
+    flagged = {sign.sign: sign for sign in report.signs if sign.flagged}
+    decisions["diagnosis"] = {"score": round(report.score, 1), "flagged": list(flagged)}
     return flagged
+
+
+def disc_readings(image: torch.Tensor, expected: torch.Tensor, existing: torch.Tensor,
+                  confidence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The estimated blur and its confidence with bokeh discs' diameters read in, confident.
+
+    The edge estimate reads a disc's rim as sharp (a rim is the aperture's edge at any blur), and a
+    night background has little else: there it read a third of the lens's blur, and the lights were
+    blurred a second time. A disc's diameter bounds the blur from above only (a sharp round lamp
+    reads the same), so it counts up to the lens's blur, never beyond.
+    """
+    diameters, others = disc_diameters(image, 2.0 * float(expected.abs().max()))
+    on_disc = diameters > 0
+    reading = torch.minimum(diameters, expected.abs())
+    if len(torch.unique(connected_components(on_disc))) - 1 >= MIN_DISCS_FOR_CLUSTERS:
+        # Lights at one depth share one blur: the other highlights (discs that overlap, whose rims
+        # read sharp as well) are read at the discs' blur relative to the lens's.
+        ratio = float((diameters[on_disc] / expected.abs()[on_disc].clamp_min(1.0)).median())
+        on_other = others & ~on_disc
+        reading = torch.where(on_other, min(ratio, 1.0) * expected.abs(), reading)
+        on_disc |= on_other
+    existing = torch.where(on_disc, torch.maximum(existing, reading), existing)
+    return existing, torch.where(on_disc, 1.0, confidence)
 
 
 def background_blur(existing_blur_px: torch.Tensor, confidence: torch.Tensor | None,

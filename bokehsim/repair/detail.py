@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import torch
 
+from ..depth_refine import max_filter
 from ..diagnosis.filters import gaussian_blur
-from ..diagnosis.shot import depth_edges, dilate
-from ..diagnosis.sign_pattern import NEIGHBOURHOOD_PX, patterned_pixels
+from ..diagnosis.shot import depth_edges
+from ..diagnosis.sign_pattern import BAND_SIGMAS_PX, NEIGHBOURHOOD_PX, patterned_band
 from ..tone import linear_to_srgb
 
 #: Low-pass width per px of expected CoC (see the module docstring).
@@ -29,20 +30,28 @@ FEATHER_PX = 1.5
 
 
 def forbidden_detail(image: torch.Tensor, expected_coc_px: torch.Tensor) -> torch.Tensor:
-    """``(H, W)`` bool: where the picture shows detail its expected blur forbids, grown by half of
-    fine-pattern's neighbourhood (the detection keeps only the core of a patterned area)."""
+    """``(H, W)`` int64: where the picture shows detail its expected blur forbids, the coarsest band
+    it shows it in (:func:`~bokehsim.diagnosis.sign_pattern.patterned_band`), -1 elsewhere; grown by
+    half of fine-pattern's neighbourhood (the detection keeps only the core of a patterned area)."""
     encoded = linear_to_srgb(image[:3].clamp(0, 1))
     coc = expected_coc_px.abs()
-    return dilate(patterned_pixels(encoded, coc, depth_edges(coc, expected_coc_px)), NEIGHBOURHOOD_PX // 2)
+    band = patterned_band(encoded, coc, depth_edges(coc, expected_coc_px))
+    return max_filter(band.float(), NEIGHBOURHOOD_PX // 2).long()
 
 
-def remove_forbidden_detail(image: torch.Tensor, expected_coc_px: torch.Tensor, forbidden: torch.Tensor) -> torch.Tensor:
-    """The picture with a low-pass of sigma ``SIGMA_PER_COC * |c|`` where ``forbidden`` (feathered)."""
+def remove_forbidden_detail(image: torch.Tensor, expected_coc_px: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
+    """The picture low-passed where ``band`` >= 0 (feathered): sigma ``SIGMA_PER_COC * |c|``, or less
+    where that much more than removes the forbidden bands found (twice the coarse bound of the
+    coarsest: its detail falls under 1 %). A pattern of 2 px squares needs 2 px, not c / 6: the rims
+    of the highlight discs under it stay sharp."""
+    forbidden = band >= 0
     if not bool(forbidden.any()):
         return image
     weight = (2.0 * gaussian_blur(forbidden.float(), FEATHER_PX)).clamp(0.0, 1.0)
     weight = torch.where(forbidden, 1.0, weight)
-    sigma = expected_coc_px.abs() * SIGMA_PER_COC
+    coarsest = max_filter(band.float(), 2 * int(FEATHER_PX) + 1).long().clamp_min(0)  # the feather's too
+    enough = 2.0 * torch.tensor(BAND_SIGMAS_PX[1:])[coarsest]
+    sigma = torch.minimum(expected_coc_px.abs() * SIGMA_PER_COC, enough)
     # Only the window around the region is blurred (plus the widest kernel's reach): a pattern is
     # usually a small part of the frame, and each rung is a full-image convolution otherwise.
     ys, xs = torch.nonzero(weight > 0, as_tuple=True)

@@ -5,34 +5,31 @@ background slightly more desaturated than the subject to keep the hierarchy". Lo
 in the encoded (sRGB) picture as the viewer sees it: mean saturation (max - min of R, G, B) and local
 contrast (standard deviation of luma in 9 px windows), as ``diagnose``'s ``failed-hierarchy`` sign
 measures them. Where the background's loudness exceeds the subject's by more than the factor at which
-that sign is flagged (:data:`ALLOWED_RATIO`), the background's saturation (around its grey) or local
+that sign is flagged (its ``ALLOWED_RATIO``, per measure), the background's saturation (around its grey) or local
 contrast (around its 9 px mean) is scaled down just enough to reach that factor, and no further. The subject is not touched; the change fades in with the expected blur.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
+from ..depth_refine import _box_mean
 from ..diagnosis.filters import luminance
-from ..diagnosis.sign_hierarchy import BACKGROUND_COC_PX, FLOOR, RAW_AT_FLAG, loudness_maps
+from ..diagnosis.sign_hierarchy import ALLOWED_RATIO, BACKGROUND_COC_PX, FLOOR, loudness_maps
 
-#: Background loudness allowed relative to the subject's: where ``diagnose`` flags ``failed-hierarchy``.
-ALLOWED_RATIO = math.exp(RAW_AT_FLAG)
 #: Expected |CoC| (px) from which the change starts fading in (full at ``BACKGROUND_COC_PX``).
 FADE_FROM_COC_PX = 2.0
 WINDOW_PX = 9
 
 
 def _local_mean(plane: torch.Tensor) -> torch.Tensor:
-    return F.avg_pool2d(plane[None, None], WINDOW_PX, stride=1, padding=WINDOW_PX // 2, count_include_pad=False)[0, 0]
+    """The WINDOW_PX mean around each pixel, clipped at the frame (as ``loudness_maps`` takes it)."""
+    return _box_mean(plane[None], WINDOW_PX // 2)[0]
 
 
 def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, subject: torch.Tensor
                     ) -> tuple[torch.Tensor, dict]:
-    """Scale the background's saturation and contrast down to :data:`ALLOWED_RATIO` of the subject's.
+    """Scale the background's saturation and contrast down to their allowed ratios to the subject's.
 
     Args:
         image_encoded: ``(3, H, W)`` encoded colour in [0, 1].
@@ -55,8 +52,9 @@ def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, 
         ratio = (float(level[background].mean()) + FLOOR) / (float(level[subject].mean()) + FLOOR)
         # Scale the background's loudness so (scale * L_bg + floor) / (L_subject + floor) = allowed.
         scale = 1.0
-        if ratio > ALLOWED_RATIO:
-            target = ALLOWED_RATIO * (float(level[subject].mean()) + FLOOR) - FLOOR
+        allowed = ALLOWED_RATIO[name]
+        if ratio > allowed:
+            target = allowed * (float(level[subject].mean()) + FLOOR) - FLOOR
             scale = max(0.0, target / float(level[background].mean()))
             factor = 1.0 - (1.0 - scale) * fade
             if name == "saturation":

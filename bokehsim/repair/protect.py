@@ -23,28 +23,6 @@ IN_FOCUS_COC_PX = 0.5
 DEPTH_EDGE_RATIO = 1.05
 
 
-def distance_px(mask: torch.Tensor, max_px: int) -> torch.Tensor:
-    """Chessboard distance in px from every pixel to ``mask`` (0 inside), capped at ``max_px + 1``.
-
-    Args:
-        mask: ``(H, W)`` bool.
-        max_px: the largest distance measured; farther pixels get ``max_px + 1``.
-
-    Example:
-        >>> m = torch.zeros(1, 5, dtype=torch.bool); m[0, 0] = True
-        >>> distance_px(m, 2).tolist()
-        [[0.0, 1.0, 2.0, 3.0, 3.0]]
-    """
-    distance = torch.full(mask.shape, float(max_px + 1))
-    reached = mask.clone()
-    distance[reached] = 0.0
-    for step in range(1, max_px + 1):
-        grown = dilate(reached, 1)
-        distance[grown & ~reached] = float(step)
-        reached = grown
-    return distance
-
-
 def depth_edges(depth_m: torch.Tensor) -> torch.Tensor:
     """``(H, W)`` bool: pixels with a 4-neighbour more than :data:`DEPTH_EDGE_RATIO` nearer or farther."""
     log_depth = depth_m.log()[None, None]

@@ -20,6 +20,10 @@ the subject's anti-aliased outline, so every pixel there lies between the two co
 that range, along the outline, and only next to it. Such pixels are hidden background: they take
 the background continued inward from beyond the band by push-pull, as the renderer's hole fill does
 (:func:`remove_lines`).
+
+A matte grown past the subject keeps a *sharp strip* of background along the outline, over a plate
+blurred elsewhere. There the background is in the picture, only sharp: it takes the lens's blur of
+itself, the mean over a disc of the CoC with the subject left out (:func:`fill_sharp_strip`).
 """
 
 from __future__ import annotations
@@ -28,13 +32,12 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..composite import push_pull
-from ..diagnosis.shot import dilate
-from ..diagnosis.sign_cutout import MAX_NEAR_COC_PX, MIN_FAR_COC_PX
+from ..diagnosis.filters import luminance, region_mean
+from ..diagnosis.shot import dilate, distance_px
+from ..diagnosis.sign_cutout import MAX_NEAR_COC_PX, MIN_FAR_COC_PX, sharp_strip
 from ..tone import linear_to_srgb
-from .protect import distance_px
 
 #: A share below this is not worth unmixing (and the band ends where the share falls below it).
 MIN_SHARE = 0.01
@@ -43,6 +46,8 @@ MIN_SHARE = 0.01
 MAX_SHARE = 0.6
 #: How far (px) from the subject the plate's blur is read.
 NEAR_PX = 8
+#: Rings next to a subject's outline that hold its anti-aliased edge and any pasted rim or halo.
+OUTLINE_RINGS_PX = 2
 
 
 @dataclass
@@ -174,12 +179,80 @@ def remove_lines(image: torch.Tensor, expected_coc_px: torch.Tensor,
     outside_farther, _ = leaves_range(distance > 2 * LINE_BAND_PX + 1)
     along_farther = _share_along(farther & (outside_farther > LINE_MARGIN), farther, distance,
                                  range(LINE_BAND_PX + 1, 2 * LINE_BAND_PX + 1))
-    farther_share = _window_mean(along_farther * farther) / _window_mean(farther).clamp_min(1e-6)
+    farther_share = region_mean(along_farther, farther, LINE_WINDOW_PX // 2)
     line = candidate & (along > LINE_ALONG_SHARE) & (farther_share < 0.5)
     line = dilate(line, 1) & band  # the line's anti-aliased fringe goes with it
     if protected is not None:
         line &= ~protected
     return torch.where(line, background, image), line
+
+
+def fill_sharp_strip(image: torch.Tensor, expected_coc_px: torch.Tensor,
+                     protected: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace the strip of sharp background a grown matte leaves along an in-focus subject
+    (:func:`~bokehsim.diagnosis.sign_cutout.sharp_strip`) by its blur at the lens's CoC (:func:`disc_means`).
+    Call it only where ``diagnose`` flags a cut-out: a background whose own detail rises toward the
+    subject would go too.
+
+    Args:
+        image: ``(C, H, W)`` linear colour.
+        expected_coc_px: ``(H, W)`` signed CoC the lens gives (CONVENTIONS).
+        protected: ``(H, W)`` bool, pixels never replaced, or None.
+
+    Returns:
+        the image and the ``(H, W)`` bool map of replaced pixels.
+    """
+    strip = sharp_strip(luminance(linear_to_srgb(image.clamp(0.0, 1.0))[:3]), expected_coc_px)
+    if protected is not None:
+        strip &= ~protected
+    if not bool(strip.any()):
+        return image, strip
+    subject = expected_coc_px.abs() <= MAX_NEAR_COC_PX
+    # The strip is sharp background: blurred at the lens's CoC with the plate beyond it, it is what
+    # the lens shows there. The two rings next to the outline are left out unless they are strip:
+    # they hold the subject's anti-aliased edge and any rim or halo line the paste left.
+    known = (strip | ~dilate(subject, OUTLINE_RINGS_PX)) & ~subject
+    if protected is not None:
+        known &= ~protected
+    filled = image.clone()
+    filled[:, strip] = disc_means(image, known, expected_coc_px, strip)
+    return filled, strip
+
+
+def disc_means(image: torch.Tensor, known: torch.Tensor, coc_px: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    """The mean of ``image`` over the ``known`` pixels of a disc of diameter ``|coc_px|`` around each
+    pixel of ``at``: a gather blur that leaves out what hides behind the subject. Sharp background
+    in the disc is blurred at the lens's own CoC; an already blurred plate nearby is blurred a little
+    more, which a smooth plate barely shows.
+
+    Args:
+        image: ``(C, H, W)``.
+        known: ``(H, W)`` bool, the pixels that may be averaged.
+        coc_px: ``(H, W)`` CoC diameter (signed or not).
+        at: ``(H, W)`` bool, where to take the means.
+
+    Returns:
+        ``(C, N)``: the means at the N pixels of ``at`` in row-major order (the pixel itself where
+        its disc holds no known pixel).
+    """
+    height, width = known.shape
+    ys, xs = torch.nonzero(at, as_tuple=True)
+    radii = (coc_px[ys, xs].abs() / 2).clamp_min(0.5)
+    radius_steps = torch.round(radii * 2) / 2  # half-pixel steps: one offset table per step
+    means = image[:, ys, xs].clone()
+    for radius in torch.unique(radius_steps).tolist():
+        chosen = radius_steps == radius
+        reach = int(math.ceil(radius))
+        dy, dx = torch.meshgrid(torch.arange(-reach, reach + 1), torch.arange(-reach, reach + 1), indexing="ij")
+        inside = dy * dy + dx * dx <= radius * radius + 0.25
+        dy, dx = dy[inside], dx[inside]
+        sample_y = (ys[chosen, None] + dy).clamp(0, height - 1)
+        sample_x = (xs[chosen, None] + dx).clamp(0, width - 1)
+        weight = known[sample_y, sample_x].to(image.dtype)
+        total = weight.sum(dim=1)
+        mean = (image[:, sample_y, sample_x] * weight).sum(dim=2) / total.clamp_min(1.0)
+        means[:, chosen] = torch.where(total > 0, mean, means[:, chosen])
+    return means
 
 
 def _share_along(candidate: torch.Tensor, region: torch.Tensor, distance: torch.Tensor, rings) -> torch.Tensor:
@@ -188,11 +261,5 @@ def _share_along(candidate: torch.Tensor, region: torch.Tensor, distance: torch.
     share = torch.zeros(candidate.shape)
     for ring_px in rings:
         ring = region & (distance == ring_px)
-        share = torch.where(ring, _window_mean(candidate & ring) / _window_mean(ring).clamp_min(1e-6), share)
+        share = torch.where(ring, region_mean(candidate, ring, LINE_WINDOW_PX // 2), share)
     return share
-
-
-def _window_mean(mask: torch.Tensor) -> torch.Tensor:
-    """Mean of an ``(H, W)`` mask (bool or share) over the LINE_WINDOW_PX square around each pixel."""
-    return F.avg_pool2d(mask.float()[None, None], LINE_WINDOW_PX, stride=1, padding=LINE_WINDOW_PX // 2,
-                        count_include_pad=False)[0, 0]
