@@ -248,7 +248,7 @@ def composite_layers(
     behind_table, front_table = tables if isinstance(tables, tuple) else (tables, tables)
     largest = float(coc_px.abs().max()) if max_abs_coc_px is None else max_abs_coc_px
     light = light_pixels(channels)
-    coc_px = lights_to_nearer_surface(channels, coc_px, light)
+    coc_px = rounded_coc(lights_to_nearer_surface(channels, coc_px, light))
     boundaries = layer_boundaries(largest)  # on the host: the plan reads them there without a sync
     layer = torch.bucketize(coc_px, to_device(boundaries, device))  # 0 = nearest
     specs = layer_specs(coc_px, layer, boundaries, layer_radius_px)
@@ -783,21 +783,22 @@ def layer_pixels(
         values[at, :num_channels] = (filled[:num_channels] * coverage).t()
         values[at, num_channels:] = coverage[:, None]
         low, high = spec.coc_range
-        layer_coc[at] = invented_coc(filled[num_channels]).clamp(max(low, -1e9), min(high, 1e9))
+        layer_coc[at] = rounded_coc(filled[num_channels]).clamp(max(low, -1e9), min(high, 1e9))
     return index, values, layer_coc
 
 
-#: Invented pixels' CoC is rounded to this many steps per px: interpolated from the fill, it differs
-#: from its neighbour's in the last bits, and the compiled scatter reuses a kernel's rows only
-#: between neighbours of the same CoC (on a ramp of radius 32 px that cost 10-15 % of the render).
-#: Half a step (1/128 px) is far below what a kernel's size can show.
-INVENTED_COC_STEPS_PER_PX = 64
+#: Every CoC a render scatters is rounded to this many steps per px: the given map's (a jittered or
+#: estimated depth gives every pixel a CoC of its own) and the invented pixels' (interpolated from
+#: the fill). The compiled scatter computes a kernel's rows once per distinct CoC in a layer and
+#: lays them for every pixel that has it; exact rims cost 1.6-2x per kernel computed. Half a step
+#: (1/128 px) is far below what a kernel's size can show.
+COC_STEPS_PER_PX = 64
 
 
-def invented_coc(coc_px: torch.Tensor) -> torch.Tensor:
-    """The CoC of invented pixels, rounded half up to ``1 / INVENTED_COC_STEPS_PER_PX`` px (the
-    Triton layer kernel rounds the same way)."""
-    return torch.floor(coc_px * INVENTED_COC_STEPS_PER_PX + 0.5) / INVENTED_COC_STEPS_PER_PX
+def rounded_coc(coc_px: torch.Tensor) -> torch.Tensor:
+    """The CoC rounded half up to ``1 / COC_STEPS_PER_PX`` px (the Triton layer kernel rounds the
+    invented pixels' the same way)."""
+    return torch.floor(coc_px * COC_STEPS_PER_PX + 0.5) / COC_STEPS_PER_PX
 
 
 def _taken_as_they_are(channels: torch.Tensor, index: torch.Tensor, columns: int) -> torch.Tensor:

@@ -73,3 +73,16 @@ def test_layered_render_is_the_same_with_either_scatter_and_repeatable():
     assert float((got - want).abs().max()) < 1e-5
     assert float((got_matte - want_matte).abs().max()) < 1e-5
     assert torch.equal(got, again)
+
+
+def test_kernels_shared_by_many_pixels_are_computed_once():
+    """A layer's CoC is rounded (``composite.rounded_coc``), so its pixels share a few kernels, whose
+    rows the compiled scatter computes once (both paths agree with the reference above)."""
+    table = APERTURES["circle"]().table(in_front=False)
+    integrals, extent = table.integrals.double().numpy(), table.extent.double().numpy()
+    _, _, coc_shared = random_pixels(500, seed=5, levels=3)[1:]
+    _, _, coc_own = random_pixels(500, seed=5)[1:]
+    for coc, cached in ((coc_shared, True), (coc_own, False)):
+        radius = (coc.abs() * 0.5).double().numpy()
+        key_of = scatter_numba._kernel_cache(radius, (coc < 0).numpy(), False, integrals, extent)[0]
+        assert bool((key_of[radius >= 0.5] >= 0).all()) is cached

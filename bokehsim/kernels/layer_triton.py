@@ -29,7 +29,7 @@ import triton
 import triton.language as tl
 
 from ..aperture import SpanTable
-from ..composite import (CONTINUOUS_STEP_PX, FILL_CELL_PX, FILL_FADE_PX, HIDDEN_MARGIN_PX, INVENTED_COC_STEPS_PER_PX,
+from ..composite import (CONTINUOUS_STEP_PX, FILL_CELL_PX, FILL_FADE_PX, HIDDEN_MARGIN_PX, COC_STEPS_PER_PX,
                          normalise_coverage)
 from . import triton_launch
 from .triton_launch import (
@@ -37,9 +37,9 @@ from .triton_launch import (
 )
 from .triton_runs import emit_kernels, kernel_area, kernel_reach
 
-#: composite.CONTINUOUS_STEP_PX and INVENTED_COC_STEPS_PER_PX, as compile-time constants of the kernels.
+#: composite.CONTINUOUS_STEP_PX and COC_STEPS_PER_PX, as compile-time constants of the kernels.
 CONTINUOUS_STEP: tl.constexpr = tl.constexpr(CONTINUOUS_STEP_PX)
-COC_STEPS: tl.constexpr = tl.constexpr(float(INVENTED_COC_STEPS_PER_PX))
+COC_STEPS: tl.constexpr = tl.constexpr(float(COC_STEPS_PER_PX))
 
 #: Pixels per program (one row segment) of the fused layer scatter.
 LAYER_BLOCK = 128
@@ -147,7 +147,7 @@ def _layer_pixel(x, y, ok_lane, W, HW, img_ptr, coc_ptr, layer_ptr, light_ptr, d
         made = tl.where(ch[None, :] < C_IMG, filled, tl.where(ch[None, :] <= C_IMG + 1, 1.0, 0.0)) * coverage[:, None]
         V = tl.where(invented[:, None], made, V)
         fill_coc = tl.sum(tl.where(ch[None, :] == C_IMG, filled, 0.0), axis=1)
-        fill_coc = tl.floor(fill_coc * COC_STEPS + 0.5) / COC_STEPS  # composite.invented_coc
+        fill_coc = tl.floor(fill_coc * COC_STEPS + 0.5) / COC_STEPS  # composite.rounded_coc
         coc = tl.where(invented, tl.minimum(tl.maximum(fill_coc, low), high), coc)
     else:
         V = tl.where(ch[None, :] < C_IMG,

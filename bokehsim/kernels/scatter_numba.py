@@ -385,13 +385,13 @@ def _run_area(spreads, heights, m):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _end_entries(spreads, heights, m, e, first, count, entries):
+def _end_entries(spreads, heights, m, e, first, count, entries, slot):
     """The coverage of end e of run m, summed over the row's strips, as first differences on the
     pixels ``first + k`` (k < ``count``) that it crosses (``scatter.end_entries``), for a kernel on
-    pixel 0, into ``entries[m, e]``. Kernels on pixel x lay the same entries x further, so a row's
+    pixel 0, into ``entries[slot, m, e]``. Kernels on pixel x lay the same entries x further, so a row's
     entries serve all its neighbours of the same radius."""
     for k in range(count):
-        entries[m, e, k] = 0.0
+        entries[slot, m, e, k] = 0.0
     for s in range(heights.shape[1]):
         start, spread, skew = spreads[m, s, e, 0], spreads[m, s, e, 1], spreads[m, s, e, 2]
         inverse_spread = 1.0 / max(spread, 1e-12)
@@ -404,13 +404,13 @@ def _end_entries(spreads, heights, m, e, first, count, entries):
         for k in range(own_last - own_first + 1):
             after = _spread_integral(own_first + k + 0.5 - start, spread, inverse_spread, skew)
             coverage = after - before
-            entries[m, e, own_first - first + k] += height * (coverage - covered)
+            entries[slot, m, e, own_first - first + k] += height * (coverage - covered)
             before, covered = after, coverage
-        entries[m, e, own_last + 1 - first] += height * (1.0 - covered)  # covered from there on
+        entries[slot, m, e, own_last + 1 - first] += height * (1.0 - covered)  # covered from there on
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _lay_entries(steps, values, i, group, x, scale, entries, m, e, first, count, channels):
+def _lay_entries(steps, values, i, group, x, scale, entries, slot, m, e, first, count, channels):
     """Add the entries of one end, times ``scale`` and the values, to the row's difference buffer
     ``steps`` (``(W + 1) * C``, flat) for the kernels of the ``group`` pixels from i on (columns x,
     x + 1, ...; ``values`` is ``(n * C)``, flat): entry k of all of them lands on consecutive
@@ -419,7 +419,7 @@ def _lay_entries(steps, values, i, group, x, scale, entries, m, e, first, count,
     column, which is dropped."""
     width = steps.shape[0] // channels - 1
     for k in range(count):
-        amount = entries[m, e, k] * scale
+        amount = entries[slot, m, e, k] * scale
         if amount == 0.0:
             continue
         column = x + first + k  # of the group's first pixel
@@ -438,6 +438,24 @@ def _lay_entries(steps, values, i, group, x, scale, entries, m, e, first, count,
             source = values[(i + inside_from) * channels:(i + stop) * channels]
             for q in range(target.shape[0]):
                 target[q] += source[q] * amount
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _lay_cached_pixel(steps, values, i, x, norm, weight, entries, slot, firsts, counts, channels, width):
+    """``_lay_entries`` for a kernel with no neighbour of its CoC: the pixel's values read once
+    (``_put``), not once per entry."""
+    if channels == 4:
+        j = i * 4
+        pixel = (float(values[j]), float(values[j + 1]), float(values[j + 2]), float(values[j + 3]))
+    else:
+        pixel = (0.0, 0.0, 0.0, 0.0)
+    for m in range(weight.shape[0]):
+        scale = norm * weight[m]
+        for e in range(2):
+            column = x + firsts[slot, m, e]
+            amount = scale if e == 0 else -scale
+            for k in range(counts[slot, m, e]):
+                _put(steps, values, i, pixel, column + k, entries[slot, m, e, k] * amount, channels, width)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -466,14 +484,50 @@ def _vignetted_norms(integrals, extent, weight, radius, flip, offsets, q11, q12,
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
+def _kernel_row_columns(integrals, extent, key_radius, key_flip, slot_start, firsts, counts):
+    """``_row_columns`` of every row of every kernel in the cache: key k's row dy is slot
+    ``slot_start[k] + dy + reach``. Returns the largest count."""
+    runs = integrals.shape[1] // 2
+    most = np.zeros(key_radius.shape[0], dtype=np.int64)
+    for k in numba.prange(key_radius.shape[0]):
+        spreads = np.empty((runs, STRIPS_PER_ROW, 2, 3))
+        heights = np.empty((runs, STRIPS_PER_ROW))
+        reach = _reach(key_radius[k])
+        for dy in range(-reach, reach + 1):
+            slot = slot_start[k] + dy + reach
+            _plain_row_spreads(integrals, extent, key_radius[k], -dy if key_flip[k] else dy, key_flip[k], spreads, heights)
+            most[k] = max(most[k], _row_columns(spreads, heights, firsts[slot], counts[slot]))
+    return most.max() if most.shape[0] else 0
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _kernel_row_entries(integrals, extent, key_radius, key_flip, slot_start, firsts, counts, entries):
+    """The entries (``_end_entries``) of every row of every kernel in the cache, into ``entries[slot]``."""
+    runs = integrals.shape[1] // 2
+    for k in numba.prange(key_radius.shape[0]):
+        spreads = np.empty((runs, STRIPS_PER_ROW, 2, 3))
+        heights = np.empty((runs, STRIPS_PER_ROW))
+        reach = _reach(key_radius[k])
+        for dy in range(-reach, reach + 1):
+            slot = slot_start[k] + dy + reach
+            _plain_row_spreads(integrals, extent, key_radius[k], -dy if key_flip[k] else dy, key_flip[k], spreads, heights)
+            for m in range(runs):
+                _end_entries(spreads, heights, m, 0, firsts[slot, m, 0], counts[slot, m, 0], entries, slot)
+                _end_entries(spreads, heights, m, 1, firsts[slot, m, 1], counts[slot, m, 1], entries, slot)
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integrals, extent, weight, vignetted,
-                  offsets, q11, q12, q22, out, interleave):
+                  offsets, q11, q12, q22, key_of, slot_start, cached_firsts, cached_counts, cached_entries, out,
+                  interleave):
     """Every output row y gathers the runs that the pixels of rows y - reach .. y + reach lay on it.
 
     Args:
         values: ``(n * C)`` what each pixel scatters (flat); pixels sorted by row, ``row_start`` ``(H + 1,)``
             indexes the first pixel of each row.
         xs, radius, flip, norms: ``(n,)`` column, kernel radius (px), in front of focus, 1 / area.
+        key_of: ``(n,)`` each pixel's kernel in the cache of unvignetted kernels (``slot_start``,
+            ``cached_*``: see :func:`_kernel_cache`), -1 where its rows are computed here.
         out: ``(C, H, W)`` written in full.
         interleave: rows are dealt to ``interleave`` work items round-robin, so that a band of
             large kernels (the top of a depth ramp) is shared by all threads.
@@ -484,7 +538,7 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
         steps = np.empty((width + 1) * channels)
         spreads = np.empty((runs, STRIPS_PER_ROW, 2, 3))
         heights = np.empty((runs, STRIPS_PER_ROW))
-        entries = np.empty((runs, 2, 2 * max_reach + 8))
+        entries = np.empty((1, runs, 2, 2 * max_reach + 8))
         firsts = np.empty((runs, 2), dtype=np.int64)
         counts = np.empty((runs, 2), dtype=np.int64)
         for y in range(item, height, interleave):
@@ -512,6 +566,22 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                     while (not vignetted and i + group < row_end and radius[i + group] == r
                            and flip[i + group] == flip[i] and xs[i + group] == x + group):
                         group += 1
+                    key = key_of[i]
+                    if key >= 0:  # the kernel's rows are in the cache
+                        slot = slot_start[key] + dy + _reach(r)
+                        if group == 1:
+                            _lay_cached_pixel(steps, values, i, x, norms[i], weight, cached_entries, slot,
+                                              cached_firsts, cached_counts, channels, width)
+                            i += 1
+                            continue
+                        for m in range(runs):
+                            scale = norms[i] * weight[m]
+                            _lay_entries(steps, values, i, group, x, scale, cached_entries, slot, m, 0,
+                                         cached_firsts[slot, m, 0], cached_counts[slot, m, 0], channels)
+                            _lay_entries(steps, values, i, group, x, -scale, cached_entries, slot, m, 1,
+                                         cached_firsts[slot, m, 1], cached_counts[slot, m, 1], channels)
+                        i += group
+                        continue
                     if group == 1 and not vignetted:  # a kernel of its own: laid as it is computed
                         _lay_plain_pixel(steps, values, i, x, norms[i], integrals, extent, weight, r,
                                          -dy if flip[i] else dy, flip[i], channels, width)
@@ -524,7 +594,7 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                                          spreads, heights)
                         else:
                             _plain_row_spreads(integrals, extent, r, -dy if flip[i] else dy, flip[i], spreads, heights)
-                        if _row_columns(spreads, heights, firsts, counts) > entries.shape[2]:
+                        if _row_columns(spreads, heights, firsts, counts) > entries.shape[3]:
                             # Wider than the buffer (rare): laid from a buffer of its own, not kept.
                             # Not by growing ``entries`` here: an array reassigned in this loop costs
                             # every pixel of every row reference counting (+25 % on a jittered CoC).
@@ -534,14 +604,14 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                             i += group
                             continue
                         for m in range(runs):
-                            _end_entries(spreads, heights, m, 0, firsts[m, 0], counts[m, 0], entries)
-                            _end_entries(spreads, heights, m, 1, firsts[m, 1], counts[m, 1], entries)
+                            _end_entries(spreads, heights, m, 0, firsts[m, 0], counts[m, 0], entries, 0)
+                            _end_entries(spreads, heights, m, 1, firsts[m, 1], counts[m, 1], entries, 0)
                         cached_radius, cached_flip = r, flip[i]
                     for m in range(runs):
                         scale = norms[i] * weight[m]
-                        _lay_entries(steps, values, i, group, x, scale, entries, m, 0, firsts[m, 0], counts[m, 0],
+                        _lay_entries(steps, values, i, group, x, scale, entries, 0, m, 0, firsts[m, 0], counts[m, 0],
                                      channels)
-                        _lay_entries(steps, values, i, group, x, -scale, entries, m, 1, firsts[m, 1], counts[m, 1],
+                        _lay_entries(steps, values, i, group, x, -scale, entries, 0, m, 1, firsts[m, 1], counts[m, 1],
                                      channels)
                     i += group
             for c in range(channels):
@@ -556,13 +626,13 @@ def _lay_wide(steps, values, i, group, x, norm, weight, spreads, heights, firsts
     """The entries of a row whose ends spread wider than ``_scatter_rows``' buffer, computed into
     a buffer of their own and laid for the ``group`` kernels from pixel i on."""
     runs = weight.shape[0]
-    entries = np.empty((runs, 2, int(counts.max())))
+    entries = np.empty((1, runs, 2, int(counts.max())))
     for m in range(runs):
-        _end_entries(spreads, heights, m, 0, firsts[m, 0], counts[m, 0], entries)
-        _end_entries(spreads, heights, m, 1, firsts[m, 1], counts[m, 1], entries)
+        _end_entries(spreads, heights, m, 0, firsts[m, 0], counts[m, 0], entries, 0)
+        _end_entries(spreads, heights, m, 1, firsts[m, 1], counts[m, 1], entries, 0)
         scale = norm * weight[m]
-        _lay_entries(steps, values, i, group, x, scale, entries, m, 0, firsts[m, 0], counts[m, 0], channels)
-        _lay_entries(steps, values, i, group, x, -scale, entries, m, 1, firsts[m, 1], counts[m, 1], channels)
+        _lay_entries(steps, values, i, group, x, scale, entries, 0, m, 0, firsts[m, 0], counts[m, 0], channels)
+        _lay_entries(steps, values, i, group, x, -scale, entries, 0, m, 1, firsts[m, 1], counts[m, 1], channels)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -614,35 +684,38 @@ if getattr(_scatter_rows, "_cache", None) is not None and hasattr(_scatter_rows.
     _drop_stale_cache(Path(_scatter_rows._cache._cache_path), _FROZEN_CONSTANTS)
 
 
-#: The values of the constants above that come from other modules. numba freezes the globals a
-#: compiled function reads into its on-disk cache, and keys that cache by this file's timestamp
-#: alone: after a change of ``scatter.CHORD_SLACK`` (say) the cached machine code would keep the
-#: old value and disagree with the torch reference.
-_FROZEN_CONSTANTS = repr((CHORD_SLACK, MIN_RADIUS_PX, ROW_HALF_PX))
+#: The rows of unvignetted kernels are computed once per distinct kernel when each serves at
+#: least this many pixels on average (a layer of a render: its CoC is rounded, ``composite.rounded_coc``),
+#: and the cache holds at most ``KERNEL_CACHE_ENTRIES`` numbers; otherwise per pixel.
+KERNEL_CACHE_MIN_PIXELS = 4
+KERNEL_CACHE_ENTRIES = 1 << 23
 
 
-def _drop_stale_cache(directory: Path, constants: str) -> None:
-    """Delete this module's cached machine code in ``directory`` when it was compiled with other
-    ``constants``.
-
-    A stamp of the constants lies next to the cache; numba loads a cached function only at its
-    first call, so deleting at import is in time. Where the cache cannot be written, numba
-    compiles in memory anyway and nothing is done.
-    """
-    stamp = directory / "scatter_numba.constants"
-    try:
-        if stamp.is_file() and stamp.read_text() == constants:
-            return
-        for cached in directory.glob("scatter_numba.*.nb[ci]"):
-            cached.unlink(missing_ok=True)
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(constants)
-    except OSError:  # a read-only install
-        pass
-
-
-if getattr(_scatter_rows, "_cache", None) is not None and hasattr(_scatter_rows._cache, "_cache_path"):
-    _drop_stale_cache(Path(_scatter_rows._cache._cache_path), _FROZEN_CONSTANTS)
+def _kernel_cache(radius: np.ndarray, flip: np.ndarray, vignetted: bool, integrals: np.ndarray, extent: np.ndarray):
+    """``(key_of, slot_start, firsts, counts, entries)`` for ``_scatter_rows``: the entries of every
+    row of every distinct unvignetted kernel (a signed radius), or an empty cache (``key_of`` -1)."""
+    runs = integrals.shape[1] // 2
+    key_of = np.full(radius.shape[0], -1, dtype=np.int64)
+    empty = (key_of, np.zeros(1, dtype=np.int64), np.zeros((0, runs, 2), dtype=np.int64),
+             np.zeros((0, runs, 2), dtype=np.int64), np.zeros((0, runs, 2, 1)))
+    blurred = radius >= MIN_RADIUS_PX
+    if vignetted or not blurred.any():
+        return empty
+    keys, inverse = np.unique(np.where(flip, -radius, radius)[blurred], return_inverse=True)
+    if keys.shape[0] * KERNEL_CACHE_MIN_PIXELS > inverse.shape[0]:
+        return empty
+    key_radius, key_flip = np.abs(keys), keys < 0
+    rows = 2 * np.floor(key_radius + ROW_HALF_PX).astype(np.int64) + 1
+    slot_start = np.concatenate(([0], np.cumsum(rows)[:-1]))
+    firsts = np.empty((int(rows.sum()), runs, 2), dtype=np.int64)
+    counts = np.empty_like(firsts)
+    most = _kernel_row_columns(integrals, extent, key_radius, key_flip, slot_start, firsts, counts)
+    if firsts.size * most > KERNEL_CACHE_ENTRIES:
+        return empty
+    entries = np.empty(firsts.shape + (most,))
+    _kernel_row_entries(integrals, extent, key_radius, key_flip, slot_start, firsts, counts, entries)
+    key_of[blurred] = inverse
+    return key_of, slot_start, firsts, counts, entries
 
 
 def scatter(
@@ -680,6 +753,7 @@ def scatter(
     else:
         offsets = np.zeros((len(radius), 4))
         norms = 1.0 / (table.area * np.maximum(radius, 1e-6) ** 2)
+    cache = _kernel_cache(radius, flip, vignetted, integrals, extent)
     row_start = np.searchsorted(ys.numpy(), np.arange(height + 1))
     max_reach = _reach(float(radius.max())) if len(radius) else 0
     out = np.empty((values_np.shape[1], height, width), dtype=values_np.dtype)
@@ -687,5 +761,5 @@ def scatter(
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     interleave = max(1, min(height, 8 * numba.get_num_threads()))
     _scatter_rows(values_np.reshape(-1), xs_np, radius, flip, norms, row_start, max_reach, integrals, extent, weight,
-                  vignetted, offsets, q11, q12, q22, out, interleave)
+                  vignetted, offsets, q11, q12, q22, *cache, out, interleave)
     return torch.from_numpy(out)
