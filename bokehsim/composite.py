@@ -246,9 +246,10 @@ def composite_layers(
     num_channels, height, width = channels.shape
     device, dtype = channels.device, channels.dtype
     behind_table, front_table = tables if isinstance(tables, tuple) else (tables, tables)
+    coc_px = rounded_coc(coc_px)  # as tiling.plan_layers rounds it
     largest = float(coc_px.abs().max()) if max_abs_coc_px is None else max_abs_coc_px
     light = light_pixels(channels)
-    coc_px = rounded_coc(lights_to_nearer_surface(channels, coc_px, light))
+    coc_px = lights_to_nearer_surface(channels, coc_px, light)
     boundaries = layer_boundaries(largest)  # on the host: the plan reads them there without a sync
     layer = torch.bucketize(coc_px, to_device(boundaries, device))  # 0 = nearest
     specs = layer_specs(coc_px, layer, boundaries, layer_radius_px)

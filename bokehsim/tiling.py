@@ -39,7 +39,7 @@ import torch
 from . import tone
 from .aperture import Aperture
 from .backend import Backend, on_device, resolve_device
-from .composite import FILL_CELL_PX, composite_layers, layer_boundaries, layer_stats
+from .composite import FILL_CELL_PX, composite_layers, layer_boundaries, layer_stats, rounded_coc
 from .errors import InputError
 from .lens import Lens
 from .render import border_pad_px, check_render_inputs, render_picture
@@ -86,6 +86,7 @@ def plan_layers(coc_px: torch.Tensor) -> LayerPlan:
 
     Radii of absent layers are -1 (never used: a tile only renders layers it contains).
     """
+    coc_px = rounded_coc(coc_px)  # as composite_layers rounds it
     largest, pad = border_pad_px(coc_px)
     boundaries = layer_boundaries(largest, device=coc_px.device)
     present, radii, _ = layer_stats(coc_px, torch.bucketize(coc_px, boundaries), len(boundaries) + 1)

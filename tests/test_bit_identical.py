@@ -32,61 +32,61 @@ ROOT = Path(__file__).resolve().parents[1]
 PRINT = os.environ.get("BOKEHSIM_PRINT_HASHES") == "1"
 #: sha256 (first 16 hex digits) of every case, computed at commit c744968 (those recomputed since are marked).
 HASHES: dict[str, str] = {
-    'portrait': '613dad47e61c65cc',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'circle/behind/numba': '7412caa8b75e460f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'circle/behind/torch': '63faa02cdd392e19',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'circle/front/numba': 'a4e145366bdf51f7',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'circle/front/torch': '5d75d0358dd204ce',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'blades/behind/numba': '9c8ba90fcb868223',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'blades/behind/torch': 'a75068587fe82b78',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'blades/front/numba': '74926d9ad205a489',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'blades/front/torch': 'e0f63da91d60089b',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'oval/behind/numba': 'beb6038e7c3407ec',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'oval/behind/torch': '370b10595d196944',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'oval/front/numba': '2b4eafa5161503ea',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'oval/front/torch': 'e1ffb7610c94aa36',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'anamorphic/behind/numba': '5e1e2a26e6544956',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'anamorphic/behind/torch': '291f9060bb00ff4c',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'anamorphic/front/numba': '03c1ea90695dd0ea',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'anamorphic/front/torch': '37d706e01c661442',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'cat-eye/behind/numba': 'c976db61415b29fd',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'cat-eye/behind/torch': 'f0b14e607cbfffff',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'cat-eye/front/numba': '797b88213c0379f6',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'cat-eye/front/torch': '4f70156c16c90e4d',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'swirl/behind/numba': '1bb87a7dd2594d28',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'swirl/behind/torch': '99384d7ffa35d99a',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'swirl/front/numba': '5df24fc62683695c',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'swirl/front/torch': 'a3c9a3c4a2fd9d61',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'mirror/behind/numba': 'af17ac7c31963f05',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'mirror/behind/torch': '7240ff2fb6ed2ec2',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'mirror/front/numba': '58b9d9c9fa5c78d2',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'mirror/front/torch': '84d06ced862c6c7f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'soap-bubble/behind/numba': '8cbdf771d6e0a1c4',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'soap-bubble/behind/torch': 'e9f19f8d47dd2beb',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'soap-bubble/front/numba': '480bb4daf8d0d18f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'soap-bubble/front/torch': 'e31986294c349080',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'onion/behind/numba': 'df9b50b49aca888a',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'onion/behind/torch': 'e46dd76f876bba8d',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'onion/front/numba': '609ce89b27a76fc1',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'onion/front/torch': '481b48f097fb4183',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'soft/behind/numba': '3347610f74acd685',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'soft/behind/torch': '64f24f3bc592c998',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'soft/front/numba': '114cfef1141c9a43',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'soft/front/torch': '83557652f860621b',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'image/behind/numba': '8fbb2c7c6688cd52',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'image/behind/torch': '1e307169eceffe15',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'image/front/numba': 'bc52d7ad0b50cb69',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'image/front/torch': 'cc949d8d5bf5535f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'portrait': 'a1b994b302e6f378',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'circle/behind/numba': 'fc72e0dc0f057343',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'circle/behind/torch': '9dbb6ffe760e6a35',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'circle/front/numba': '975fd11e6ea33717',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'circle/front/torch': '3fc8bde59246b3d0',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'blades/behind/numba': 'e2accea190e5bec8',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'blades/behind/torch': '78916fcca45dac77',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'blades/front/numba': '715508c019cd8836',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'blades/front/torch': 'eaa5b481015f92d2',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'oval/behind/numba': 'ef095345352ab2a0',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'oval/behind/torch': 'fbe72947d5019fe1',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'oval/front/numba': '52157dbe52c55006',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'oval/front/torch': '4c87bdf43b17e6ee',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'anamorphic/behind/numba': '8710adeb7c779cf4',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'anamorphic/behind/torch': 'df9623d63e952f36',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'anamorphic/front/numba': '5f25e831ba6ba1f9',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'anamorphic/front/torch': '47f86c2c402c92bc',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'cat-eye/behind/numba': 'cd95e78328eaa973',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'cat-eye/behind/torch': 'b2095b36b715ce4b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'cat-eye/front/numba': '2eb43520c43bfb36',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'cat-eye/front/torch': 'fb00cb951743d1aa',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'swirl/behind/numba': '14e01e985c9bedc3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'swirl/behind/torch': 'c672820615d91644',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'swirl/front/numba': 'f469c8ed23c80e7d',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'swirl/front/torch': 'b8c5e1a9113f0045',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'mirror/behind/numba': '1e3c50be21783440',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'mirror/behind/torch': '75c8dd0769c5a669',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'mirror/front/numba': '30087951c2a2ab05',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'mirror/front/torch': 'c37e8f386814cf4a',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'soap-bubble/behind/numba': 'bbb5eb4146b9f81c',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'soap-bubble/behind/torch': '0d6e634b706454d8',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'soap-bubble/front/numba': 'e14794ee0a3749f3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'soap-bubble/front/torch': '36b5bed011262a2e',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'onion/behind/numba': '0e91659633fd7616',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'onion/behind/torch': '992bee9114cf1fe7',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'onion/front/numba': '5719b56ff22e4127',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'onion/front/torch': 'b4ffa29cad5e0c82',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'soft/behind/numba': '2ef1a0e811032fb6',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'soft/behind/torch': 'e313cf072496daf1',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'soft/front/numba': '0e4e8552e9998884',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'soft/front/torch': '9170458ead102a16',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'image/behind/numba': '099da3c28d9f20bd',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'image/behind/torch': '4a721cfd3e26eab4',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'image/front/numba': '6c40502bc467433b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'image/front/torch': '0985253f4dc1a8a2',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
-    'scene plain/numba': 'a350982fb166ddf6',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'scene plain/torch': '695632f72c13e7ee',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'scene highlights+alpha/numba': '66de2a2a2404598f',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'scene highlights+alpha/torch': '38956778b8c0a3bc',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'scene axial colour/numba': '92ed24ee032ec557',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'scene axial colour/torch': '932edb34a947a43b',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'render_channels torch': '149aad4312af5c6a',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'tiled': 'e668e49e6a0c6dfc',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
-    'deterministic': '44ecb12620d8a419',  # recomputed (issue 13): exact kernel rims (run ends spread across half-row strips)
+    'scene plain/numba': '61270fa6cbec3c3b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'scene plain/torch': '33173472226745da',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'scene highlights+alpha/numba': '153a8d7019a8c0d9',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'scene highlights+alpha/torch': '7627dec9f701221f',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'scene axial colour/numba': 'dcaf1173ba4cd105',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'scene axial colour/torch': '46b1ba64578f2ec3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'render_channels torch': '8ee7981c0dcd9dbb',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'tiled': '09732a463b9cd846',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'deterministic': '08052038a58ad54d',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
 }
 LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=36)
 
