@@ -204,12 +204,15 @@ _WIDE_FIELD = [(160, 160), (11, 11), (11, 308), (308, 11), (308, 308), (11, 160)
 def test_a_vignetted_point_light_keeps_its_energy_across_the_frame(spec, coc):
     """Vignetted kernels are centred on their pixel (a polygon by its clipped centroid) and moved by
     the coverage shift, so across the frame a point light keeps its light through the compositor
-    within 3e-3: it was 0.88-1.18 when the lens sat half its displacement outward, and up to 1.031 at
-    the centre of a linear cat-eye before the coverage shift (docs/accuracy.md, "Kernel energy")."""
+    within the issue's 1e-3: it was 0.88-1.18 when the lens sat half its displacement outward, up to
+    1.031 at the centre of a linear cat-eye before the coverage shift, and 0.9976 at the centre of a
+    bladed cat-eye before the rims were exact (docs/accuracy.md, "Kernel energy"). Open: the strong
+    cat-eyes at the frame centre, 1.0011-1.0020 (the tip of the cone)."""
     size = 320
     picture = torch.zeros(1, size, size, dtype=torch.float64)
     for y, x in _WIDE_FIELD:
         picture[0, y, x] = 1000.0
     image, _, _ = render_channels(picture, torch.full((size, size), coc, dtype=torch.float64), parse_aperture(spec))
     sums = [float(image[0, max(y - 11, 0):y + 12, max(x - 11, 0):x + 12].sum()) / 1000.0 for y, x in _WIDE_FIELD]
-    assert sums == pytest.approx([1.0] * len(sums), abs=3e-3)
+    tolerance = 2.5e-3 if spec in ("cat-eye:strength=0.6", "cat-eye:strength=0.9") else 1e-3
+    assert sums == pytest.approx([1.0] * len(sums), abs=tolerance)
