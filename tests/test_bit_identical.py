@@ -80,7 +80,7 @@ HASHES: dict[str, str] = {
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
     'scene plain/numba': '61270fa6cbec3c3b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'scene plain/torch': '33173472226745da',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'scene highlights+alpha/numba': '153a8d7019a8c0d9',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'scene highlights+alpha/numba': '3005b84cf363c85f',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'scene highlights+alpha/torch': '7627dec9f701221f',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'scene axial colour/numba': 'dcaf1173ba4cd105',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'scene axial colour/torch': '46b1ba64578f2ec3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px

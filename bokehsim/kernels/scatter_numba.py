@@ -155,30 +155,6 @@ def _spread_integral(t, width, inverse_width, skew):
     return width * u * u * (0.25 * (2.0 - skew) + skew * u / 6.0) + max(t - width, 0.0)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _row_spreads(integrals, extent, radius, dy_kernel, flip, vignetted, ox, oy, ax, ay, q11, q12, q22, spreads,
-                 heights):
-    """The runs of kernel row ``dy_kernel``, as the spreads of their ends: ``spreads[m, s, e]`` =
-    (start, width, skew) of end e (0 left, 1 right, px in the image frame) in strip s, and
-    ``heights[m, s]``."""
-    strips = heights.shape[1]
-    for m in range(heights.shape[0]):
-        for s in range(strips):
-            top = dy_kernel - ROW_HALF_PX + s * STRIP_PX
-            run = _strip_run(integrals, extent, m, radius, top, top + STRIP_PX, vignetted, ox, oy, ax, ay,
-                             q11, q12, q22)
-            if flip:  # rotated by 180 degrees, the left end is the right end mirrored
-                left = _end_spread(-run[3], -run[5], -run[4])
-                right = _end_spread(-run[0], -run[2], -run[1])
-            else:
-                left = _end_spread(run[0], run[1], run[2])
-                right = _end_spread(run[3], run[4], run[5])
-            for k in range(3):
-                spreads[m, s, 0, k] = left[k]
-                spreads[m, s, 1, k] = right[k]
-            heights[m, s] = run[6]
-
-
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _plain_side(integrals, column, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale):
     """One side (a table column) of a run over the row's two strips: per strip, the end's mean and
@@ -198,7 +174,7 @@ def _plain_side(integrals, column, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _spreads_of(spreads, m, s, flip, left_mean, left_a, left_b, right_mean, right_a, right_b):
-    """Store the spreads of both ends of run m in strip s (``_row_spreads``)."""
+    """Store the spreads of both ends of run m in strip s (``_plain_row_spreads``)."""
     left_low, left_high = min(left_a, left_b), max(left_a, left_b)
     right_low, right_high = min(right_a, right_b), max(right_a, right_b)
     if left_high > right_low:  # ends that may cross within the strip: steps at their means
@@ -217,8 +193,10 @@ def _spreads_of(spreads, m, s, flip, left_mean, left_a, left_b, right_mean, righ
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _plain_row_spreads(integrals, extent, radius, dy_kernel, flip, spreads, heights):
-    """``_row_spreads`` of an unvignetted kernel (the same numbers up to rounding), with the table
-    read at three heights instead of four: the row's two strips share their middle one."""
+    """The runs of row ``dy_kernel`` of an unvignetted kernel as the spreads of their ends:
+    ``spreads[m, s, e]`` = (start, width, skew) of end e (0 left, 1 right, px from the pixel's
+    centre) in strip s, and ``heights[m, s]``; the table read at three heights (the row's two strips
+    share their middle one). ``_strip_run`` gives the same numbers up to rounding."""
     runs = integrals.shape[1] // 2
     rows = integrals.shape[0] - 1
     half_rows = rows * 0.5
@@ -373,15 +351,32 @@ def _lay_plain_pixel(steps, values, i, x, norm, integrals, extent, weight, radiu
             _lay_end(steps, values, i, pixel, centre, -amount, channels, width, rm0, rl0, rh0, height0, rm1, rl1, rh1, height1)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _run_area(spreads, heights, m):
-    """Area (px^2) of run m: height times the distance between the means of its ends, per strip."""
-    area = 0.0
-    for s in range(heights.shape[1]):
-        left = spreads[m, s, 0, 0] + spreads[m, s, 0, 1] * (0.5 + spreads[m, s, 0, 2] / 12.0)
-        right = spreads[m, s, 1, 0] + spreads[m, s, 1, 1] * (0.5 + spreads[m, s, 1, 2] / 12.0)
-        area += heights[m, s] * (right - left)
-    return area
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _lay_vignetted_pixel(steps, values, i, x, norm, integrals, extent, weight, radius, dy_kernel, flip, ox, oy, ax, ay,
+                         q11, q12, q22, channels, width):
+    """All runs of one vignetted kernel on one row, computed and laid straight (``_strip_run`` per
+    strip, then ``_lay_end``): a vignetted kernel is its pixel's own, so nothing is kept."""
+    centre = x + 0.5
+    if channels == 4:  # for _put
+        j = i * 4
+        pixel = (float(values[j]), float(values[j + 1]), float(values[j + 2]), float(values[j + 3]))
+    else:
+        pixel = (0.0, 0.0, 0.0, 0.0)
+    top = dy_kernel - ROW_HALF_PX
+    for m in range(weight.shape[0]):
+        lm0, ll0, lh0, rm0, rl0, rh0, height0 = _strip_run(integrals, extent, m, radius, top, top + STRIP_PX, True,
+                                                           ox, oy, ax, ay, q11, q12, q22)
+        lm1, ll1, lh1, rm1, rl1, rh1, height1 = _strip_run(integrals, extent, m, radius, top + STRIP_PX,
+                                                           top + 2.0 * STRIP_PX, True, ox, oy, ax, ay, q11, q12, q22)
+        amount = norm * weight[m]
+        if flip:  # rotated by 180 degrees, the left end is the right end mirrored
+            _lay_end(steps, values, i, pixel, centre, amount, channels, width, -rm0, -rh0, -rl0, height0, -rm1, -rh1, -rl1,
+                     height1)
+            _lay_end(steps, values, i, pixel, centre, -amount, channels, width, -lm0, -lh0, -ll0, height0, -lm1, -lh1, -ll1,
+                     height1)
+        else:
+            _lay_end(steps, values, i, pixel, centre, amount, channels, width, lm0, ll0, lh0, height0, lm1, ll1, lh1, height1)
+            _lay_end(steps, values, i, pixel, centre, -amount, channels, width, rm0, rl0, rh0, height0, rm1, rl1, rh1, height1)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -466,19 +461,20 @@ def _reach(radius: float) -> int:
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _vignetted_norms(integrals, extent, weight, radius, flip, offsets, q11, q12, q22):
-    """1 / (weighted kernel area, px^2) of kernels clipped by the vignetting ellipse, per pixel."""
+    """1 / (weighted kernel area, px^2) of kernels clipped by the vignetting ellipse, per pixel: the
+    area of what ``_lay_vignetted_pixel`` lays, each strip's height times the distance between the
+    means of its run's ends (a turn by 180 degrees changes no area, so ``flip`` is not read)."""
     norms = np.empty(radius.shape[0])
     for i in numba.prange(radius.shape[0]):
-        spreads = np.empty((weight.shape[0], STRIPS_PER_ROW, 2, 3))
-        heights = np.empty((weight.shape[0], STRIPS_PER_ROW))
         area = 0.0
         reach = _reach(radius[i])
         for dy in range(-reach, reach + 1):
-            _row_spreads(integrals, extent, radius[i], -dy if flip[i] else dy, flip[i], True,
-                         offsets[i, 0], offsets[i, 1], offsets[i, 2], offsets[i, 3], q11, q12, q22,
-                         spreads, heights)
+            top = dy - ROW_HALF_PX
             for m in range(weight.shape[0]):
-                area += _run_area(spreads, heights, m) * weight[m]
+                for s in range(STRIPS_PER_ROW):
+                    run = _strip_run(integrals, extent, m, radius[i], top + s * STRIP_PX, top + (s + 1) * STRIP_PX,
+                                     True, offsets[i, 0], offsets[i, 1], offsets[i, 2], offsets[i, 3], q11, q12, q22)
+                    area += run[6] * (run[3] - run[0]) * weight[m]
         norms[i] = 1.0 / max(area, 1e-12)
     return norms
 
@@ -562,9 +558,15 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                     if _reach(r) < abs(dy):
                         i += 1
                         continue
+                    if vignetted:  # a kernel of its own (its shape depends on its field position)
+                        _lay_vignetted_pixel(steps, values, i, x, norms[i], integrals, extent, weight, r,
+                                             -dy if flip[i] else dy, flip[i], offsets[i, 0], offsets[i, 1],
+                                             offsets[i, 2], offsets[i, 3], q11, q12, q22, channels, width)
+                        i += 1
+                        continue
                     group = 1  # the pixels that follow column by column with the same kernel
-                    while (not vignetted and i + group < row_end and radius[i + group] == r
-                           and flip[i + group] == flip[i] and xs[i + group] == x + group):
+                    while (i + group < row_end and radius[i + group] == r and flip[i + group] == flip[i]
+                           and xs[i + group] == x + group):
                         group += 1
                     key = key_of[i]
                     if key >= 0:  # the kernel's rows are in the cache
@@ -582,18 +584,13 @@ def _scatter_rows(values, xs, radius, flip, norms, row_start, max_reach, integra
                                          cached_firsts[slot, m, 1], cached_counts[slot, m, 1], channels)
                         i += group
                         continue
-                    if group == 1 and not vignetted:  # a kernel of its own: laid as it is computed
+                    if group == 1:
                         _lay_plain_pixel(steps, values, i, x, norms[i], integrals, extent, weight, r,
                                          -dy if flip[i] else dy, flip[i], channels, width)
                         i += 1
                         continue
-                    if vignetted or r != cached_radius or flip[i] != cached_flip:
-                        if vignetted:
-                            _row_spreads(integrals, extent, r, -dy if flip[i] else dy, flip[i], True,
-                                         offsets[i, 0], offsets[i, 1], offsets[i, 2], offsets[i, 3], q11, q12, q22,
-                                         spreads, heights)
-                        else:
-                            _plain_row_spreads(integrals, extent, r, -dy if flip[i] else dy, flip[i], spreads, heights)
+                    if r != cached_radius or flip[i] != cached_flip:
+                        _plain_row_spreads(integrals, extent, r, -dy if flip[i] else dy, flip[i], spreads, heights)
                         if _row_columns(spreads, heights, firsts, counts) > entries.shape[3]:
                             # Wider than the buffer (rare): laid from a buffer of its own, not kept.
                             # Not by growing ``entries`` here: an array reassigned in this loop costs
