@@ -1,9 +1,9 @@
 """CPU benchmark: full layered render (layering, hidden-background fill, scatter, compositing) of a
 1920x1080 frame with a CoC ramp. Prints megapixels per second and the process's peak memory.
 
-The ramp's CoC is constant along each row, and the compiled scatter reuses a run for neighbours
-that share their CoC (as pixels of a depth plane do); the "jittered" row gives every pixel its own
-CoC (+-0.25 px of noise), the case where nothing is reused. The "planes" row is a sharp disc
+The ramp's CoC is constant along each row, and the compiled scatter lays the runs of neighbours
+that share their CoC together (as pixels of a depth plane do); the "jittered" row gives every pixel
+a CoC of its own (+-0.25 px of noise), so no two neighbours share one. The "planes" row is a sharp disc
 before a background at CoC 12 px, colours within [0, 1]: no lights, two layers, one hidden
 background (the case of most photographs).
 
