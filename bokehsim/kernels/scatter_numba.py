@@ -197,29 +197,36 @@ def _plain_row_spreads(integrals, extent, radius, dy_kernel, flip, spreads, heig
     ``spreads[m, s, e]`` = (start, width, skew) of end e (0 left, 1 right, px from the pixel's
     centre) in strip s, and ``heights[m, s]``; the table read at three heights (the row's two strips
     share their middle one). ``_strip_run`` gives the same numbers up to rounding."""
+    for m in range(heights.shape[0]):
+        left, right, height0, height1 = _plain_run(integrals, extent, m, radius, dy_kernel)
+        heights[m, 0], heights[m, 1] = height0, height1
+        _spreads_of(spreads, m, 0, flip, left[0], left[1], left[2], right[0], right[1], right[2])
+        _spreads_of(spreads, m, 1, flip, left[3], left[4], left[5], right[3], right[4], right[5])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _plain_run(integrals, extent, m, radius, dy_kernel):
+    """Run m of row ``dy_kernel`` of an unvignetted kernel over the row's two strips: its left and
+    right side (``_plain_side``) and the strips' heights (px)."""
     runs = integrals.shape[1] // 2
     rows = integrals.shape[0] - 1
     half_rows = rows * 0.5
     inverse_radius = 1.0 / radius
-    for m in range(heights.shape[0]):
-        top, bottom = extent[m, 0], extent[m, 1]
-        y0 = min(max((dy_kernel - ROW_HALF_PX) * inverse_radius, top), bottom)
-        ym = min(max(dy_kernel * inverse_radius, top), bottom)
-        y1 = min(max((dy_kernel + ROW_HALF_PX) * inverse_radius, top), bottom)
-        p0, pm, p1 = (y0 + 1.0) * half_rows, (ym + 1.0) * half_rows, (y1 + 1.0) * half_rows
-        # A strip's top edge reads the table row below it, its bottom edge the row above it.
-        i0 = min(max(math.floor(p0), 0), rows - 1)
-        ia = min(max(math.ceil(pm) - 1, 0), rows - 1)
-        ib = min(max(math.floor(pm), 0), rows - 1)
-        i1 = min(max(math.ceil(p1) - 1, 0), rows - 1)
-        inverse0, inverse1 = radius / max(ym - y0, 1e-12), radius / max(y1 - ym, 1e-12)
-        scale = half_rows * radius
-        left = _plain_side(integrals, m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale)
-        right = _plain_side(integrals, runs + m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale)
-        _spreads_of(spreads, m, 0, flip, left[0], left[1], left[2], right[0], right[1], right[2])
-        _spreads_of(spreads, m, 1, flip, left[3], left[4], left[5], right[3], right[4], right[5])
-        heights[m, 0] = (ym - y0) * radius
-        heights[m, 1] = (y1 - ym) * radius
+    top, bottom = extent[m, 0], extent[m, 1]
+    y0 = min(max((dy_kernel - ROW_HALF_PX) * inverse_radius, top), bottom)
+    ym = min(max(dy_kernel * inverse_radius, top), bottom)
+    y1 = min(max((dy_kernel + ROW_HALF_PX) * inverse_radius, top), bottom)
+    p0, pm, p1 = (y0 + 1.0) * half_rows, (ym + 1.0) * half_rows, (y1 + 1.0) * half_rows
+    # A strip's top edge reads the table row below it, its bottom edge the row above it.
+    i0 = min(max(math.floor(p0), 0), rows - 1)
+    ia = min(max(math.ceil(pm) - 1, 0), rows - 1)
+    ib = min(max(math.floor(pm), 0), rows - 1)
+    i1 = min(max(math.ceil(p1) - 1, 0), rows - 1)
+    inverse0, inverse1 = radius / max(ym - y0, 1e-12), radius / max(y1 - ym, 1e-12)
+    scale = half_rows * radius
+    left = _plain_side(integrals, m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale)
+    right = _plain_side(integrals, runs + m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale)
+    return left, right, (ym - y0) * radius, (y1 - ym) * radius
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -305,33 +312,12 @@ def _lay_end(steps, values, i, pixel, centre, amount, channels, width, mean0, lo
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _lay_plain_pixel(steps, values, i, x, norm, integrals, extent, weight, radius, dy_kernel, flip, channels, width):
     """All runs of one unvignetted kernel on one row, computed and laid without the tables of
-    entries that neighbours sharing a CoC reuse (``_plain_row_spreads``, then ``_lay_end``)."""
-    runs = integrals.shape[1] // 2
-    rows = integrals.shape[0] - 1
-    half_rows = rows * 0.5
-    inverse_radius = 1.0 / radius
-    centre = x + 0.5
-    if channels == 4:  # for _put
-        j = i * 4
-        pixel = (float(values[j]), float(values[j + 1]), float(values[j + 2]), float(values[j + 3]))
-    else:
-        pixel = (0.0, 0.0, 0.0, 0.0)
-    for m in range(runs):
-        top, bottom = extent[m, 0], extent[m, 1]
-        y0 = min(max((dy_kernel - ROW_HALF_PX) * inverse_radius, top), bottom)
-        ym = min(max(dy_kernel * inverse_radius, top), bottom)
-        y1 = min(max((dy_kernel + ROW_HALF_PX) * inverse_radius, top), bottom)
-        p0, pm, p1 = (y0 + 1.0) * half_rows, (ym + 1.0) * half_rows, (y1 + 1.0) * half_rows
-        i0 = min(max(math.floor(p0), 0), rows - 1)
-        ia = min(max(math.ceil(pm) - 1, 0), rows - 1)
-        ib = min(max(math.floor(pm), 0), rows - 1)
-        i1 = min(max(math.ceil(p1) - 1, 0), rows - 1)
-        inverse0, inverse1 = radius / max(ym - y0, 1e-12), radius / max(y1 - ym, 1e-12)
-        scale = half_rows * radius
-        lm0, la0, lb0, lm1, la1, lb1 = _plain_side(integrals, m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1, scale)
-        rm0, ra0, rb0, rm1, ra1, rb1 = _plain_side(integrals, runs + m, i0, p0, ia, ib, pm, i1, p1, inverse0, inverse1,
-                                                   scale)
-        height0, height1 = (ym - y0) * radius, (y1 - ym) * radius
+    entries that neighbours sharing a CoC reuse (``_plain_run``, then ``_lay_run``)."""
+    pixel = _pixel_values(values, i, channels)
+    for m in range(weight.shape[0]):
+        left, right, height0, height1 = _plain_run(integrals, extent, m, radius, dy_kernel)
+        lm0, la0, lb0, lm1, la1, lb1 = left
+        rm0, ra0, rb0, rm1, ra1, rb1 = right
         ll0, lh0, rl0, rh0 = min(la0, lb0), max(la0, lb0), min(ra0, rb0), max(ra0, rb0)
         if lh0 > rl0:  # ends that may cross within the strip: steps at their means
             ll0 = lh0 = lm0
@@ -340,43 +326,48 @@ def _lay_plain_pixel(steps, values, i, x, norm, integrals, extent, weight, radiu
         if lh1 > rl1:
             ll1 = lh1 = lm1
             rl1 = rh1 = rm1
-        amount = norm * weight[m]
-        if flip:  # rotated by 180 degrees, the left end is the right end mirrored
-            _lay_end(steps, values, i, pixel, centre, amount, channels, width, -rm0, -rh0, -rl0, height0, -rm1, -rh1, -rl1,
-                     height1)
-            _lay_end(steps, values, i, pixel, centre, -amount, channels, width, -lm0, -lh0, -ll0, height0, -lm1, -lh1, -ll1,
-                     height1)
-        else:
-            _lay_end(steps, values, i, pixel, centre, amount, channels, width, lm0, ll0, lh0, height0, lm1, ll1, lh1, height1)
-            _lay_end(steps, values, i, pixel, centre, -amount, channels, width, rm0, rl0, rh0, height0, rm1, rl1, rh1, height1)
+        _lay_run(steps, values, i, pixel, x + 0.5, norm * weight[m], channels, width, flip,
+                 lm0, ll0, lh0, rm0, rl0, rh0, height0, lm1, ll1, lh1, rm1, rl1, rh1, height1)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _lay_run(steps, values, i, pixel, centre, amount, channels, width, flip,
+             lm0, ll0, lh0, rm0, rl0, rh0, height0, lm1, ll1, lh1, rm1, rl1, rh1, height1):
+    """Both ends of one run of one pixel's kernel row (per strip: each end's mean, low and high,
+    px from ``centre`` in the kernel frame, and the strip's height), laid by ``_lay_end``."""
+    if flip:  # rotated by 180 degrees, the left end is the right end mirrored
+        _lay_end(steps, values, i, pixel, centre, amount, channels, width, -rm0, -rh0, -rl0, height0, -rm1, -rh1, -rl1,
+                 height1)
+        _lay_end(steps, values, i, pixel, centre, -amount, channels, width, -lm0, -lh0, -ll0, height0, -lm1, -lh1, -ll1,
+                 height1)
+    else:
+        _lay_end(steps, values, i, pixel, centre, amount, channels, width, lm0, ll0, lh0, height0, lm1, ll1, lh1, height1)
+        _lay_end(steps, values, i, pixel, centre, -amount, channels, width, rm0, rl0, rh0, height0, rm1, rl1, rh1, height1)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _pixel_values(values, i, channels):
+    """values[i] as four float64 for ``_put`` when there are four channels (else unused zeros)."""
+    if channels == 4:
+        j = i * 4
+        return (float(values[j]), float(values[j + 1]), float(values[j + 2]), float(values[j + 3]))
+    return (0.0, 0.0, 0.0, 0.0)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _lay_vignetted_pixel(steps, values, i, x, norm, integrals, extent, weight, radius, dy_kernel, flip, ox, oy, ax, ay,
                          q11, q12, q22, channels, width):
     """All runs of one vignetted kernel on one row, computed and laid straight (``_strip_run`` per
-    strip, then ``_lay_end``): a vignetted kernel is its pixel's own, so nothing is kept."""
-    centre = x + 0.5
-    if channels == 4:  # for _put
-        j = i * 4
-        pixel = (float(values[j]), float(values[j + 1]), float(values[j + 2]), float(values[j + 3]))
-    else:
-        pixel = (0.0, 0.0, 0.0, 0.0)
+    strip, then ``_lay_run``): a vignetted kernel is its pixel's own, so nothing is kept."""
+    pixel = _pixel_values(values, i, channels)
     top = dy_kernel - ROW_HALF_PX
     for m in range(weight.shape[0]):
         lm0, ll0, lh0, rm0, rl0, rh0, height0 = _strip_run(integrals, extent, m, radius, top, top + STRIP_PX, True,
                                                            ox, oy, ax, ay, q11, q12, q22)
         lm1, ll1, lh1, rm1, rl1, rh1, height1 = _strip_run(integrals, extent, m, radius, top + STRIP_PX,
                                                            top + 2.0 * STRIP_PX, True, ox, oy, ax, ay, q11, q12, q22)
-        amount = norm * weight[m]
-        if flip:  # rotated by 180 degrees, the left end is the right end mirrored
-            _lay_end(steps, values, i, pixel, centre, amount, channels, width, -rm0, -rh0, -rl0, height0, -rm1, -rh1, -rl1,
-                     height1)
-            _lay_end(steps, values, i, pixel, centre, -amount, channels, width, -lm0, -lh0, -ll0, height0, -lm1, -lh1, -ll1,
-                     height1)
-        else:
-            _lay_end(steps, values, i, pixel, centre, amount, channels, width, lm0, ll0, lh0, height0, lm1, ll1, lh1, height1)
-            _lay_end(steps, values, i, pixel, centre, -amount, channels, width, rm0, rl0, rh0, height0, rm1, rl1, rh1, height1)
+        _lay_run(steps, values, i, pixel, x + 0.5, norm * weight[m], channels, width, flip,
+                 lm0, ll0, lh0, rm0, rl0, rh0, height0, lm1, ll1, lh1, rm1, rl1, rh1, height1)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -439,11 +430,7 @@ def _lay_entries(steps, values, i, group, x, scale, entries, slot, m, e, first, 
 def _lay_cached_pixel(steps, values, i, x, norm, weight, entries, slot, firsts, counts, channels, width):
     """``_lay_entries`` for a kernel with no neighbour of its CoC: the pixel's values read once
     (``_put``), not once per entry."""
-    if channels == 4:
-        j = i * 4
-        pixel = (float(values[j]), float(values[j + 1]), float(values[j + 2]), float(values[j + 3]))
-    else:
-        pixel = (0.0, 0.0, 0.0, 0.0)
+    pixel = _pixel_values(values, i, channels)
     for m in range(weight.shape[0]):
         scale = norm * weight[m]
         for e in range(2):
