@@ -81,15 +81,15 @@ def _chord_at(v, half_width, ox, reach, q11, q12, hit):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _strip_run(integrals, extent, m, radius, top_px, bottom_px, vignetted, ox, oy, ax, ay, q11, q12, q22):
-    """Run m over the strip [top_px, bottom_px] of the kernel frame (``scatter._strip_runs``): mean,
-    low and high of its left end, of its right end (px relative to the pixel centre, not
-    flipped), and its height (px)."""
+def _strip_run(integrals, extent, m, radius, top_px, bottom_px, ox, oy, ax, ay, q11, q12, q22):
+    """Run m of a vignetted kernel over the strip [top_px, bottom_px] of the kernel frame
+    (``scatter._strip_runs``): mean, low and high of its left end, of its right end (px relative to
+    the pixel centre, not flipped), and its height (px). Unvignetted kernels: ``_plain_run``."""
     runs = integrals.shape[1] // 2
     rows = integrals.shape[0] - 1
     strip_top, strip_bottom = top_px / radius, bottom_px / radius
     # Centred kernel (``scatter.row_runs``): the shape moved by -a, the ellipse by o - a.
-    shift_x, shift_y = (ax, ay) if vignetted else (0.0, 0.0)
+    shift_x, shift_y = ax, ay
     y0 = min(max(strip_top + shift_y, extent[m, 0]), extent[m, 1])
     y1 = min(max(strip_bottom + shift_y, extent[m, 0]), extent[m, 1])
     i0, f0 = _table_row(y0, rows, False)
@@ -97,17 +97,15 @@ def _strip_run(integrals, extent, m, radius, top_px, bottom_px, vignetted, ox, o
     inverse_inside = 1.0 / max(y1 - y0, 1e-12)
     left = _strip_end(integrals, m, i0, f0, i1, f1, rows, inverse_inside, shift_x, radius)
     right = _strip_end(integrals, runs + m, i0, f0, i1, f1, rows, inverse_inside, shift_x, radius)
-    height = (y1 - y0) * radius
-    if vignetted:
-        # The chord's edges where the table sampled the shape's (``scatter._clip_to_chord``).
-        sampled0 = (i0 + 0.5) * (2.0 / rows) - 1.0 - shift_y
-        sampled1 = (i1 + 0.5) * (2.0 / rows) - 1.0 - shift_y
-        chord = _strip_chord(strip_top, strip_bottom, radius, ox - ax, oy - ay, q11, q12, q22, sampled0, sampled1)
-        left = _cut_end(left, chord[0] * radius, chord[1] * radius, chord[2] * radius, 1.0)
-        right = _cut_end(right, chord[3] * radius, chord[4] * radius, chord[5] * radius, -1.0)
-        if right[0] < left[0]:  # the ends crossed: empty
-            left = right = (left[0], left[0], left[0])
-        height = min(height, chord[6])
+    # The chord's edges where the table sampled the shape's (``scatter._clip_to_chord``).
+    sampled0 = (i0 + 0.5) * (2.0 / rows) - 1.0 - shift_y
+    sampled1 = (i1 + 0.5) * (2.0 / rows) - 1.0 - shift_y
+    chord = _strip_chord(strip_top, strip_bottom, radius, ox - ax, oy - ay, q11, q12, q22, sampled0, sampled1)
+    left = _cut_end(left, chord[0] * radius, chord[1] * radius, chord[2] * radius, 1.0)
+    right = _cut_end(right, chord[3] * radius, chord[4] * radius, chord[5] * radius, -1.0)
+    if right[0] < left[0]:  # the ends crossed: empty
+        left = right = (left[0], left[0], left[0])
+    height = min((y1 - y0) * radius, chord[6])
     left_low, left_high = min(left[1], left[2]), max(left[1], left[2])
     right_low, right_high = min(right[1], right[2]), max(right[1], right[2])
     if left_high > right_low:  # ends that may cross within the strip: steps at their means
@@ -362,10 +360,10 @@ def _lay_vignetted_pixel(steps, values, i, x, norm, integrals, extent, weight, r
     pixel = _pixel_values(values, i, channels)
     top = dy_kernel - ROW_HALF_PX
     for m in range(weight.shape[0]):
-        lm0, ll0, lh0, rm0, rl0, rh0, height0 = _strip_run(integrals, extent, m, radius, top, top + STRIP_PX, True,
+        lm0, ll0, lh0, rm0, rl0, rh0, height0 = _strip_run(integrals, extent, m, radius, top, top + STRIP_PX,
                                                            ox, oy, ax, ay, q11, q12, q22)
         lm1, ll1, lh1, rm1, rl1, rh1, height1 = _strip_run(integrals, extent, m, radius, top + STRIP_PX,
-                                                           top + 2.0 * STRIP_PX, True, ox, oy, ax, ay, q11, q12, q22)
+                                                           top + 2.0 * STRIP_PX, ox, oy, ax, ay, q11, q12, q22)
         _lay_run(steps, values, i, pixel, x + 0.5, norm * weight[m], channels, width, flip,
                  lm0, ll0, lh0, rm0, rl0, rh0, height0, lm1, ll1, lh1, rm1, rl1, rh1, height1)
 
@@ -460,16 +458,17 @@ def _vignetted_norms(integrals, extent, weight, radius, flip, offsets, q11, q12,
             for m in range(weight.shape[0]):
                 for s in range(STRIPS_PER_ROW):
                     run = _strip_run(integrals, extent, m, radius[i], top + s * STRIP_PX, top + (s + 1) * STRIP_PX,
-                                     True, offsets[i, 0], offsets[i, 1], offsets[i, 2], offsets[i, 3], q11, q12, q22)
+                                     offsets[i, 0], offsets[i, 1], offsets[i, 2], offsets[i, 3], q11, q12, q22)
                     area += run[6] * (run[3] - run[0]) * weight[m]
         norms[i] = 1.0 / max(area, 1e-12)
     return norms
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _kernel_row_columns(integrals, extent, key_radius, key_flip, slot_start, firsts, counts):
-    """``_row_columns`` of every row of every kernel in the cache: key k's row dy is slot
-    ``slot_start[k] + dy + reach``. Returns the largest count."""
+def _kernel_rows(integrals, extent, key_radius, key_flip, slot_start, firsts, counts, entries, write):
+    """Every row of every kernel in the cache (key k's row dy is slot ``slot_start[k] + dy + reach``):
+    without ``write``, its ends' pixels (``_row_columns``) into ``firsts`` and ``counts``, returning
+    the largest count; with it, its entries (``_end_entries``) into ``entries[slot]``."""
     runs = integrals.shape[1] // 2
     most = np.zeros(key_radius.shape[0], dtype=np.int64)
     for k in numba.prange(key_radius.shape[0]):
@@ -479,24 +478,13 @@ def _kernel_row_columns(integrals, extent, key_radius, key_flip, slot_start, fir
         for dy in range(-reach, reach + 1):
             slot = slot_start[k] + dy + reach
             _plain_row_spreads(integrals, extent, key_radius[k], -dy if key_flip[k] else dy, key_flip[k], spreads, heights)
-            most[k] = max(most[k], _row_columns(spreads, heights, firsts[slot], counts[slot]))
-    return most.max() if most.shape[0] else 0
-
-
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _kernel_row_entries(integrals, extent, key_radius, key_flip, slot_start, firsts, counts, entries):
-    """The entries (``_end_entries``) of every row of every kernel in the cache, into ``entries[slot]``."""
-    runs = integrals.shape[1] // 2
-    for k in numba.prange(key_radius.shape[0]):
-        spreads = np.empty((runs, STRIPS_PER_ROW, 2, 3))
-        heights = np.empty((runs, STRIPS_PER_ROW))
-        reach = _reach(key_radius[k])
-        for dy in range(-reach, reach + 1):
-            slot = slot_start[k] + dy + reach
-            _plain_row_spreads(integrals, extent, key_radius[k], -dy if key_flip[k] else dy, key_flip[k], spreads, heights)
+            if not write:
+                most[k] = max(most[k], _row_columns(spreads, heights, firsts[slot], counts[slot]))
+                continue
             for m in range(runs):
                 _end_entries(spreads, heights, m, 0, firsts[slot, m, 0], counts[slot, m, 0], entries, slot)
                 _end_entries(spreads, heights, m, 1, firsts[slot, m, 1], counts[slot, m, 1], entries, slot)
+    return most.max() if most.shape[0] else 0
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -693,11 +681,11 @@ def _kernel_cache(radius: np.ndarray, flip: np.ndarray, vignetted: bool, integra
     slot_start = np.concatenate(([0], np.cumsum(rows)[:-1]))
     firsts = np.empty((int(rows.sum()), runs, 2), dtype=np.int64)
     counts = np.empty_like(firsts)
-    most = _kernel_row_columns(integrals, extent, key_radius, key_flip, slot_start, firsts, counts)
+    most = _kernel_rows(integrals, extent, key_radius, key_flip, slot_start, firsts, counts, empty[4], False)
     if firsts.size * most > KERNEL_CACHE_ENTRIES:
         return empty
     entries = np.empty(firsts.shape + (most,))
-    _kernel_row_entries(integrals, extent, key_radius, key_flip, slot_start, firsts, counts, entries)
+    _kernel_rows(integrals, extent, key_radius, key_flip, slot_start, firsts, counts, entries, True)
     key_of[blurred] = inverse
     return key_of, slot_start, firsts, counts, entries
 
@@ -735,7 +723,7 @@ def scatter(
         offsets = vignette_offset.to(torch.float64).contiguous().numpy()
         norms = _vignetted_norms(integrals, extent, weight, radius, flip, offsets, q11, q12, q22)
     else:
-        offsets = np.zeros((len(radius), 4))
+        offsets = np.zeros((0, 4))  # read only for vignetted kernels
         norms = 1.0 / (table.area * np.maximum(radius, 1e-6) ** 2)
     cache = _kernel_cache(radius, flip, vignetted, integrals, extent)
     row_start = np.searchsorted(ys.numpy(), np.arange(height + 1))
