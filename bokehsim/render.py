@@ -63,11 +63,9 @@ def render_channels(
     """
     _, height, width = channels.shape
     largest, pad = border_pad_px(coc_px)  # (padding repeats edge pixels: the same max)
-    offsets = aperture.vignette_offsets(height, width, coc_px=coc_px, device=channels.device)
     padded = F.pad(channels[None], (pad, pad, pad, pad), mode="replicate")[0]
     padded_coc = F.pad(coc_px[None, None], (pad, pad, pad, pad), mode="replicate")[0, 0]
-    if offsets is not None:
-        offsets = F.pad(offsets[None], (pad, pad, pad, pad), mode="replicate")[0]
+    offsets = aperture.vignette_offsets(height, width, coc_px=padded_coc, border=pad, device=channels.device)
     tables = (aperture.table(in_front=False), aperture.table(in_front=True))
     backend = backend or Backend(channels.device)
     result = backend.run(lambda scatter, compositor: composite_layers(

@@ -155,7 +155,6 @@ def render_channels_tiled(
     num_channels, height, width = channels.shape
     home = channels.device
     plan = plan_layers(coc_px)
-    offsets = aperture.vignette_offsets(height, width, coc_px=coc_px, device=home)
     tables = (aperture.table(in_front=False), aperture.table(in_front=True))
     tile_px = tile_px or auto_tile_px(height, width, plan, device)
     pending = _tile_grid(height, width, tile_px)
@@ -164,6 +163,8 @@ def render_channels_tiled(
     matte = torch.zeros(height, width, dtype=torch.float32, device=home) if hole_matte else None
     pad, margin, cell = plan.pad, plan.margin, FILL_CELL_PX
     padded_h, padded_w = height + 2 * pad, width + 2 * pad
+    padded_coc = torch.nn.functional.pad(coc_px[None, None], (pad, pad, pad, pad), mode="replicate")[0, 0]
+    offsets = aperture.vignette_offsets(height, width, coc_px=padded_coc, border=pad, device=home)  # padded frame
     done = 0
     while pending:
         y0, y1, x0, x1 = pending.pop(0)
@@ -177,7 +178,7 @@ def render_channels_tiled(
         try:
             crop = channels[:, rows][:, :, cols].to(device)
             crop_coc = coc_px[rows][:, cols].to(device)
-            crop_offsets = None if offsets is None else offsets[:, rows][:, :, cols].to(device)
+            crop_offsets = None if offsets is None else offsets[:, cy0:cy1, cx0:cx1].to(device)
             result = backend.run(lambda scatter, compositor: composite_fn(
                 crop, crop_coc, tables, vignette_offset=crop_offsets, hole_matte=hole_matte, scatter_fn=scatter,
                 compositor=compositor, max_abs_coc_px=plan.max_abs_coc_px, layer_radius_px=plan.layer_radius_px,

@@ -423,6 +423,20 @@ def test_cat_eye_offsets_keep_their_definition():
     assert half_diagonal > 0
 
 
+def test_vignetting_goes_on_into_the_renderers_border():
+    """The renderer pads the frame (the scene goes on past it) and the vignetting field goes on there:
+    the frame's own displacements unchanged, outward and growing linearly past the frame's corners
+    (a field repeated at the border bent there, and lights near the edges lost light)."""
+    border = 7
+    padded = vignetting_offsets(H, W, 0.5, border=border)
+    assert padded.shape == (2, H + 2 * border, W + 2 * border)
+    assert torch.allclose(padded[:, border:-border, border:-border], vignetting_offsets(H, W, 0.5), atol=1e-6)
+    half_diagonal = math.hypot(CX, CY)
+    corner = math.hypot(CX + border, CY + border) / half_diagonal  # rho > 1 at the padded corner
+    assert float(padded[:, 0, 0].norm()) == pytest.approx(2 * 0.5 * corner, rel=1e-5)
+    assert float(padded[0, 0, 0]) < 0 and float(padded[1, 0, 0]) < 0
+
+
 @pytest.mark.parametrize("ellipse", [(1.0, 0.5, 30.0), (0.5, 1.0, 0.0), (1.0, 0.4, 290.0)])
 def test_oval_vignetting_moves_by_the_ellipse_radius_along_the_field_direction(ellipse):
     # The scatter's clip (float32 quadratic form) and the offsets (float64) describe one ellipse:

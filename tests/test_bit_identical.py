@@ -49,14 +49,14 @@ HASHES: dict[str, str] = {
     'anamorphic/behind/torch': 'df9623d63e952f36',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'anamorphic/front/numba': '5f25e831ba6ba1f9',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'anamorphic/front/torch': '47f86c2c402c92bc',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'cat-eye/behind/numba': 'cd95e78328eaa973',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'cat-eye/behind/torch': 'b2095b36b715ce4b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'cat-eye/front/numba': '2eb43520c43bfb36',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'cat-eye/front/torch': 'fb00cb951743d1aa',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'swirl/behind/numba': '14e01e985c9bedc3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'swirl/behind/torch': 'c672820615d91644',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'swirl/front/numba': 'f469c8ed23c80e7d',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'swirl/front/torch': 'b8c5e1a9113f0045',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'cat-eye/behind/numba': 'fbbba0dc141a663e',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'cat-eye/behind/torch': '45e0f417f89390a7',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'cat-eye/front/numba': '988f7965907dadb7',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'cat-eye/front/torch': '88f80234a55414bf',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'swirl/behind/numba': 'f53b4a2f5421eea8',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'swirl/behind/torch': 'd12f6a8d077b64df',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'swirl/front/numba': '8c89d56b1416b807',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'swirl/front/torch': 'ff1d16f325530279',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'mirror/behind/numba': '1e3c50be21783440',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'mirror/behind/torch': '75c8dd0769c5a669',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'mirror/front/numba': '30087951c2a2ab05',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
@@ -80,11 +80,11 @@ HASHES: dict[str, str] = {
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
     'scene plain/numba': '61270fa6cbec3c3b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'scene plain/torch': '33173472226745da',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'scene highlights+alpha/numba': '3005b84cf363c85f',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'scene highlights+alpha/torch': '7627dec9f701221f',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'scene highlights+alpha/numba': '1c1e55c53cff068b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'scene highlights+alpha/torch': '598a11a3f86fc9ff',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'scene axial colour/numba': 'dcaf1173ba4cd105',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'scene axial colour/torch': '46b1ba64578f2ec3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'render_channels torch': '8ee7981c0dcd9dbb',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'render_channels torch': '93407c2854ab71f3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'tiled': '09732a463b9cd846',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'deterministic': '08052038a58ad54d',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
 }

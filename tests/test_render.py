@@ -153,10 +153,9 @@ def test_axial_chromatic_aberration_gives_each_colour_its_own_focus():
 _FIELD_POSITIONS = [(48, 48), (8, 8), (8, 87), (87, 8), (87, 87), (8, 48), (48, 8), (87, 48), (48, 87),
                     (28, 68), (68, 28)]
 _VIGNETTED = (
-    "issue 13, open: through the compositor, a field of kernels that change across the frame keeps a flat "
-    "plane flat only by dividing each layer by its coverage. The coverage shift cancels the second-order "
-    "term of that coverage (the linear cat-eye's cone at the frame centre: +2.6 to +7.5 % before, +0.1 to "
-    "+0.4 % now on this small frame, |c| = 14 px of 96); the higher orders and blade corners are left")
+    "issue 13, open on this tiny frame (|c| = 14 px of 96): at the corners a strong cat-eye's kernel is a "
+    "lens a few pixels wide, and its rasterised shape changes faster across the frame than the coverage "
+    "expansion sees (0.9977 at the corners of cat-eye 0.6). The centre meets 1e-3 since the tip correction")
 
 
 def _point_light_spec(spec: str, tmp_path) -> str:
@@ -174,8 +173,9 @@ def _point_light_spec(spec: str, tmp_path) -> str:
     "circle", "blades:n=5,curvature=0.3", "blades:n=6,rotation=15", "oval:aspect=1.6,angle=30", "anamorphic:squeeze=2",
     "mirror", "image",
     "cat-eye:strength=0.1",  # within 1e-3 since the kernels are exact to the rim (1.4e-3 before)
+    "swirl:strength=0.5",  # since the vignetting field goes on into the renderer's border (1.2e-2 before)
     *(pytest.param(spec, marks=pytest.mark.xfail(strict=True, reason=_VIGNETTED)) for spec in (
-        "cat-eye:strength=0.6", "swirl:strength=0.5", "anamorphic:squeeze=2,blades=7,cat_eye=0.5")),
+        "cat-eye:strength=0.6", "anamorphic:squeeze=2,blades=7,cat_eye=0.5")),
 ])
 @pytest.mark.parametrize("coc", [14.0, -14.0])
 def test_a_point_light_keeps_its_energy_through_the_renderer_at_every_field_position(spec, coc, tmp_path):
@@ -205,14 +205,35 @@ def test_a_vignetted_point_light_keeps_its_energy_across_the_frame(spec, coc):
     """Vignetted kernels are centred on their pixel (a polygon by its clipped centroid) and moved by
     the coverage shift, so across the frame a point light keeps its light through the compositor
     within the issue's 1e-3: it was 0.88-1.18 when the lens sat half its displacement outward, up to
-    1.031 at the centre of a linear cat-eye before the coverage shift, and 0.9976 at the centre of a
-    bladed cat-eye before the rims were exact (docs/accuracy.md, "Kernel energy"). Open: the strong
-    cat-eyes at the frame centre, 1.0011-1.0020 (the tip of the cone)."""
+    1.031 at the centre of a linear cat-eye before the coverage shift, 0.9976 at the centre of a
+    bladed cat-eye before the rims were exact, and 1.0011-1.0020 at the centre of the strong cat-eyes
+    before the tip correction (docs/accuracy.md, "Kernel energy"). Open: the corners of the strong
+    cat-eyes (0.6 in front of focus, 0.9), 0.9985-0.9990, where the kernel is a lens 5-7 px wide and
+    its rasterised shape changes faster than the coverage expansion sees (at twice the CoC, in a frame
+    twice as large, they are within 1e-3)."""
     size = 320
     picture = torch.zeros(1, size, size, dtype=torch.float64)
     for y, x in _WIDE_FIELD:
         picture[0, y, x] = 1000.0
     image, _, _ = render_channels(picture, torch.full((size, size), coc, dtype=torch.float64), parse_aperture(spec))
     sums = [float(image[0, max(y - 11, 0):y + 12, max(x - 11, 0):x + 12].sum()) / 1000.0 for y, x in _WIDE_FIELD]
-    tolerance = 2.5e-3 if spec in ("cat-eye:strength=0.6", "cat-eye:strength=0.9") else 1e-3
-    assert sums == pytest.approx([1.0] * len(sums), abs=tolerance)
+    strong = spec in ("cat-eye:strength=0.6", "cat-eye:strength=0.9")
+    corners = {1, 2, 3, 4, 11}  # the four corners and (60, 60), a third of the way out along a diagonal
+    tolerances = [1.5e-3 if strong and index in corners else 1e-3 for index in range(len(sums))]
+    assert all(abs(value - 1.0) <= tolerance for value, tolerance in zip(sums, tolerances)), sums
+
+
+@pytest.mark.parametrize(("spec", "coc"), [("cat-eye:strength=0.8", -22.0), ("oval:aspect=1.5,angle=20,cat_eye=0.7", 20.0)])
+def test_a_point_light_at_the_tip_of_a_cat_eye_cone_keeps_its_energy(spec, coc):
+    """About the frame centre a linear cat-eye's kernels change as fast as they are large; the
+    coverage expansion does not converge there and a point light kept 1.7e-3 too much light (0.7e-3
+    for this oval) before the tip correction. A frame unlike the issue's (not square, its centre
+    between pixels), one light at a time at the centre and one to two radii from it."""
+    height, width = 300, 400
+    sums = []
+    for y, x in [(150, 200), (149, 199), (152, 203), (140, 212), (161, 190), (150, 178)]:
+        picture = torch.zeros(1, height, width, dtype=torch.float64)
+        picture[0, y, x] = 1000.0
+        image, _, _ = render_channels(picture, torch.full((height, width), coc, dtype=torch.float64), parse_aperture(spec))
+        sums.append(float(image.sum()) / 1000.0)
+    assert sums == pytest.approx([1.0] * len(sums), abs=5e-4)

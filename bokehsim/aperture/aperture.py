@@ -17,7 +17,10 @@ from .grammar import APERTURE_NAMES, NAME_DEFAULTS, NAME_KEYS, RANGES, aperture_
 from .image import image_table, image_weights
 from .profile import Profile, staircase_copies
 from .tables import TABLE_ROWS, SpanTable, row_centres, table_from_runs
-from .vignetting import coverage_shift, kernel_placement, moment_table, sample_moments, vignetting_offsets
+from .vignetting import (
+    TIP_MODEL_RADIUS_PX, TIP_MODEL_STRENGTH, TIP_NEWTON_STEPS, coverage_shift, kernel_placement, moment_table, sample_moments,
+    tip_correction, tip_model, tip_shift, vignetting_offsets,
+)
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,10 @@ class Aperture:
             raise InputError(f"aperture: image {self.image}: file not found") from None
 
     def vignette_offsets(self, height: int, width: int, *, coc_px: torch.Tensor | None = None,
-                         device=None) -> torch.Tensor | None:
-        """``(4, H, W)`` placement of each pixel's vignetted kernel in kernel radii, or None.
+                         border: int = 0, device=None) -> torch.Tensor | None:
+        """``(4, H + 2 border, W + 2 border)`` placement of each pixel's vignetted kernel in kernel
+        radii, or None: the ``height`` x ``width`` frame and ``border`` px around it (the renderer's
+        padding; the field goes on there, see :func:`vignetting_offsets`).
 
         Channels 0-1: the displacement o of the vignetting ellipse. cat-eye: ``2 * cat_eye * rho'``
         radii (CONVENTIONS); swirl: ``2 * swirl * rho'**2``; both radial and outward, scaled by the
@@ -100,8 +105,8 @@ class Aperture:
         :func:`vignetting_offsets`). Channels 2-3: the shift a of the aperture that centres the
         clipped kernel on its pixel (:func:`~bokehsim.aperture.vignetting.kernel_placement`): o / 2
         for a plain disc or ellipse, tabulated for blades, profiles, obstructions and pictures
-        (behind-focus weights on both sides). Given the picture's signed CoC map ``coc_px``
-        ``(H, W)``, a also carries :func:`~bokehsim.aperture.vignetting.coverage_shift`, so that
+        (behind-focus weights on both sides). Given the signed CoC map ``coc_px`` of the frame
+        and its border, a also carries :func:`~bokehsim.aperture.vignetting.coverage_shift`, so that
         through the compositor a point light keeps its energy where the kernels change fastest
         (the centre of a linear cat-eye).
         """
@@ -109,13 +114,27 @@ class Aperture:
         if strength <= 0:
             return None
         power = 2.0 if self.swirl > 0 else 1.0
-        offsets = vignetting_offsets(height, width, strength, start=self.start, power=power, ellipse=self.ellipse, device=device)
-        plain = not self.blades and self.image is None and self.obstruction == 0 and self.profile == Profile()
-        if plain and coc_px is None:
+        offsets = vignetting_offsets(height, width, strength, start=self.start, power=power, ellipse=self.ellipse,
+                                     border=border, device=device)
+        if coc_px is None and self._is_plain():
             return kernel_placement(offsets)
+        placement = self._placement(offsets, coc_px)
+        if coc_px is not None and self.cat_eye > 0 and self.swirl == 0 and self.start == 0:  # a cone's tip
+            stamp = self._image_stamp()
+            tables = tuple(_cached(_TIPS, (self, in_front, stamp), lambda: _tip_table(self, in_front)) for in_front in (False, True))
+            placement[2:4] += tip_shift(tables, coc_px.to(offsets.device), self.cat_eye, height, width, border)
+        return placement
+
+    def _is_plain(self) -> bool:
+        """A plain disc or ellipse: clipped, it is centred by half the displacement."""
+        return not self.blades and self.image is None and self.obstruction == 0 and self.profile == Profile()
+
+    def _placement(self, offsets: torch.Tensor, coc_px: torch.Tensor | None) -> torch.Tensor:
+        """:func:`kernel_placement` for the displacements ``offsets``, centred by the look's clipped
+        centroid and, given the CoC map, moved by the coverage shift."""
         table = _cached(_MOMENTS, (self, self._image_stamp()), lambda: moment_table(self.intensity, self.stretch))
         moments = sample_moments(table, offsets)
-        placement = kernel_placement(offsets, None if plain else moments[:2])
+        placement = kernel_placement(offsets, None if self._is_plain() else moments[:2])
         if coc_px is not None:
             placement[2:4] += coverage_shift(moments[2:5], coc_px.to(offsets.device))
         return placement
@@ -313,9 +332,11 @@ def parse_aperture(spec: str | None, *, profile: Profile | None = None, source: 
 # ---------------------------------------------------------------------------------------------
 # Table construction
 
-#: Span tables by (look, side of focus, picture stamp); vignetting moment tables by (look, stamp).
+#: Span tables by (look, side of focus, picture stamp); vignetting moment tables by (look, stamp);
+#: the cone tip's correction by (look, side of focus, stamp).
 _TABLES: dict[tuple, SpanTable] = {}
 _MOMENTS: dict[tuple, torch.Tensor] = {}
+_TIPS: dict[tuple, torch.Tensor] = {}
 #: Entries a cache holds before it starts over.
 _CACHE_LIMIT = 64
 
@@ -344,3 +365,27 @@ def _build_table(aperture: Aperture, in_front: bool) -> SpanTable:
         torch.stack(lefts, dim=1), torch.stack(rights, dim=1), torch.tensor(weights, dtype=torch.float64),
         ellipse=aperture.ellipse,
     )
+
+
+def _tip_table(aperture: Aperture, in_front: bool) -> torch.Tensor:
+    """``(2, S, S)``: the correction of the aperture shift (radii, per unit slope) about the tip of a
+    linear cat-eye's cone (:func:`~bokehsim.aperture.vignetting.tip_shift`), measured on the tip
+    model: a flat plane of one CoC scattered on the CPU (numba and the torch reference agree within
+    1e-12) and corrected by Newton steps on its coverage."""
+    from ..backend import Backend  # the scatters import this package
+
+    scatter = Backend(torch.device("cpu")).scatter()
+    size, border, slope = tip_model()
+    full = size + 2 * border
+    side = -1.0 if in_front else 1.0
+    coc = torch.full((full, full), side * 2 * TIP_MODEL_RADIUS_PX, dtype=torch.float64)
+    offsets = vignetting_offsets(size, size, TIP_MODEL_STRENGTH, ellipse=aperture.ellipse, border=border)
+    placement = aperture._placement(offsets, coc).double()
+    ys, xs = (index.flatten() for index in torch.meshgrid(torch.arange(full), torch.arange(full), indexing="ij"))
+    ones = torch.ones(full * full, 1, dtype=torch.float64)
+    shift = torch.zeros(2, full, full, dtype=torch.float64)
+    for _ in range(TIP_NEWTON_STEPS):
+        moved = torch.cat([placement[:2], placement[2:] + shift]).permute(1, 2, 0).reshape(-1, 4)
+        coverage = scatter(ones, ys, xs, coc.flatten(), full, full, aperture.table(in_front), moved)[0]
+        shift += tip_correction(coverage, side)
+    return (shift / slope)[:, border:-border, border:-border].float()
