@@ -344,6 +344,8 @@ def lights_to_continuing_layer(coc_px: torch.Tensor, layer: torch.Tensor, light:
         # Its kernel reaches its radius, and the nearer band's kernels reach as far again over it.
         reach = own_coc.abs()
         steps = torch.arange(1, math.ceil(float(reach.max())) + 1, device=device, dtype=torch.float32)
+        if steps.numel() == 0:  # lights in focus: a kernel within their own pixel
+            continue
         along = steps[None, None, :]
         ry = (y[:, None, None] + torch.round(torch.sin(angles)[None, :, None] * along)).long().clamp(0, height - 1)
         rx = (x[:, None, None] + torch.round(torch.cos(angles)[None, :, None] * along)).long().clamp(0, width - 1)

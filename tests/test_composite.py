@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from bokehsim.aperture import parse_aperture
-from bokehsim.composite import FAR_PX, cell_distance, cell_sums, layer_boundaries, push_pull, sample_cells
+from bokehsim.composite import (
+    FAR_PX, cell_distance, cell_sums, layer_boundaries, light_pixels, lights_to_continuing_layer, push_pull, sample_cells,
+)
 from bokehsim.render import render_channels
 
 HEIGHT, WIDTH, EDGE = 48, 200, 100
@@ -286,6 +288,17 @@ def test_a_light_on_a_receding_surface_keeps_its_whole_disc_across_layer_boundar
         assert float(excess.sum()) / (500.0 - 0.02) == pytest.approx(1.0, abs=2.5e-3)
         left, right = float(excess[:, :column].sum()), float(excess[:, column + 1:].sum())
         assert left / (left + right) == pytest.approx(0.5, abs=0.03)  # not cut on either side
+
+
+def test_lights_in_focus_stay_in_their_layer():
+    """A light sharper than a pixel reaches no neighbour: nothing to follow (an empty ray once raised)."""
+    coc = torch.full((16, 16), 0.4)
+    coc[:, 8:] = 0.9
+    picture = torch.full((1, 16, 16), 0.02)
+    picture[0, 5, 5] = picture[0, 9, 9] = 50.0
+    light = light_pixels(picture)
+    layer = torch.bucketize(coc, layer_boundaries(0.9))
+    assert torch.equal(lights_to_continuing_layer(coc, layer, light, layer_boundaries(0.9)), layer)
 
 
 def test_a_light_on_a_receding_surface_stays_behind_a_sharp_subject():
