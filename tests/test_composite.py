@@ -291,9 +291,10 @@ def test_a_light_on_a_receding_surface_keeps_its_whole_disc_across_layer_boundar
 
 
 def test_lights_in_focus_stay_in_their_layer():
-    """A light sharper than a pixel reaches no neighbour: nothing to follow (an empty ray once raised)."""
+    """A light exactly in focus reaches no neighbour: nothing to follow (an empty ray once raised)."""
     coc = torch.full((16, 16), 0.4)
     coc[:, 8:] = 0.9
+    coc[5, 5] = coc[9, 9] = 0.0
     picture = torch.full((1, 16, 16), 0.02)
     picture[0, 5, 5] = picture[0, 9, 9] = 50.0
     light = light_pixels(picture)
