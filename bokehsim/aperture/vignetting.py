@@ -265,7 +265,6 @@ def tip_correction(coverage: torch.Tensor, placement_side: float) -> torch.Tenso
         coverage: the model's coverage T.
         placement_side: the sign of the model's CoC (the aperture's frame flips in front of focus).
     """
-    size, border, slope = tip_model()
     centre = (coverage.shape[0] - 1) / 2
     ys = torch.arange(coverage.shape[0], dtype=coverage.dtype) - centre
     distance = torch.sqrt(ys[:, None] ** 2 + ys[None] ** 2)
