@@ -332,29 +332,39 @@ def lights_to_continuing_layer(coc_px: torch.Tensor, layer: torch.Tensor, light:
     ys, xs = torch.nonzero(light, as_tuple=True)
     if ys.numel() == 0:
         return layer
-    height, width = coc_px.shape
-    device = coc_px.device
+    reach = coc_px[ys, xs].abs()  # its kernel's radius, and a nearer band's kernels as far again over it
+    steps = math.ceil(float(reach.max()))
+    if steps == 0:  # lights exactly in focus: nothing to follow
+        return layer
+    device, width = coc_px.device, coc_px.shape[1] + 2 * steps
     edges = to_device(boundaries, device)
     in_front = torch.cat([edges <= 0, torch.zeros(1, dtype=torch.bool, device=device)])  # per layer index
-    angles = torch.arange(LIGHT_RAYS, device=device, dtype=torch.float32) * (2 * math.pi / LIGHT_RAYS)
+    # Both maps padded by the longest ray (repeated, as the renderer pads the frame), so a ray is a
+    # fixed list of flat offsets from its light.
+    padded_coc = F.pad(coc_px[None, None], (steps,) * 4, mode="replicate").reshape(-1)
+    padded_layer = F.pad(layer[None, None].to(torch.int32), (steps,) * 4, mode="replicate").reshape(-1).long()
+    angles = torch.arange(LIGHT_RAYS, device=device, dtype=torch.float64)[:, None] * (2 * math.pi / LIGHT_RAYS)
+    along = torch.arange(1, steps + 1, device=device, dtype=torch.float64)[None]
+    offsets = (torch.round(torch.sin(angles) * along) * width + torch.round(torch.cos(angles) * along)).long()
+    centre = (ys + steps) * width + xs + steps
+    # Only a light whose rays end in a nearer layer can move (on one surface the layers change
+    # monotonically along a ray): most lights are followed no further than that.
+    last = (torch.ceil(reach).long() - 1).clamp_min(0)
+    ends = padded_layer[centre[:, None] + offsets[:, last].t()]  # (lights, rays)
+    candidate = (ends < padded_layer[centre][:, None]).any(dim=1)
+    ys, xs, reach, centre = ys[candidate], xs[candidate], reach[candidate], centre[candidate]
     moved = layer.clone()
     for start in range(0, ys.numel(), LIGHT_CHUNK):
-        y, x = ys[start:start + LIGHT_CHUNK], xs[start:start + LIGHT_CHUNK]
-        own_coc, own_layer = coc_px[y, x], layer[y, x]
-        # Its kernel reaches its radius, and the nearer band's kernels reach as far again over it.
-        reach = own_coc.abs()
-        steps = torch.arange(1, math.ceil(float(reach.max())) + 1, device=device, dtype=torch.float32)
-        if steps.numel() == 0:  # lights in focus: a kernel within their own pixel
-            continue
-        along = steps[None, None, :]
-        ry = (y[:, None, None] + torch.round(torch.sin(angles)[None, :, None] * along)).long().clamp(0, height - 1)
-        rx = (x[:, None, None] + torch.round(torch.cos(angles)[None, :, None] * along)).long().clamp(0, width - 1)
-        within = along <= reach[:, None, None].float()  # (n, 1, S)
-        coc = coc_px[ry, rx]
+        y, x, light_reach = ys[start:start + LIGHT_CHUNK], xs[start:start + LIGHT_CHUNK], reach[start:start + LIGHT_CHUNK]
+        here = centre[start:start + LIGHT_CHUNK]
+        own_coc, own_layer = padded_coc[here], padded_layer[here]
+        index = here[:, None, None] + offsets[None]  # (n, rays, steps)
+        within = along[None] <= light_reach[:, None, None]
+        coc = padded_coc[index]
         previous = torch.cat([own_coc[:, None, None].expand(-1, LIGHT_RAYS, 1), coc[:, :, :-1]], dim=2)
-        broken = ((coc - previous).abs() > LIGHT_EDGE_STEP_PX) & within
-        reached = torch.where(within, layer[ry, rx], own_layer[:, None, None]).amin(dim=(1, 2))
-        keep = broken.any(dim=(1, 2)) | (in_front[reached] != in_front[own_layer])
+        broken = (((coc - previous).abs() > LIGHT_EDGE_STEP_PX) & within).flatten(1).any(dim=1)
+        reached = torch.where(within, padded_layer[index], own_layer[:, None, None]).flatten(1).amin(dim=1)
+        keep = broken | (in_front[reached] != in_front[own_layer])
         moved[y, x] = torch.where(keep, own_layer, torch.minimum(reached, own_layer))
     return moved
 
