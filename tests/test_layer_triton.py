@@ -46,10 +46,10 @@ def _interpreted_cases() -> dict[str, float]:
     results["vignette"] = relative_error(got.image, want.image)
     got = fused_composite(channels, coc, circle_table(), vignette_offset=offsets, deterministic=True)
     results["vignette/deterministic"] = relative_error(got.image, want.image)
-    channels = torch.rand(3, 36, 44, generator=torch.Generator().manual_seed(7))
-    coc = torch.full((36, 44), 5.0)  # background, in-focus subject, a small defocused foreground: the
-    coc[10:26, 8:20] = 0.3  # foreground's window is 11 x 14 px at the top right, the subject's
-    coc[2:8, 32:40] = -4.0  # leaves out the last columns
+    channels = torch.rand(3, 28, 36, generator=torch.Generator().manual_seed(7))
+    coc = torch.full((28, 36), 5.0)  # background, in-focus subject, a small defocused foreground: the
+    coc[8:20, 6:16] = 0.3  # foreground's window is a corner at the top right, the subject's
+    coc[2:7, 26:32] = -4.0  # leaves out the last columns
     want = composite_layers(channels, coc, circle_table(), hole_matte=True)
     got = fused_composite(channels, coc, circle_table(), hole_matte=True)
     results["windows"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
@@ -58,17 +58,17 @@ def _interpreted_cases() -> dict[str, float]:
     want = composite_layers(channels, coc, circle_table(), hole_matte=True)
     got = fused_composite(channels, coc, circle_table(), hole_matte=True)
     results["lights"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
-    channels = torch.rand(3, 20, 26, generator=torch.Generator().manual_seed(8))
-    coc = torch.full((20, 26), 8.2)  # a far surface and a nearer one of almost the same blur, in
-    coc[:, 13:] = 7.2  # adjacent layers: the step makes the far layer invent what the near one hides
-    channels[:, 6, :13] = 4.0  # and a lit rim whose edge pixels lie at the nearer surface's depth
+    channels = torch.rand(3, 16, 20, generator=torch.Generator().manual_seed(8))
+    coc = torch.full((16, 20), 6.2)  # a far surface and a nearer one of almost the same blur, in
+    coc[:, 10:] = 5.2  # adjacent layers: the step makes the far layer invent what the near one hides
+    channels[:, 5, :10] = 4.0  # and a lit rim whose edge pixels lie at the nearer surface's depth
     want = composite_layers(channels, coc, circle_table(), hole_matte=True)
     got = fused_composite(channels, coc, circle_table(), hole_matte=True)
     results["step"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
-    channels = torch.rand(3, 40, 44, generator=torch.Generator().manual_seed(9))
-    coc = torch.full((40, 44), 1.5)  # two thin bars in front, crossing: the farther one's layer invents
-    coc[:, 18:21] = -14.0  # behind the nearer only as densely as it occupies the cells around
-    coc[20:23, :] = -10.0
+    channels = torch.rand(3, 28, 32, generator=torch.Generator().manual_seed(9))
+    coc = torch.full((28, 32), 1.5)  # two thin bars in front, crossing: the farther one's layer invents
+    coc[:, 13:16] = -9.0  # behind the nearer only as densely as it occupies the cells around
+    coc[14:17, :] = -6.5
     want = composite_layers(channels, coc, circle_table(), hole_matte=True)
     got = fused_composite(channels, coc, circle_table(), hole_matte=True)
     results["occupancy"] = max(relative_error(got.image, want.image), relative_error(got.hole_matte, want.hole_matte))
