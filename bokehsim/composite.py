@@ -319,9 +319,8 @@ def lights_to_continuing_layer(coc_px: torch.Tensor, layer: torch.Tensor, light:
     stand between the light and the lens. Scattered with the nearer layer, the disc is whole and lies
     over the farther band like the light it is. A light is followed along ``LIGHT_RAYS`` rays as far
     as a nearer kernel can cover its disc (its CoC: its radius and as much again); it moves only if
-    every ray stays on one surface (no neighbour step of more than
-    ``LIGHT_EDGE_STEP_PX``) and on its side of focus, so a light seen past a silhouette stays
-    behind it.
+    every ray stays on one surface (no neighbour step of more than ``LIGHT_EDGE_STEP_PX``) and on
+    its side of focus, so a light seen past a silhouette stays behind it.
 
     Args:
         coc_px: ``(H, W)`` signed CoC.
