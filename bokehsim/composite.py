@@ -249,8 +249,8 @@ def composite_layers(
     coc_px = rounded_coc(coc_px)  # as tiling.plan_layers rounds it
     largest = float(coc_px.abs().max()) if max_abs_coc_px is None else max_abs_coc_px
     boundaries = layer_boundaries(largest)  # on the host: the plan reads them there without a sync
-    coc_px, layer, light = assign_layers(channels, coc_px, boundaries)
-    specs = layer_specs(coc_px, layer, boundaries, layer_radius_px)
+    coc_px, layer, light, by_coc = assign_layers(channels, coc_px, boundaries)
+    specs = layer_specs(coc_px, by_coc, boundaries, layer_radius_px, moved=layer)
     fill = fill_maps(channels, coc_px, layer, specs, light)
 
     if compositor is not None:  # it keeps its own transmittance, colour and matte
@@ -287,8 +287,9 @@ def composite_layers(
 
 
 def assign_layers(channels: torch.Tensor, coc_px: torch.Tensor,
-                  boundaries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every pixel's CoC and depth layer (0 = nearest), and the lights (:func:`light_pixels`).
+                  boundaries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every pixel's CoC and depth layer (0 = nearest), the lights (:func:`light_pixels`) and the
+    layer of every pixel by its CoC alone (the surfaces' layers, which :func:`layer_specs` plans by).
 
     A pixel's layer is the bucket of its CoC among ``boundaries``, except for lights: a lit rim's
     light moves to its nearer surface (:func:`lights_to_nearer_surface`), and a light on a surface
@@ -297,8 +298,8 @@ def assign_layers(channels: torch.Tensor, coc_px: torch.Tensor,
     """
     light = light_pixels(channels)
     coc_px = lights_to_nearer_surface(channels, coc_px, light)
-    layer = torch.bucketize(coc_px, to_device(boundaries, coc_px.device))
-    return coc_px, lights_to_continuing_layer(coc_px, layer, light, boundaries), light
+    by_coc = torch.bucketize(coc_px, to_device(boundaries, coc_px.device))
+    return coc_px, lights_to_continuing_layer(coc_px, by_coc, light, boundaries), light, by_coc
 
 
 #: Rays from a light along which :func:`lights_to_continuing_layer` follows its surface, and the
@@ -436,15 +437,18 @@ def normalise_coverage(
 
 def layer_specs(
     coc_px: torch.Tensor, layer: torch.Tensor, boundaries: torch.Tensor,
-    layer_radius_px: Sequence[float] | None = None,
+    layer_radius_px: Sequence[float] | None = None, moved: torch.Tensor | None = None,
 ) -> list[LayerSpec]:
     """The present layers, nearest first, each with what its rendering needs to know in advance.
 
     ``boundaries`` are :func:`layer_boundaries` (best on the host: they are read there);
-    ``layer_radius_px`` overrides the measured radii (tiles use the whole picture's).
+    ``layer_radius_px`` overrides the measured radii (tiles use the whole picture's). ``layer`` is
+    every pixel's layer by its CoC; ``moved`` the layer map with lights moved to a nearer layer
+    (:func:`assign_layers`), whose discs only widen their new layer's window by their own radius.
     """
     height, width = coc_px.shape
     present, radii, boxes = layer_stats(coc_px, layer, len(boundaries) + 1)
+    light_windows = {} if moved is None else _moved_light_windows(coc_px, layer, moved, height, width)
     if layer_radius_px is not None:
         radii = list(layer_radius_px)
     edges = boundaries.tolist()
@@ -464,12 +468,35 @@ def layer_specs(
         # Kernels spread by the layer's radius, or by a continuing hidden pixel's (|c| up to the
         # larger end of [continuous_from, lower[k]]).
         spread = max(radius, abs(continuous_from) / 2, abs(lower[k]) / 2) if nearer else radius
+        window = _layer_window(boxes[k], hidden_reach, spread, height, width)
+        if k in light_windows:
+            window = _union(window, light_windows[k])
         specs.append(LayerSpec(
             index=k, coc_range=(lower[k], upper[k]), radius_px=radius, continuous_from=continuous_from,
-            hidden_reach_px=hidden_reach, window=_layer_window(boxes[k], hidden_reach, spread, height, width),
-            in_front=upper[k] <= 0,
+            hidden_reach_px=hidden_reach, window=window, in_front=upper[k] <= 0,
         ))
     return specs
+
+
+def _moved_light_windows(coc_px: torch.Tensor, layer: torch.Tensor, moved: torch.Tensor,
+                         height: int, width: int) -> dict[int, Window]:
+    """Per layer that lights moved into: the box of their discs (each light grown by its radius)."""
+    ys, xs = torch.nonzero(moved != layer, as_tuple=True)
+    if ys.numel() == 0:
+        return {}
+    reach = torch.ceil(coc_px[ys, xs].abs() / 2).long() + 1
+    rows = torch.stack([ys - reach, ys + reach + 1, xs - reach, xs + reach + 1, moved[ys, xs]]).tolist()
+    windows: dict[int, Window] = {}
+    for y0, y1, x0, x1, k in zip(*rows):
+        box = (slice(max(0, y0), min(height, y1)), slice(max(0, x0), min(width, x1)))
+        windows[k] = _union(windows[k], box) if k in windows else box
+    return windows
+
+
+def _union(a: Window, b: Window) -> Window:
+    """The smallest window holding both."""
+    return (slice(min(a[0].start, b[0].start), max(a[0].stop, b[0].stop)),
+            slice(min(a[1].start, b[1].start), max(a[1].stop, b[1].stop)))
 
 
 def _layer_window(box: Box, hidden_reach_px: float | None, spread_px: float, height: int, width: int) -> Window:

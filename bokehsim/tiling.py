@@ -39,7 +39,7 @@ import torch
 from . import tone
 from .aperture import Aperture
 from .backend import Backend, on_device, resolve_device
-from .composite import FILL_CELL_PX, assign_layers, composite_layers, layer_boundaries, layer_stats, rounded_coc
+from .composite import FILL_CELL_PX, composite_layers, layer_boundaries, layer_stats, rounded_coc
 from .errors import InputError
 from .lens import Lens
 from .render import border_pad_px, check_render_inputs, render_picture
@@ -81,21 +81,15 @@ def tile_margin_px(max_abs_coc_px: float) -> int:
     return -(-margin // FILL_CELL_PX) * FILL_CELL_PX
 
 
-def plan_layers(coc_px: torch.Tensor, channels: torch.Tensor | None = None) -> LayerPlan:
-    """The layer plan of a whole picture from its ``(H, W)`` signed CoC map (any device) and, when
-    given, its ``(C, H, W)`` channels (whose lights may move to a nearer layer, with their radius:
-    :func:`~bokehsim.composite.assign_layers`).
+def plan_layers(coc_px: torch.Tensor) -> LayerPlan:
+    """The layer plan of a whole picture from its ``(H, W)`` signed CoC map (any device).
 
     Radii of absent layers are -1 (never used: a tile only renders layers it contains).
     """
     coc_px = rounded_coc(coc_px)  # as composite_layers rounds it
     largest, pad = border_pad_px(coc_px)
     boundaries = layer_boundaries(largest, device=coc_px.device)
-    if channels is None:
-        layer = torch.bucketize(coc_px, boundaries)
-    else:
-        coc_px, layer, _ = assign_layers(channels.to(coc_px.device), coc_px, boundaries)
-    present, radii, _ = layer_stats(coc_px, layer, len(boundaries) + 1)
+    present, radii, _ = layer_stats(coc_px, torch.bucketize(coc_px, boundaries), len(boundaries) + 1)
     radius = tuple(value if k in present else -1.0 for k, value in enumerate(radii))
     return LayerPlan(largest, radius, pad, tile_margin_px(largest))
 
@@ -160,7 +154,7 @@ def render_channels_tiled(
     device = backend.device
     num_channels, height, width = channels.shape
     home = channels.device
-    plan = plan_layers(coc_px, channels)
+    plan = plan_layers(coc_px)
     tables = (aperture.table(in_front=False), aperture.table(in_front=True))
     tile_px = tile_px or auto_tile_px(height, width, plan, device)
     pending = _tile_grid(height, width, tile_px)
