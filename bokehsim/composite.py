@@ -484,12 +484,10 @@ def _moved_light_windows(coc_px: torch.Tensor, layer: torch.Tensor, moved: torch
     ys, xs = torch.nonzero(moved != layer, as_tuple=True)
     if ys.numel() == 0:
         return {}
-    reach = torch.ceil(coc_px[ys, xs].abs() / 2).long() + 1
-    rows = torch.stack([ys - reach, ys + reach + 1, xs - reach, xs + reach + 1, moved[ys, xs]]).tolist()
     windows: dict[int, Window] = {}
-    for y0, y1, x0, x1, k in zip(*rows):
-        box = (slice(max(0, y0), min(height, y1)), slice(max(0, x0), min(width, x1)))
-        windows[k] = _union(windows[k], box) if k in windows else box
+    for y, x, radius, k in zip(ys.tolist(), xs.tolist(), (coc_px[ys, xs].abs() / 2).tolist(), moved[ys, xs].tolist()):
+        disc = _layer_window((y, y + 1, x, x + 1), None, radius, height, width)
+        windows[k] = _union(windows[k], disc) if k in windows else disc
     return windows
 
 

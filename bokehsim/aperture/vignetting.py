@@ -36,6 +36,15 @@ def ellipse_quadratic_form(ellipse: tuple[float, float, float]) -> tuple[float, 
     return float(q11), float(q12), float(q22)
 
 
+def frame_coordinates(height: int, width: int, border: int = 0, *, device=None,
+                      dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The rows' and columns' positions (px) from the frame centre, for the frame and ``border`` px
+    around it, and the frame's half-diagonal (px): what rho is measured in."""
+    ys = torch.arange(-border, height + border, device=device, dtype=dtype) - (height - 1) / 2.0
+    xs = torch.arange(-border, width + border, device=device, dtype=dtype) - (width - 1) / 2.0
+    return ys, xs, math.hypot((width - 1) / 2.0, (height - 1) / 2.0) or 1.0
+
+
 def vignetting_offsets(
     height: int, width: int, strength: float, *, start: float = 0.0, power: float = 1.0,
     ellipse: tuple[float, float, float] = (1.0, 1.0, 0.0), border: int = 0, device=None, dtype=torch.float32,
@@ -68,10 +77,8 @@ def vignetting_offsets(
         >>> vignetting_offsets(3, 3, 0.5)[:, 0, 0].tolist()  # top-left corner: up and left by 1/sqrt(2)
         [-0.7071067690849304, -0.7071067690849304]
     """
-    ys = torch.arange(-border, height + border, device=device, dtype=dtype) - (height - 1) / 2.0
-    xs = torch.arange(-border, width + border, device=device, dtype=dtype) - (width - 1) / 2.0
+    ys, xs, half_diagonal = frame_coordinates(height, width, border, device=device, dtype=dtype)
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    half_diagonal = math.hypot((width - 1) / 2.0, (height - 1) / 2.0) or 1.0
     distance = torch.sqrt(xx * xx + yy * yy)
     if start >= 1.0:
         return torch.zeros(2, *distance.shape, device=device, dtype=dtype)
@@ -285,10 +292,8 @@ def tip_shift(tables: tuple[torch.Tensor, torch.Tensor], coc_px: torch.Tensor, s
         height, width, border: the frame and its border (px).
     """
     size, _, _ = tip_model()
-    half_diagonal = math.hypot((width - 1) / 2.0, (height - 1) / 2.0) or 1.0
+    ys, xs, half_diagonal = frame_coordinates(height, width, border, device=coc_px.device)
     radius = coc_px.float().abs() / 2
-    ys = torch.arange(-border, height + border, device=coc_px.device, dtype=torch.float32) - (height - 1) / 2.0
-    xs = torch.arange(-border, width + border, device=coc_px.device, dtype=torch.float32) - (width - 1) / 2.0
     reach_px = radius.clamp_min(1e-6) * ((size - 1) / 2 / TIP_MODEL_RADIUS_PX)  # the table's half-width
     grid = torch.stack([(xs[None] / reach_px), (ys[:, None] / reach_px)], dim=-1)[None]
     slope = 2 * strength * radius / half_diagonal
