@@ -257,7 +257,7 @@ def test_a_highlight_longer_than_the_coc_is_not_a_lens_oval():
 
 
 def test_a_background_made_more_contrasty_than_blur_leaves_it_fails_the_hierarchy(sharp, clean):
-    """Clarity x3 (local contrast at 6 px) on everything behind the subject: saturation stays under
+    """Clarity x3 (local contrast at 6 px) on everything behind the subject: colour variety stays under
     its allowance, local contrast passes the subject's by more than blur allows."""
     from bokehsim.diagnosis.filters import gaussian_blur
 

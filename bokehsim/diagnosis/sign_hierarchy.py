@@ -1,13 +1,16 @@
 """``failed-hierarchy``: a defocused background louder than the in-focus subject.
 
-Loudness of a region, as a viewer sees it (sRGB): its mean saturation (max - min of R, G, B), its
-local contrast (standard deviation of luma in 9 px windows) and its detail energy (mean absolute
-Laplacian of luma). Blur lowers contrast and detail and keeps saturation, so each measure has its
-own allowance (:data:`ALLOWED_RATIO`): a defocused background may be far more colourful than the
-subject (a lamp-lit wall behind a grey coat is 2.7x in the evaluation's clean set), but not more
-detailed than it, nor much more contrasty in 9 px windows, which its blur would have smoothed. The
-statistic is the largest log ratio of the background's loudness to the subject's over its
-allowance.
+Loudness of a region, as a viewer sees it (sRGB): its colour variety (the root-mean-square distance
+of its pixels' opponent colours, red-green and yellow-blue as in Hasler & Suesstrunk's colourfulness,
+from the region's mean colour), its local contrast (standard deviation of luma in 9 px windows) and its
+detail energy (mean absolute Laplacian of luma). Colour variety, not mean saturation: a uniform
+colour cast does not compete with the subject (a lamp-lit wall behind a grey coat is 2.7x the
+coat's mean saturation in the evaluation's clean set, but only 1.2x its colour variety), a
+background of many loud colours does. Blur lowers contrast and detail and mixes colours, so each
+measure has its own allowance (:data:`ALLOWED_RATIO`): a defocused background may be a little more
+varied in colour than the subject, but not more detailed than it, nor much more contrasty in 9 px
+windows, which its blur would have smoothed. The statistic is the largest log ratio of the
+background's loudness to the subject's over its allowance.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from .filters import luminance
 from .signs import Evidence, SignResult, severity_from_raw
 from .shot import bounding_box
 
-#: Background / subject loudness at the flag threshold, per measure. Saturation is calibrated on
-#: clean renders (at most 2.75x); contrast and detail on what blur allows (clean renders reach
-#: 1.03x and 0.73x).
-ALLOWED_RATIO = {"saturation": math.exp(1.05), "contrast": 1.2, "detail": 1.0}
+#: Background / subject loudness at the flag threshold, per measure. Colour variety is calibrated on
+#: clean renders (at most 1.19x, the lamp-lit wall); contrast and detail on what blur allows (clean
+#: renders reach 1.03x and 0.73x).
+ALLOWED_RATIO = {"colour": 1.3, "contrast": 1.2, "detail": 1.0}
 #: Log units of excess that take the severity half-way further to 1.
 LOG_SCALE = 1.05
 #: The expected CoC (px) from which a region is "background".
@@ -42,9 +45,9 @@ def failed_hierarchy(evidence: Evidence) -> SignResult:
     background = evidence.expected_px >= BACKGROUND_COC_PX
     if int(subject.sum()) < 64 or int(background.sum()) < 64:
         return SignResult("failed-hierarchy", 0.0, heat, None, "no defocused background to compare")
-    maps = loudness_maps(evidence.image_srgb)
-    ratios = {name: math.log((float(m[background].mean()) + FLOOR) / (float(m[subject].mean()) + FLOOR))
-              for name, m in maps.items()}
+    maps = loudness_maps(evidence.image_srgb, background)
+    loud, quiet = loudness(maps, background), loudness(loudness_maps(evidence.image_srgb, subject), subject)
+    ratios = {name: math.log((loud[name] + FLOOR) / (quiet[name] + FLOOR)) for name in maps}
     name, excess = max(((name, ratio - math.log(ALLOWED_RATIO[name])) for name, ratio in ratios.items()),
                        key=lambda item: item[1])
     raw = excess + LOG_SCALE  # LOG_SCALE at the allowance: severity 0.5
@@ -54,14 +57,41 @@ def failed_hierarchy(evidence: Evidence) -> SignResult:
                       ", ".join(f"{k} x{math.exp(v):.2f}" for k, v in ratios.items()) + " (background / subject)")
 
 
-def loudness_maps(image_srgb: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-pixel saturation, local contrast and detail of a ``(3, H, W)`` sRGB image: ``(H, W)`` each."""
+def loudness_maps(image_srgb: torch.Tensor, region: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-pixel colour variety (relative to ``region``'s mean colour), local contrast and detail of
+    a ``(3, H, W)`` sRGB image: ``(H, W)`` each; their means over ``region`` are its loudness."""
     luma = luminance(image_srgb)[None, None]
     mean, mean_sq = _box_mean(luma[0], 4)[None], _box_mean(luma[0] ** 2, 4)[None]
     laplacian = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"),
                          torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3))
     return {
-        "saturation": image_srgb.amax(0) - image_srgb.amin(0),
+        "colour": colour_deviation(image_srgb, region),
         "contrast": (mean_sq - mean**2).clamp_min(0).sqrt()[0, 0],
         "detail": laplacian.abs()[0, 0],
     }
+
+
+def loudness(maps: dict[str, torch.Tensor], region: torch.Tensor) -> dict[str, float]:
+    """A region's loudness per measure from its :func:`loudness_maps`: the mean over the region,
+    root-mean-square for colour (the spread of its colours, Hasler & Suesstrunk's sigma term)."""
+    return {name: float(m[region].square().mean().sqrt()) if name == "colour" else float(m[region].mean())
+            for name, m in maps.items()}
+
+
+def opponent_colours(image_srgb: torch.Tensor) -> torch.Tensor:
+    """``(2, H, W)``: red-green and yellow-blue (Hasler & Suesstrunk 2003) of a ``(3, H, W)`` sRGB image."""
+    red, green, blue = image_srgb[:3]
+    return torch.stack([red - green, 0.5 * (red + green) - blue])
+
+
+def colour_deviation(image_srgb: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """``(H, W)``: each pixel's distance in opponent colours from ``region``'s mean colour.
+
+    Example:
+        >>> image = torch.zeros(3, 1, 4); image[0, 0, :2] = 0.5  # two red pixels, two black
+        >>> [round(v, 4) for v in colour_deviation(image, torch.ones(1, 4, dtype=torch.bool))[0].tolist()]
+        [0.2795, 0.2795, 0.2795, 0.2795]
+    """
+    opponent = opponent_colours(image_srgb)
+    mean = opponent[:, region].mean(1) if bool(region.any()) else torch.zeros(2)
+    return torch.linalg.vector_norm(opponent - mean[:, None, None], dim=0)

@@ -25,7 +25,7 @@ EXPLANATIONS = {
                        "the far background); add distances to the geometry sentence",
     "contradictory-optics": "bokeh highlights mix shapes that no single lens gives (round and oval, "
                             "ovals against the cat-eye trend); ask for a single look",
-    "failed-hierarchy": "the defocused background is louder (contrast, saturation, detail) than the "
+    "failed-hierarchy": "the defocused background is louder (contrast, colour, detail) than the "
                         "in-focus subject; key on the subject",
     "fine-pattern": "detail or moire survives where the expected blur forbids it; simplify or reframe",
 }

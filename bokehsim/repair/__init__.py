@@ -39,7 +39,7 @@ from .hierarchy import calm_background
 from .detail import SIGMA_PER_COC, forbidden_detail, remove_forbidden_detail
 from .protect import subject_mask
 from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
-from .rims import fill_sharp_strip, remove_lines, remove_rims
+from .rims import fill_sharp_strip, remove_lines, remove_rims, remove_smear
 from .tone import apply_black_point, decide_tone
 
 MODES = ("auto", "off")
@@ -183,13 +183,14 @@ def fix(
             decisions["lines"] = {"pixels": int(lines.sum())}
             image, strip = fill_sharp_strip(image, expected, protected)
             decisions["sharp_strip"] = {"pixels": int(strip.sum())}
+            image, decisions["smear"] = remove_smear(image, expected, protected)
     missing = missing_blur(expected, existing)
     missing.coc_px[protected] = 0.0
     # Rims are removed only where the band is re-rendered: a band whose blur is already right is
     # left as the picture has it (the rim test cannot tell a rim from the background's own detail).
     curved = apply_black_point(image, curve.black_point)  # the picture's tone: everywhere but the subject
     unmixed = curved
-    if rims == "auto":
+    if rims == "auto" and not decisions.get("smear", {}).get("unmixed"):  # a fitted smear was unmixed already
         rim = remove_rims(curved, protected, existing)
         unmixed = torch.where(missing.coc_px.abs() >= NEGLIGIBLE_COC_PX, rim.image, curved)
         decisions["rims"] = rim.stats()

@@ -2,11 +2,12 @@
 
 The seed article: "smooth face, garish background: failed hierarchy", and "sometimes bring the
 background slightly more desaturated than the subject to keep the hierarchy". Loudness is measured
-in the encoded (sRGB) picture as the viewer sees it: mean saturation (max - min of R, G, B) and local
-contrast (standard deviation of luma in 9 px windows), as ``diagnose``'s ``failed-hierarchy`` sign
-measures them. Where the background's loudness exceeds the subject's by more than the factor at which
-that sign is flagged (its ``ALLOWED_RATIO``, per measure), the background's saturation (around its grey) or local
-contrast (around its 9 px mean) is scaled down just enough to reach that factor, and no further. The subject is not touched; the change fades in with the expected blur.
+in the encoded (sRGB) picture as the viewer sees it: colour variety (opponent colours' distance from
+the region's mean colour) and local contrast (standard deviation of luma in 9 px windows), as
+``diagnose``'s ``failed-hierarchy`` sign measures them. Where the background's loudness exceeds the
+subject's by more than the factor at which that sign is flagged (its ``ALLOWED_RATIO``, per
+measure), the background's colours (around its mean colour) or local contrast (around its 9 px mean)
+are scaled down just enough to reach that factor, and no further. The subject is not touched; the change fades in with the expected blur.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from ..depth_refine import _box_mean
 from ..diagnosis.filters import luminance
-from ..diagnosis.sign_hierarchy import ALLOWED_RATIO, BACKGROUND_COC_PX, FLOOR, loudness_maps
+from ..diagnosis.sign_hierarchy import ALLOWED_RATIO, BACKGROUND_COC_PX, FLOOR, loudness, loudness_maps
 
 #: Expected |CoC| (px) from which the change starts fading in (full at ``BACKGROUND_COC_PX``).
 FADE_FROM_COC_PX = 2.0
@@ -29,7 +30,7 @@ def _local_mean(plane: torch.Tensor) -> torch.Tensor:
 
 def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, subject: torch.Tensor
                     ) -> tuple[torch.Tensor, dict]:
-    """Scale the background's saturation and contrast down to their allowed ratios to the subject's.
+    """Scale the background's colour variety and contrast down to their allowed ratios to the subject's.
 
     Args:
         image_encoded: ``(3, H, W)`` encoded colour in [0, 1].
@@ -38,7 +39,7 @@ def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, 
 
     Returns:
         The image (a new tensor, or the input when nothing is too loud) and the decision per measure:
-        ``{"saturation": {"ratio": r, "scale": s}, "contrast": {...}}`` (scale 1: unchanged).
+        ``{"colour": {"ratio": r, "scale": s}, "contrast": {...}}`` (scale 1: unchanged).
     """
     background = expected_coc_px.abs() >= BACKGROUND_COC_PX
     if image_encoded.shape[0] != 3 or int(subject.sum()) < 64 or int(background.sum()) < 64:
@@ -46,20 +47,24 @@ def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, 
     fade = ((expected_coc_px.abs() - FADE_FROM_COC_PX) / (BACKGROUND_COC_PX - FADE_FROM_COC_PX)).clamp(0, 1)
     fade = fade * ~subject
     out, decisions = image_encoded, {}
-    for name, level in loudness_maps(image_encoded).items():
-        if name not in ("saturation", "contrast"):
-            continue  # detail follows contrast
-        ratio = (float(level[background].mean()) + FLOOR) / (float(level[subject].mean()) + FLOOR)
+    for name in ("colour", "contrast"):  # detail follows contrast
+        background_level = loudness(loudness_maps(out, background), background)[name]
+        subject_level = loudness(loudness_maps(out, subject), subject)[name]
+        ratio = (background_level + FLOOR) / (subject_level + FLOOR)
         # Scale the background's loudness so (scale * L_bg + floor) / (L_subject + floor) = allowed.
         scale = 1.0
         allowed = ALLOWED_RATIO[name]
         if ratio > allowed:
-            target = allowed * (float(level[subject].mean()) + FLOOR) - FLOOR
-            scale = max(0.0, target / float(level[background].mean()))
+            target = allowed * (subject_level + FLOOR) - FLOOR
+            scale = max(0.0, target / background_level)
             factor = 1.0 - (1.0 - scale) * fade
-            if name == "saturation":
-                grey = out.mean(0, keepdim=True)
-                out = grey + (out - grey) * factor
+            if name == "colour":
+                # Opponent colours ignore grey: scaling each pixel's chroma (colour minus its luma)
+                # about the background's mean chroma scales their distance from its mean colour,
+                # and keeps every pixel's luma (so the contrast too).
+                chroma = out - luminance(out)[None]
+                mean_chroma = chroma[:, background].mean(1)[:, None, None]
+                out = out + (chroma - mean_chroma) * (factor - 1.0)
             else:
                 luma = luminance(out)
                 mean = _local_mean(luma)
