@@ -267,3 +267,34 @@ def test_a_background_made_more_contrasty_than_blur_leaves_it_fails_the_hierarch
     report = diagnose(quantised(torch.where(sharp[2], clean, boosted)), sharp[1], LENS)
     sign = report.sign("failed-hierarchy")
     assert sign.flagged and "contrast x1.3" in sign.note, sign.note
+
+
+def test_a_colour_cast_is_no_louder_background_but_many_loud_colours_are():
+    """failed-hierarchy reads the spread of the background's colours, not their mean saturation: a
+    background tinted warm all over (mean saturation far above the grey subject's) is allowed, the
+    same background in patches of many strong colours is not."""
+    from bokehsim.diagnosis.shot import shot_from_depth
+    from bokehsim.diagnosis.sign_hierarchy import failed_hierarchy
+    from bokehsim.diagnosis.signs import Evidence
+
+    generator = torch.Generator().manual_seed(3)
+    depth = torch.full((HEIGHT, WIDTH), 12.0)
+    depth[40:120, 80:160] = 2.0
+    subject = depth == 2.0
+    # The subject: a textured grey with a little colour in it; the background: smooth, as blur leaves it.
+    texture = 0.45 + 0.15 * torch.rand(1, HEIGHT, WIDTH, generator=generator)
+    grey = texture * (1 + 0.1 * (torch.rand(3, HEIGHT, WIDTH, generator=generator) - 0.5))
+    smooth = 0.4 + 0.2 * torch.linspace(0, 1, WIDTH).expand(HEIGHT, WIDTH)
+    patches = torch.rand(3, HEIGHT // 16, WIDTH // 16, generator=generator).repeat_interleave(16, 1).repeat_interleave(16, 2)
+    warm = smooth * torch.tensor([1.0, 0.7, 0.45])[:, None, None]
+    pictures = {"cast": torch.where(subject, grey, warm), "patches": torch.where(subject, grey, 0.1 + 0.8 * patches)}
+    shot = shot_from_depth(depth, focal_length_mm=85, focus_distance_m=2.0, sensor_width_mm=36, f_number=1.4)
+    expected = shot.expected_coc_px(1.4)
+    severities = {}
+    for name, srgb in pictures.items():
+        evidence = Evidence(srgb_to_linear(srgb), srgb, None, shot, 1.4, expected, None, None)
+        severities[name] = failed_hierarchy(evidence)
+    cast_saturation = float((pictures["cast"].amax(0) - pictures["cast"].amin(0))[~subject].mean())
+    assert cast_saturation > 4 * float((grey.amax(0) - grey.amin(0))[subject].mean())
+    assert not severities["cast"].flagged, severities["cast"].note
+    assert severities["patches"].flagged, severities["patches"].note

@@ -29,7 +29,7 @@ from ..composite import push_pull
 from ..diagnosis import diagnose, estimate_defocus
 from ..diagnosis.components import connected_components
 from ..diagnosis.defocus import disc_diameters
-from ..diagnosis.shot import dilate
+from ..diagnosis.shot import dilate, shot_from_depth
 from ..diagnosis.signs import SignResult
 from ..errors import InputError
 from ..lens import Lens
@@ -173,6 +173,7 @@ def fix(
         existing_blur_px, blur_confidence = disc_readings(colour, expected, readings, estimate.edge_confidence.cpu())
         decisions["existing_blur"] = "estimated"
     existing = background_blur(existing_blur_px, blur_confidence, protected)
+    flagged = None
     if forbidden is not None:
         # diagnose judges the picture as it came: the low-pass leaves a patch's edges half sharp,
         # which read as blur that ignores distance over the whole background.
@@ -199,8 +200,14 @@ def fix(
     if bool((missing.coc_px.abs() >= NEGLIGIBLE_COC_PX).any()) or curve.expand_highlights:
         out, out_alpha = render_missing(image, unmixed, missing.coc_px, lens, aperture=aperture,
                                         alpha=alpha, curve=curve, progress=progress)
-    out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
-                         seed=seed, decisions=decisions)
+    # The hierarchy is calmed only as far as diagnose asks: not where it judged the picture and
+    # found the background no louder than the subject.
+    calm = hierarchy == "auto" and (flagged is None or "failed-hierarchy" in flagged)
+    if hierarchy == "auto" and not calm:
+        decisions["hierarchy"] = {"skipped": "diagnose does not flag failed-hierarchy"}
+    out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain,
+                         hierarchy="auto" if calm else "off", seed=seed, decisions=decisions,
+                         in_focus=in_focus_region(depth_m, lens, protected))
     out = torch.where(protected, image, out)
     if alpha is not None:
         out_alpha = torch.where(protected, alpha.cpu(), out_alpha)
@@ -309,10 +316,22 @@ def background_blur(existing_blur_px: torch.Tensor, confidence: torch.Tensor | N
     return push_pull(existing_blur_px.float().cpu().clamp_min(0.0)[None], weight)[0]
 
 
+def in_focus_region(depth_m: torch.Tensor, lens: Lens, protected: torch.Tensor) -> torch.Tensor:
+    """The in-focus region as ``diagnose`` reads it (its ``failed-hierarchy`` compares the background
+    with it), or ``protected`` where it finds none."""
+    try:
+        return shot_from_depth(depth_m, focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m,
+                               sensor_width_mm=lens.sensor_width_mm, f_number=lens.f_number).in_focus
+    except InputError:
+        return protected
+
+
 def finish_encoded(linear: torch.Tensor, before: torch.Tensor, expected: torch.Tensor, protected: torch.Tensor,
-                   missing_coc_px: torch.Tensor, *, grain: str, hierarchy: str, seed: int, decisions: dict) -> torch.Tensor:
+                   missing_coc_px: torch.Tensor, *, grain: str, hierarchy: str, seed: int, decisions: dict,
+                   in_focus: torch.Tensor) -> torch.Tensor:
     """Grain and hierarchy, which act on the encoded (sRGB) picture (``before``: the linear picture
-    before the re-blur); pixels above 1.0 (HDR) keep their linear value."""
+    before the re-blur; ``in_focus``: the region the hierarchy compares the background with); pixels
+    above 1.0 (HDR) keep their linear value."""
     if grain == "off" and hierarchy == "off":
         return linear
     encoded = tone_curves.linear_to_srgb(linear)
@@ -325,5 +344,5 @@ def finish_encoded(linear: torch.Tensor, before: torch.Tensor, expected: torch.T
             decisions["grain"]["reblurred_before"] = present.to_dict()["level"]
             encoded = match_grain(encoded, model, present, missing_coc_px * reblurred, seed=seed)
     if hierarchy == "auto":
-        encoded, decisions["hierarchy"] = calm_background(encoded, expected, protected)
+        encoded, decisions["hierarchy"] = calm_background(encoded, expected, protected, in_focus)
     return torch.where(linear > 1.0, linear, tone_curves.srgb_to_linear(encoded))

@@ -28,28 +28,31 @@ def _local_mean(plane: torch.Tensor) -> torch.Tensor:
     return _box_mean(plane[None], WINDOW_PX // 2)[0]
 
 
-def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, subject: torch.Tensor
-                    ) -> tuple[torch.Tensor, dict]:
+def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, subject: torch.Tensor,
+                    in_focus: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Scale the background's colour variety and contrast down to their allowed ratios to the subject's.
 
     Args:
         image_encoded: ``(3, H, W)`` encoded colour in [0, 1].
         expected_coc_px: ``(H, W)`` signed expected CoC, px.
-        subject: ``(H, W)`` bool, the protected subject.
+        subject: ``(H, W)`` bool, the protected subject (never changed).
+        in_focus: ``(H, W)`` bool, the region whose loudness the background is compared with
+            (``diagnose``'s in-focus region); None: ``subject``.
 
     Returns:
         The image (a new tensor, or the input when nothing is too loud) and the decision per measure:
         ``{"colour": {"ratio": r, "scale": s}, "contrast": {...}}`` (scale 1: unchanged).
     """
     background = expected_coc_px.abs() >= BACKGROUND_COC_PX
-    if image_encoded.shape[0] != 3 or int(subject.sum()) < 64 or int(background.sum()) < 64:
+    in_focus = subject if in_focus is None else in_focus
+    if image_encoded.shape[0] != 3 or int(in_focus.sum()) < 64 or int(background.sum()) < 64:
         return image_encoded, {}
     fade = ((expected_coc_px.abs() - FADE_FROM_COC_PX) / (BACKGROUND_COC_PX - FADE_FROM_COC_PX)).clamp(0, 1)
     fade = fade * ~subject
     out, decisions = image_encoded, {}
     for name in ("colour", "contrast"):  # detail follows contrast
         background_level = loudness(loudness_maps(out, background), background)[name]
-        subject_level = loudness(loudness_maps(out, subject), subject)[name]
+        subject_level = loudness(loudness_maps(out, in_focus), in_focus)[name]
         ratio = (background_level + FLOOR) / (subject_level + FLOOR)
         # Scale the background's loudness so (scale * L_bg + floor) / (L_subject + floor) = allowed.
         scale = 1.0
