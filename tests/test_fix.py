@@ -314,3 +314,21 @@ def test_a_background_louder_than_blur_allows_is_calmed_to_its_allowance_and_no_
         assert abs(ratio(calmed, loud) - ALLOWED_RATIO[loud]) < 0.08, loud
         assert decisions[quiet]["scale"] == 1.0, loud
         assert torch.equal(calmed[:, subject], image[:, subject])
+
+
+def test_colour_variety_is_calmed_only_when_asked():
+    """--hierarchy auto calms only what blur forbids (local contrast); a colourful background is a
+    composition choice, calmed to diagnose's allowance with --hierarchy colour."""
+    from bokehsim.diagnosis.sign_hierarchy import ALLOWED_RATIO
+
+    sharp, depth = scene()
+    lens = replace(LENS, f_number=1.4)  # a background defocused by 6 px and more
+    clean = to_8bit(render_full(sharp, depth, lens).image)  # a checker of random colours behind a brown disc
+    blur = lens.coc_px(depth, WIDTH).abs()
+    auto = fix(clean, depth, lens, existing_blur_px=blur, grain="off")
+    colour = fix(clean, depth, lens, existing_blur_px=blur, grain="off", hierarchy="colour")
+    assert "colour" not in auto.decisions["hierarchy"]
+    assert colour.decisions["hierarchy"]["colour"]["ratio"] > 2 * ALLOWED_RATIO["colour"]
+    assert colour.decisions["hierarchy"]["colour"]["scale"] < 0.3  # 4.9x -> 1.3x
+    assert torch.equal(codes(colour.image)[:, colour.protected], codes(clean)[:, colour.protected])
+    assert psnr(auto.image, clean) > psnr(colour.image, clean) + 10.0  # 36.8 and 23.9 dB of the render

@@ -26,6 +26,14 @@ class Mode(str, Enum):
     off = "off"
 
 
+class HierarchyMode(str, Enum):
+    """``--hierarchy``: the loudness blur forbids (``auto``), colour variety too (``colour``), or none."""
+
+    auto = "auto"
+    colour = "colour"
+    off = "off"
+
+
 @app.command("fix")
 @handle_input_errors
 @depth_options
@@ -43,7 +51,7 @@ def fix_cli(
     black_point: Annotated[float | None, typer.Option("--black-point", help="Linear level mapped to black over the picture but the subject (the black is measured, never moved unasked).")] = None,
     rims: Annotated[Mode, typer.Option("--rims", help="Unmix subject colour smeared into the re-blurred band around the subject, and replace a cut-out's lines and sharp strip by the background: auto or off.")] = Mode.auto,
     grain: Annotated[Mode, typer.Option("--grain", help="Give re-blurred regions the sharp region's grain: auto or off.")] = Mode.auto,
-    hierarchy: Annotated[Mode, typer.Option("--hierarchy", help="Calm a background louder than the subject: auto or off.")] = Mode.auto,
+    hierarchy: Annotated[HierarchyMode, typer.Option("--hierarchy", help="Where diagnose flags failed-hierarchy, calm the background's local contrast to what it allows (auto), its colour variety too (colour), or nothing (off).")] = HierarchyMode.auto,
     compare: Annotated[Path | None, typer.Option("--compare", help="Also write before | after side by side (.png).", rich_help_panel="Outputs")] = None,
     changes: Annotated[Path | None, typer.Option("--changes", help="Also write a heat map of what changed (.png).", rich_help_panel="Outputs")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Also write diagnose's report before and after the fix (.json).", rich_help_panel="Outputs")] = None,

@@ -43,6 +43,9 @@ from .rims import fill_sharp_strip, remove_lines, remove_rims, remove_smear
 from .tone import apply_black_point, decide_tone
 
 MODES = ("auto", "off")
+#: ``--hierarchy``: ``auto`` calms the loudness blur forbids (local contrast), ``colour`` the
+#: background's colour variety as well (a composition choice: a colourful scene is not a wrong blur).
+HIERARCHY_MODES = ("auto", "colour", "off")
 #: Blur readings closer than this to the subject are the subject's own hard outline (or its rim), not
 #: the background's blur: the background's blur there is spread from farther readings.
 OUTLINE_READING_PX = 4
@@ -121,7 +124,8 @@ def fix(
             where ``diagnose`` flags a cut-out, replace light or dark lines and a sharp strip along
             the outline by the background) or ``off``.
         grain: ``auto`` (match the sharp region's grain) or ``off``.
-        hierarchy: ``auto`` (calm a background louder than the subject) or ``off``.
+        hierarchy: ``auto`` (calm a background whose local contrast is louder than the subject's
+            beyond what ``diagnose`` allows), ``colour`` (its colour variety too) or ``off``.
         seed: the synthesised grain's seed.
         progress: ``progress(done, total)`` during the render.
 
@@ -144,9 +148,10 @@ def fix(
                         ("subject", subject)):
         if value is not None and value.shape != shape:
             raise InputError(f"{name}: expected shape {tuple(shape)} like the depth, got {tuple(value.shape)}")
-    for option, mode in (("--rims", rims), ("--grain", grain), ("--hierarchy", hierarchy)):
-        if mode not in MODES:
-            raise InputError(f"{option}: expected auto or off, got {mode!r}")
+    for option, mode, allowed in (("--rims", rims, MODES), ("--grain", grain, MODES),
+                                  ("--hierarchy", hierarchy, HIERARCHY_MODES)):
+        if mode not in allowed:
+            raise InputError(f"{option}: expected {' or '.join(allowed)}, got {mode!r}")
     image, depth_m = image.float().cpu(), depth_m.float().cpu()
     width = shape[-1]
     expected = lens.coc_px(depth_m, width)
@@ -202,12 +207,11 @@ def fix(
                                         alpha=alpha, curve=curve, progress=progress)
     # The hierarchy is calmed only as far as diagnose asks: not where it judged the picture and
     # found the background no louder than the subject.
-    calm = hierarchy == "auto" and (flagged is None or "failed-hierarchy" in flagged)
-    if hierarchy == "auto" and not calm:
+    if hierarchy != "off" and flagged is not None and "failed-hierarchy" not in flagged:
         decisions["hierarchy"] = {"skipped": "diagnose does not flag failed-hierarchy"}
-    out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain,
-                         hierarchy="auto" if calm else "off", seed=seed, decisions=decisions,
-                         in_focus=in_focus_region(depth_m, lens, protected))
+        hierarchy = "off"
+    out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
+                         seed=seed, decisions=decisions, in_focus=in_focus_region(depth_m, lens, protected))
     out = torch.where(protected, image, out)
     if alpha is not None:
         out_alpha = torch.where(protected, alpha.cpu(), out_alpha)
@@ -343,6 +347,7 @@ def finish_encoded(linear: torch.Tensor, before: torch.Tensor, expected: torch.T
             present = measure_grain(tone_curves.linear_to_srgb(before), reblurred)
             decisions["grain"]["reblurred_before"] = present.to_dict()["level"]
             encoded = match_grain(encoded, model, present, missing_coc_px * reblurred, seed=seed)
-    if hierarchy == "auto":
-        encoded, decisions["hierarchy"] = calm_background(encoded, expected, protected, in_focus)
+    if hierarchy != "off":
+        measures = ("colour", "contrast") if hierarchy == "colour" else ("contrast",)
+        encoded, decisions["hierarchy"] = calm_background(encoded, expected, protected, in_focus, measures)
     return torch.where(linear > 1.0, linear, tone_curves.srgb_to_linear(encoded))

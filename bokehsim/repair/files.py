@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..jobs import DepthSource, LensSettings, check_lens_settings, check_outputs, load_inputs, sidecar_parameters
 from ..jobs import write_render_outputs
 from ..tone import linear_to_srgb
-from . import MODES, fix
+from . import HIERARCHY_MODES, MODES, fix
 from .tone import check_black_point
 
 #: A focus point at or beyond this quantile of the depth map is on the farthest thing in view (the
@@ -83,9 +83,10 @@ def fix_files(
     side = [p for p in (compare, changes) if p is not None]
     check_outputs([output, *side], [image, depth.path, subject_mask, existing_blur])
     check_report_path(report, [output, *side, image, depth.path, subject_mask, existing_blur])
-    for option, mode in (("--tone", tone), ("--rims", rims), ("--grain", grain), ("--hierarchy", hierarchy)):
-        if mode not in MODES:
-            raise InputError(f"{option}: expected auto or off, got {mode!r}")
+    for option, mode, allowed in (("--tone", tone, MODES), ("--rims", rims, MODES), ("--grain", grain, MODES),
+                                  ("--hierarchy", hierarchy, HIERARCHY_MODES)):
+        if mode not in allowed:
+            raise InputError(f"{option}: expected {' or '.join(allowed)}, got {mode!r}")
     check_black_point(black_point)
     if seed < 0:
         raise InputError(f"--seed: expected an integer >= 0, got {seed}")

@@ -29,7 +29,8 @@ def _local_mean(plane: torch.Tensor) -> torch.Tensor:
 
 
 def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, subject: torch.Tensor,
-                    in_focus: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+                    in_focus: torch.Tensor | None = None, measures: tuple[str, ...] = ("colour", "contrast"),
+                    ) -> tuple[torch.Tensor, dict]:
     """Scale the background's colour variety and contrast down to their allowed ratios to the subject's.
 
     Args:
@@ -50,7 +51,7 @@ def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, 
     fade = ((expected_coc_px.abs() - FADE_FROM_COC_PX) / (BACKGROUND_COC_PX - FADE_FROM_COC_PX)).clamp(0, 1)
     fade = fade * ~subject
     out, decisions = image_encoded, {}
-    for name in ("colour", "contrast"):  # detail follows contrast
+    for name in measures:  # detail follows contrast
         background_level = loudness(loudness_maps(out, background), background)[name]
         subject_level = loudness(loudness_maps(out, in_focus), in_focus)[name]
         ratio = (background_level + FLOOR) / (subject_level + FLOOR)
