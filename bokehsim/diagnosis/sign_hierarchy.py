@@ -46,7 +46,8 @@ def failed_hierarchy(evidence: Evidence) -> SignResult:
     if int(subject.sum()) < 64 or int(background.sum()) < 64:
         return SignResult("failed-hierarchy", 0.0, heat, None, "no defocused background to compare")
     maps = loudness_maps(evidence.image_srgb, background)
-    loud, quiet = loudness(maps, background), loudness(loudness_maps(evidence.image_srgb, subject), subject)
+    subject_maps = {**maps, "colour": colour_deviation(evidence.image_srgb, subject)}  # colour is about a region's mean
+    loud, quiet = loudness(maps, background), loudness(subject_maps, subject)
     ratios = {name: math.log((loud[name] + FLOOR) / (quiet[name] + FLOOR)) for name in maps}
     name, excess = max(((name, ratio - math.log(ALLOWED_RATIO[name])) for name, ratio in ratios.items()),
                        key=lambda item: item[1])
@@ -94,4 +95,4 @@ def colour_deviation(image_srgb: torch.Tensor, region: torch.Tensor) -> torch.Te
     """
     opponent = opponent_colours(image_srgb)
     mean = opponent[:, region].mean(1) if bool(region.any()) else torch.zeros(2)
-    return torch.linalg.vector_norm(opponent - mean[:, None, None], dim=0)
+    return torch.hypot(opponent[0] - mean[0], opponent[1] - mean[1])

@@ -16,7 +16,7 @@ import torch
 
 from ..depth_refine import _box_mean
 from ..diagnosis.filters import luminance
-from ..diagnosis.sign_hierarchy import ALLOWED_RATIO, BACKGROUND_COC_PX, FLOOR, loudness, loudness_maps
+from ..diagnosis.sign_hierarchy import ALLOWED_RATIO, BACKGROUND_COC_PX, FLOOR, colour_deviation, loudness, loudness_maps
 
 #: Expected |CoC| (px) from which the change starts fading in (full at ``BACKGROUND_COC_PX``).
 FADE_FROM_COC_PX = 2.0
@@ -52,8 +52,10 @@ def calm_background(image_encoded: torch.Tensor, expected_coc_px: torch.Tensor, 
     fade = fade * ~subject
     out, decisions = image_encoded, {}
     for name in measures:  # detail follows contrast
-        background_level = loudness(loudness_maps(out, background), background)[name]
-        subject_level = loudness(loudness_maps(out, in_focus), in_focus)[name]
+        maps = loudness_maps(out, background)
+        background_level = loudness(maps, background)[name]
+        subject_maps = {**maps, "colour": colour_deviation(out, in_focus)}  # colour is about a region's mean
+        subject_level = loudness(subject_maps, in_focus)[name]
         ratio = (background_level + FLOOR) / (subject_level + FLOOR)
         # Scale the background's loudness so (scale * L_bg + floor) / (L_subject + floor) = allowed.
         scale = 1.0

@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from ..composite import push_pull
 from ..diagnosis.filters import gaussian_blur, luminance, region_mean
@@ -265,6 +266,8 @@ def _share_along(candidate: torch.Tensor, region: torch.Tensor, distance: torch.
     return share
 
 
+#: The smear is fitted on a copy of the picture at most this many px on its long side.
+SMEAR_WORKING_PX = 640
 #: The plate blurs tried, as fractions of the background's CoC next to the subject (a plate blurred
 #: from a quarter of the lens's blur to half again as much).
 SMEAR_PLATE_FRACTIONS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
@@ -314,12 +317,48 @@ def remove_smear(image: torch.Tensor, expected_coc_px: torch.Tensor,
         >>> [round(float((x[:, 10, 24:] - 0.1).abs().max()), 3) for x in (image[None], fixed)], fit["black"]
         ([0.043, 0.001], 1.0)
     """
+    none = {"plate_coc_px": 0.0, "subject": 0.0, "black": 0.0, "explained": 0.0, "unmixed": False}
+    # The smear is as smooth as the plate's blur: it is fitted on a copy at most SMEAR_WORKING_PX
+    # wide (a 1080p picture's plates are 10-30 px wide Gaussians, costly at full size).
+    height, width = expected_coc_px.shape
+    scale = min(1.0, SMEAR_WORKING_PX / max(height, width))
+    small = (max(8, round(height * scale)), max(8, round(width * scale)))
+    fit = _fit_smear(_resized(image, small, "area"), _resized(expected_coc_px[None], small, "nearest-exact")[0] * scale,
+                     None if protected is None else _resized(protected[None].float(), small, "nearest-exact")[0] > 0.5)
+    if fit is None:
+        return image, none
+    plate_coc, a, b, explained, share, subject_mass = fit
+    decision = {"plate_coc_px": round(plate_coc / scale, 3), "subject": round(a, 4), "black": round(b, 4),
+                "explained": round(explained, 4), "unmixed": explained >= SMEAR_MIN_EXPLAINED}
+    if not decision["unmixed"]:
+        return image, decision
+    share = _resized(share[None], (height, width), "bilinear")[0]
+    subject_mass = _resized(subject_mass, (height, width), "bilinear")
+    unmix = (expected_coc_px >= MIN_FAR_COC_PX) & (share >= SMEAR_MIN_SHARE)
+    if protected is not None:
+        unmix &= ~protected
+    keep = (1 - (a + b) * share).clamp_min(1 - MAX_SHARE)
+    cleaned = image.clone()
+    cleaned[:, unmix] = ((image - a * subject_mass) / keep).clamp_min(0.0)[:, unmix]
+    return cleaned, decision
+
+
+def _resized(planes: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """``(C, H, W)`` planes at ``size`` (the planes themselves when already that size)."""
+    if tuple(planes.shape[-2:]) == size:
+        return planes
+    return F.interpolate(planes[None].float(), size=size, mode=mode,
+                         **({"align_corners": False} if mode == "bilinear" else {}))[0]
+
+
+def _fit_smear(image: torch.Tensor, expected_coc_px: torch.Tensor, protected: torch.Tensor | None):
+    """The best smear fit (see :func:`remove_smear`): ``(plate_coc_px, a, b, explained, share m,
+    subject colour mass m c)``, or None where there is no band to fit."""
     subject = expected_coc_px.abs() <= MAX_NEAR_COC_PX
     far = expected_coc_px >= MIN_FAR_COC_PX
     near = far & dilate(subject, NEAR_PX)
-    none = {"plate_coc_px": 0.0, "subject": 0.0, "black": 0.0, "explained": 0.0, "unmixed": False}
     if not bool(near.any()):
-        return image, none
+        return None
     plate_cocs = [fraction * float(expected_coc_px[near].median()) for fraction in SMEAR_PLATE_FRACTIONS]
     reach = math.ceil(2.5 * plate_cocs[-1] / 4)  # 2.5 Gaussian widths: the share is under 1 % beyond
     distance = distance_px(subject, reach)
@@ -328,33 +367,24 @@ def remove_smear(image: torch.Tensor, expected_coc_px: torch.Tensor,
         band &= ~protected
     beyond = far & (distance > reach)
     if not bool(band.any()) or not bool(beyond.any()):
-        return image, none
+        return None
     background = push_pull(image, beyond.float())
     departure = (image - background)[:, band]
     best = (0.0, None)
     for plate_coc in plate_cocs:
         share = gaussian_blur(subject.float(), plate_coc / 4)
-        smeared = gaussian_blur(image * subject, plate_coc / 4) / share.clamp_min(1e-6)
-        toward_subject = (share * (smeared - background))[:, band]
+        subject_mass = gaussian_blur(image * subject, plate_coc / 4)  # m c
+        toward_subject = (subject_mass - share * background)[:, band]
         toward_black = (-share * background)[:, band]
         a, b = _nonnegative_fit(toward_subject, toward_black, departure)
         fitted = a * toward_subject + b * toward_black
         explained = float((2 * departure * fitted - fitted**2).sum())  # the squared residual it removes
         if explained > best[0]:
-            best = (explained, (plate_coc, a, b, share, smeared))
+            best = (explained, (plate_coc, a, b, share, subject_mass))
     if best[1] is None:
-        return image, none
-    plate_coc, a, b, share, smeared = best[1]
-    explained = best[0] / float(departure.square().sum())
-    fit = {"plate_coc_px": round(plate_coc, 3), "subject": round(a, 4), "black": round(b, 4),
-           "explained": round(explained, 4), "unmixed": explained >= SMEAR_MIN_EXPLAINED}
-    if not fit["unmixed"]:
-        return image, fit
-    unmix = band & (share >= SMEAR_MIN_SHARE)
-    keep = (1 - (a + b) * share).clamp_min(1 - MAX_SHARE)
-    cleaned = image.clone()
-    cleaned[:, unmix] = ((image - a * share * smeared) / keep).clamp_min(0.0)[:, unmix]
-    return cleaned, fit
+        return None
+    plate_coc, a, b, share, subject_mass = best[1]
+    return plate_coc, a, b, best[0] / float(departure.square().sum()), share, subject_mass
 
 
 def _nonnegative_fit(u: torch.Tensor, v: torch.Tensor, e: torch.Tensor) -> tuple[float, float]:
