@@ -88,6 +88,23 @@ HASHES: dict[str, str] = {
     'tiled': '09732a463b9cd846',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'deterministic': '08052038a58ad54d',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
 }
+#: The same renders on a CPU whose vectorised float maths rounds differently (an AMD EPYC, seen
+#: 2026-12-06; the hashes above came from the earlier build machines): only the vignetted placement
+#: (cat-eye, swirl, and the scenes and channels that use them) differs, in the last bits. A refactor
+#: must keep the hash of the machine it runs on.
+OTHER_CPU_HASHES: dict[str, str] = {
+    'cat-eye/behind/numba': 'e555d200e93b4d1d',
+    'cat-eye/behind/torch': 'b7d1733c488f5898',
+    'cat-eye/front/numba': 'd35e41690a5ba2db',
+    'cat-eye/front/torch': '4809c1f1b04ea49a',
+    'swirl/behind/numba': '638b49b2da369831',
+    'swirl/behind/torch': 'fe02234881f6d31c',
+    'swirl/front/numba': 'efd7d4a5bd72399e',
+    'swirl/front/torch': 'e3ee3f5034c0031a',
+    'scene highlights+alpha/numba': 'd716baf0ed076cd8',
+    'scene highlights+alpha/torch': '5c578557692fc474',
+    'render_channels torch': 'a5047a4ef02a85e9',
+}
 LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=36)
 
 
@@ -107,7 +124,8 @@ def check(name: str, got: str) -> None:
     if PRINT:
         print(f"    {name!r}: {got!r},")
         return
-    assert got == HASHES[name], f"{name}: the render changed (sha256 {got}..., stored {HASHES[name]}...)"
+    assert got in (HASHES[name], OTHER_CPU_HASHES.get(name)), \
+        f"{name}: the render changed (sha256 {got}..., stored {HASHES[name]}...)"
 
 
 # --- inputs -----------------------------------------------------------------------------------
