@@ -182,8 +182,9 @@ def test_rgba_png8_alpha_unchanged_and_colour_straight(tmp_path):
     assert image.color.shape == (3, 2, 4) and image.alpha.shape == (1, 2, 4)
     # Alpha is coverage: scaled, never sRGB-decoded.
     torch.testing.assert_close(image.alpha[0], torch.from_numpy(rgba[..., 3] / 255.0).float(), rtol=0, atol=0)
-    # Colour is not premultiplied: it is identical under alpha 0, 1, 128 and 255.
-    assert torch.equal(image.color, image.color[:, :1, :1].expand(3, 2, 4))
+    # Colour is not premultiplied: it is the same under alpha 0, 1, 128 and 255 (to the last bit or
+    # two: on some CPUs torch's vectorised sRGB decode rounds the tail of a row differently).
+    torch.testing.assert_close(image.color, image.color[:, :1, :1].expand(3, 2, 4), rtol=0, atol=1e-6)
 
     io.write_image(tmp_path / "out.png", image.color, alpha=image.alpha, bit_depth=8, transfer="srgb")
     with Image.open(tmp_path / "out.png") as out:
