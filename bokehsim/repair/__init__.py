@@ -148,10 +148,7 @@ def fix(
                         ("subject", subject)):
         if value is not None and value.shape != shape:
             raise InputError(f"{name}: expected shape {tuple(shape)} like the depth, got {tuple(value.shape)}")
-    for option, mode, allowed in (("--rims", rims, MODES), ("--grain", grain, MODES),
-                                  ("--hierarchy", hierarchy, HIERARCHY_MODES)):
-        if mode not in allowed:
-            raise InputError(f"{option}: expected {' or '.join(allowed)}, got {mode!r}")
+    check_modes(rims=rims, grain=grain, hierarchy=hierarchy)
     image, depth_m = image.float().cpu(), depth_m.float().cpu()
     width = shape[-1]
     expected = lens.coc_px(depth_m, width)
@@ -210,12 +207,22 @@ def fix(
     if hierarchy != "off" and flagged is not None and "failed-hierarchy" not in flagged:
         decisions["hierarchy"] = {"skipped": "diagnose does not flag failed-hierarchy"}
         hierarchy = "off"
+    in_focus = in_focus_region(depth_m, lens, protected) if hierarchy != "off" else protected
     out = finish_encoded(out, unmixed, expected, protected, missing.coc_px, grain=grain, hierarchy=hierarchy,
-                         seed=seed, decisions=decisions, in_focus=in_focus_region(depth_m, lens, protected))
+                         seed=seed, decisions=decisions, in_focus=in_focus)
     out = torch.where(protected, image, out)
     if alpha is not None:
         out_alpha = torch.where(protected, alpha.cpu(), out_alpha)
     return FixResult(out, out_alpha, protected, expected, existing, missing.coc_px, missing.deficit_px, decisions)
+
+
+def check_modes(**modes: str) -> None:
+    """One line naming the option whose mode is not one of its own (``--hierarchy``: HIERARCHY_MODES,
+    the others: MODES)."""
+    for name, mode in modes.items():
+        allowed = HIERARCHY_MODES if name == "hierarchy" else MODES
+        if mode not in allowed:
+            raise InputError(f"--{name}: expected {' or '.join(allowed)}, got {mode!r}")
 
 
 def render_missing(image: torch.Tensor, unmixed: torch.Tensor, missing_coc_px: torch.Tensor,

@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..jobs import DepthSource, LensSettings, check_lens_settings, check_outputs, load_inputs, sidecar_parameters
 from ..jobs import write_render_outputs
 from ..tone import linear_to_srgb
-from . import HIERARCHY_MODES, MODES, fix
+from . import check_modes, fix
 from .tone import check_black_point
 
 #: A focus point at or beyond this quantile of the depth map is on the farthest thing in view (the
@@ -83,10 +83,7 @@ def fix_files(
     side = [p for p in (compare, changes) if p is not None]
     check_outputs([output, *side], [image, depth.path, subject_mask, existing_blur])
     check_report_path(report, [output, *side, image, depth.path, subject_mask, existing_blur])
-    for option, mode, allowed in (("--tone", tone, MODES), ("--rims", rims, MODES), ("--grain", grain, MODES),
-                                  ("--hierarchy", hierarchy, HIERARCHY_MODES)):
-        if mode not in allowed:
-            raise InputError(f"{option}: expected {' or '.join(allowed)}, got {mode!r}")
+    check_modes(tone=tone, rims=rims, grain=grain, hierarchy=hierarchy)
     check_black_point(black_point)
     if seed < 0:
         raise InputError(f"--seed: expected an integer >= 0, got {seed}")
