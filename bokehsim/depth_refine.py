@@ -270,7 +270,16 @@ def _solve_sym3(cov: torch.Tensor, rhs: torch.Tensor, eps: float) -> torch.Tenso
 
 def _box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Mean over a (2r+1)^2 window clipped at the border, for (K, H, W); O(1) per pixel."""
-    return _box_sum(x, radius) / _box_sum(torch.ones_like(x[:1]), radius)
+    return _box_sum(x, radius) / _window_count(x.shape[-2], x.shape[-1], radius, x)
+
+
+def _window_count(height: int, width: int, radius: int, like: torch.Tensor) -> torch.Tensor:
+    """How many pixels of an (H, W) frame each clipped (2r+1)^2 window holds: the product of the
+    two axes' counts (exact, and half the work of box-summing ones)."""
+    def axis(n: int) -> torch.Tensor:
+        i = torch.arange(n, device=like.device)
+        return ((i + radius).clamp(max=n - 1) - (i - radius).clamp(min=0) + 1).to(like.dtype)
+    return axis(height)[:, None] * axis(width)[None, :]
 
 
 def _box_sum(x: torch.Tensor, radius: int) -> torch.Tensor:

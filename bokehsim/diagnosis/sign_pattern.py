@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..tone import srgb_to_linear
-from .filters import bright_highlights, gaussian_blur, luminance, orientation_coherence
+from .filters import bright_highlights, gaussian_blur, luminance, orientation_coherence, quantile
 from .shot import dilate, hot_box
 from .signs import Evidence, SignResult, severity_from_raw
 
@@ -103,7 +103,7 @@ def patterned_band(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_ed
         checked = region & (expected_px >= forbidden_from)
         if int(checked.sum()) < 50:
             continue
-        floor = float(energy[band][checked].quantile(0.25))
+        floor = quantile(energy[band][checked], 0.25)
         excess = checked & (energy[band] > FLOOR_FACTOR * floor + ABSOLUTE_FLOOR**2)
         coarsest[excess & (texture_like | (energy[band] > GRATING_RATIO * energy[band + 2]))] = band
     patterned = coarsest >= 0
