@@ -224,6 +224,27 @@ def test_a_light_or_dark_line_along_the_subject_is_replaced_by_the_background():
         assert psnr(fixed, truth) > psnr(picture, truth) + 6.0
 
 
+def test_a_pasted_rim_goes_up_to_the_subjects_own_pixels_which_keep_their_codes():
+    # A 2 px tinted rim, light or dark, pasted all round the disc subject (not the benchmark's box
+    # plate with a grey rim). Its inner pixel is the outline pixel the subject is grown by for its
+    # anti-aliased edge; as a line it is no edge of the subject and takes the background as well.
+    sharp, depth = scene(checks=False)
+    truth = reference(sharp, depth)
+    subject = depth <= 2.0
+    rim = dilate(subject, 2) & ~subject
+    in_focus = LENS.coc_px(depth, WIDTH).abs() < 0.5
+    for colour in ((1.0, 0.85, 0.6), (0.0, 0.0, 0.01)):
+        picture = truth.clone()
+        picture[:, rim] = torch.tensor(colour)[:, None]
+        picture = to_8bit(picture)
+        result = fix(picture, depth, LENS)
+        error = lambda image: float((codes(image) - codes(truth)).abs()[:, rim].mean())  # noqa: E731
+        assert error(result.image) < 0.1 * error(picture)  # 136 -> 3.9 and 87 -> 3.9 codes
+        assert result.decisions["lines"]["on_grown_outline"] > 0
+        for kept in (in_focus, result.protected):
+            assert torch.equal(codes(result.image)[:, kept], codes(picture)[:, kept])
+
+
 def test_a_patterned_background_next_to_the_subject_is_not_a_line():
     # Light and dark squares meet the pole in turn: each leaves the subject-background range, but
     # only on half of the outline and on and on away from it, so nothing is replaced.

@@ -37,7 +37,7 @@ from ..render import check_render_inputs, render_full
 from .grain import measure_grain, match_grain
 from .hierarchy import calm_background
 from .detail import SIGMA_PER_COC, forbidden_detail, remove_forbidden_detail
-from .protect import subject_mask
+from .protect import IN_FOCUS_COC_PX, subject_mask
 from .reblur import NEGLIGIBLE_COC_PX, depth_for_coc, missing_blur
 from .rims import fill_sharp_strip, remove_lines, remove_rims, remove_smear
 from .tone import apply_black_point, decide_tone
@@ -182,8 +182,15 @@ def fix(
         flagged = flagged_signs(picture, depth_m, lens, decisions)
         existing = judged_blur(expected, existing, forbidden, flagged)
         if rims == "auto" and flagged is not None and "cutout" in flagged:
-            image, lines = remove_lines(image, expected, protected)
-            decisions["lines"] = {"pixels": int(lines.sum())}
+            # The subject is grown by one outline pixel of the background's depth for its anti-aliased
+            # edge (see .protect); a pasted light or dark line there is no edge of the subject, and
+            # takes the background like the rest of the line.
+            outline = protected & (expected.abs() >= IN_FOCUS_COC_PX)
+            if subject is not None:
+                outline &= ~subject.bool().cpu()
+            image, lines = remove_lines(image, expected, protected & ~outline)
+            protected &= ~lines
+            decisions["lines"] = {"pixels": int(lines.sum()), "on_grown_outline": int((lines & outline).sum())}
             image, strip = fill_sharp_strip(image, expected, protected)
             decisions["sharp_strip"] = {"pixels": int(strip.sum())}
             image, decisions["smear"] = remove_smear(image, expected, protected)
