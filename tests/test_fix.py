@@ -4,7 +4,7 @@ rims removed, grain matched, on corruptions made differently from the benchmark'
 from dataclasses import replace
 
 import torch
-from fix_scene import LENS, WIDTH, add_grain, box_blur, codes, psnr, reference, scene, to_8bit
+from fix_scene import HEIGHT, LENS, WIDTH, add_grain, box_blur, codes, psnr, reference, scene, to_8bit
 
 from bokehsim import Lens, fix, render_full
 from bokehsim.repair.reblur import depth_for_coc
@@ -276,6 +276,31 @@ def test_a_smear_of_the_subject_or_of_black_is_fitted_and_unmixed_and_a_physical
         assert error(fixed) < 0.5 * error(picture), name
     kept, fit = remove_smear(to_8bit(truth), coc, dilate(subject, 1))
     assert fit["subject"] + fit["black"] < 0.05 and psnr(kept, truth) > 50.0
+
+
+def test_a_smear_over_a_night_background_full_of_lights_is_still_fitted():
+    # The subject lit against a dark background with 40 small lights (8x white, clipped in 8 bits),
+    # some of them next to it; a 9 px box smears the subject into the plate. The lights' glow is
+    # neither fitted nor continued into the band as background (it read as a black smear).
+    from bokehsim.repair.rims import remove_smear
+
+    sharp, depth = scene(checks=False)
+    subject = depth <= 2.0
+    night = torch.where(subject, sharp, 0.15 * sharp)
+    y, x = torch.meshgrid(torch.arange(HEIGHT), torch.arange(WIDTH), indexing="ij")
+    centres = torch.randint(0, HEIGHT * WIDTH, (40,), generator=torch.Generator().manual_seed(5))
+    lights = torch.zeros(HEIGHT, WIDTH, dtype=torch.bool)
+    for centre in centres.tolist():
+        lights |= (y - centre // WIDTH) ** 2 + (x - centre % WIDTH) ** 2 <= 9
+    night[:, lights & ~dilate(subject, 1)] = torch.tensor([8.0, 6.0, 3.2])[:, None]
+    truth = reference(night, depth)
+    share = box_blur(subject.float().expand(3, -1, -1), 9)
+    picture = to_8bit(torch.where(subject, truth, truth * (1 - share) + box_blur(night * subject, 9)))
+    reach = dilate(subject, 4) & ~dilate(subject, 1)
+    error = lambda image: float((codes(image) - codes(to_8bit(truth)))[:, reach].abs().mean())  # noqa: E731
+    fixed, fit = remove_smear(picture, LENS.coc_px(depth, WIDTH), dilate(subject, 1))
+    assert fit["subject"] > 0.7 and fit["unmixed"], fit
+    assert error(fixed) < 0.6 * error(picture)
 
 
 def test_a_sharp_strip_left_by_a_grown_matte_is_blurred_at_the_lens_coc():
