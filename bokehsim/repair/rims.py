@@ -282,12 +282,13 @@ SMEAR_MIN_SHARE = 0.01
 SMEAR_MIN_EXPLAINED = 0.25
 #: Band pixels brighter than this many times both the subject's colour and the background beyond
 #: the smear, plus SMEAR_MIXABLE_MARGIN (linear), are lights or the background's own highlights, not
-#: smear, and are left out of the fit. A night street's lights left its smeared plates (a Gaussian
-#: plate, an eroded matte) 3-6 % explained; without them 32-34 %. Grown mattes' sharp strips stay
-#: at 5-7 %.
+#: smear, and are left out of the fit, as are lights (LIGHT_CONTRAST). A night street's lights left
+#: its smeared plates (a Gaussian plate, an eroded matte) 3-6 % explained; without them 33-51 %.
+#: Grown mattes' sharp strips stay at 6-13 %.
 SMEAR_MIXABLE_HEADROOM = 1.2
 SMEAR_MIXABLE_MARGIN = 0.02
-#: Lights: pixels this many times brighter than the mean within LIGHT_SURROUND_PX (as diagnose reads them).
+#: Lights: pixels this many times brighter than the mean within LIGHT_SURROUND_PX, and at least half
+#: the brightest (diagnose's highlights), grown by 2 px.
 LIGHT_CONTRAST = 3.0
 LIGHT_SURROUND_PX = 30
 
@@ -305,7 +306,9 @@ def remove_smear(image: torch.Tensor, expected_coc_px: torch.Tensor,
     picture's departure from the background beyond the smear ``B0`` (push-pull from farther out) is
     regressed on ``m (c - B0)`` and ``-m B0``, and the blur that explains most is kept. The share
     follows the subject's shape, so a thin pole is unmixed less than a large subject; the
-    background's own detail is uncorrelated with the subject and averages out of the fit. Call it
+    background's own detail is uncorrelated with the subject and averages out of the fit; lights,
+    and pixels brighter than both the subject's colour and the background, are left out of it (no
+    smear makes them, and a light's glow continued into the band would read as a dark one). Call it
     only where ``diagnose`` flags a cut-out: a physical background can darken toward a subject (a
     contact shadow), which this would lift.
 
