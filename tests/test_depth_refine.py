@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from bokehsim.depth_refine import (
+    _box_mean,
     _box_sum,
     default_radius_px,
     guided_filter,
@@ -184,3 +185,12 @@ def test_resize_depth_steps_stay_steps_and_ramps_stay_smooth():
 
 def test_default_radius_grows_with_the_image():
     assert default_radius_px(128, 128) == 12 and default_radius_px(2160, 3840) == 77
+
+
+@pytest.mark.parametrize("radius", [1, 4, 9])
+def test_box_mean_divides_by_the_clipped_window_count(radius):
+    x = torch.rand(2, 37, 23, generator=torch.Generator().manual_seed(radius))
+    size = 2 * radius + 1
+    ones = F.conv2d(F.pad(torch.ones(1, 1, 37, 23), (radius,) * 4), torch.ones(1, 1, size, size))[:, 0]
+    torch.testing.assert_close(_box_mean(x, radius), _box_sum(x, radius) / ones, rtol=1e-6, atol=1e-7)
+    assert float(ones[0, 0, 0]) == (radius + 1) ** 2  # a corner window holds a quarter and a bit
