@@ -5,7 +5,9 @@ The subject is what the lens holds in focus: pixels whose expected CoC is below 
 in-focus object's outline pixels are anti-aliased, half subject colour and half background depth,
 so one pixel across a depth discontinuity joins the subject; otherwise the re-render would spread
 subject colour into the background (a halo). Pixels that a defocused foreground nearer than the
-subject spills over are not protected: the lens blurs that foreground across the subject.
+subject spills over are not protected: the lens blurs that foreground across the subject. Where
+``diagnose`` flags a cut-out, `fix` takes a pasted line on that grown outline pixel back from the
+subject (it is no anti-aliased edge; see ``fix`` and :func:`.rims.remove_lines`).
 """
 
 from __future__ import annotations
