@@ -154,7 +154,7 @@ def highlight_rims(image_linear: torch.Tensor, plane: torch.Tensor) -> torch.Ten
     # shape: a second, binary opening keeps only blobs at least 5 px across.
     bright = max_filter(min_filter(bright, 2), 2) > 0
     bright |= image_linear.amax(0) >= CLIPPED_LEVEL
-    return max_filter(bright.float(), RIM_PX) > 0
+    return max_filter(bright, RIM_PX)  # bool: grown by RIM_PX
 
 
 #: Bokeh discs: blobs at least DISC_SEED_RATIO times as bright as the darkest level around them

@@ -88,26 +88,7 @@ def dilate(mask: torch.Tensor, radius_px: int) -> torch.Tensor:
     """``(H, W)`` bool mask grown by a square of half-size ``radius_px``."""
     if radius_px <= 0:
         return mask
-    grown = mask.bool()
-    for dim in (0, 1):
-        grown = _any_in_window(grown, radius_px, dim)
-    return grown
-
-
-def _any_in_window(mask: torch.Tensor, radius_px: int, dim: int) -> torch.Tensor:
-    """Along ``dim``, whether any pixel within ``radius_px`` is set: :func:`max_filter`'s doubling
-    scheme on bools (an OR of shifted views is 25x faster than a float max filter at radius 1)."""
-    width, size = 2 * radius_px + 1, mask.shape[dim]
-    pad_shape = list(mask.shape)
-    pad_shape[dim] = radius_px
-    pad = torch.zeros(pad_shape, dtype=torch.bool, device=mask.device)
-    table = torch.cat([pad, mask, pad], dim)
-    span = 1  # table[i] = any over [i, i + span)
-    while span * 2 <= width:
-        length = table.shape[dim] - span
-        table = table.narrow(dim, 0, length) | table.narrow(dim, span, length)
-        span *= 2
-    return table.narrow(dim, 0, size) | table.narrow(dim, width - span, size)
+    return max_filter(mask.bool(), radius_px)
 
 
 def bounding_box(mask: torch.Tensor) -> list[int] | None:

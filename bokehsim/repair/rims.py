@@ -38,6 +38,7 @@ from ..composite import push_pull
 from ..diagnosis.filters import bright_highlights, gaussian_blur, luminance, region_mean
 from ..diagnosis.shot import dilate, distance_px
 from ..diagnosis.sign_cutout import MAX_NEAR_COC_PX, MIN_FAR_COC_PX, sharp_strip
+from ..diagnosis.sign_pattern import HIGHLIGHT_CONTRAST, HIGHLIGHT_SURROUND_PX
 from ..tone import linear_to_srgb
 
 #: A share below this is not worth unmixing (and the band ends where the share falls below it).
@@ -282,15 +283,14 @@ SMEAR_MIN_SHARE = 0.01
 SMEAR_MIN_EXPLAINED = 0.25
 #: Band pixels brighter than this many times both the subject's colour and the background beyond
 #: the smear, plus SMEAR_MIXABLE_MARGIN (linear), are lights or the background's own highlights, not
-#: smear, and are left out of the fit, as are lights (LIGHT_CONTRAST). A night street's lights left
-#: its smeared plates (a Gaussian plate, an eroded matte) 3-6 % explained; without them 33-51 %.
-#: Grown mattes' sharp strips stay at 6-13 %.
+#: smear, and are left out of the fit, as are lights. A night street's lights left its smeared
+#: plates (a Gaussian plate, an eroded matte) 3-6 % explained; without them 33-51 %. Grown mattes'
+#: sharp strips stay at 6-13 %.
 SMEAR_MIXABLE_HEADROOM = 1.2
 SMEAR_MIXABLE_MARGIN = 0.02
-#: Lights: pixels this many times brighter than the mean within LIGHT_SURROUND_PX, and at least half
-#: the brightest (diagnose's highlights), grown by 2 px.
-LIGHT_CONTRAST = 3.0
-LIGHT_SURROUND_PX = 30
+#: Lights are the bright highlights ``diagnose`` reads (``sign_pattern.HIGHLIGHT_*``), grown by
+#: this many px for their anti-aliased rims.
+LIGHT_GROWTH_PX = 2
 
 
 def remove_smear(image: torch.Tensor, expected_coc_px: torch.Tensor,
@@ -380,7 +380,8 @@ def _fit_smear(image: torch.Tensor, expected_coc_px: torch.Tensor, protected: to
         band &= ~protected
     # Lights are neither fitted nor continued into the band as background (their glow would read as
     # a dark smear around them).
-    lights = dilate(bright_highlights(luminance(image), far, surround_px=LIGHT_SURROUND_PX, contrast=LIGHT_CONTRAST), 2)
+    lights = dilate(bright_highlights(luminance(image), far, surround_px=HIGHLIGHT_SURROUND_PX,
+                                      contrast=HIGHLIGHT_CONTRAST), LIGHT_GROWTH_PX)
     beyond = far & (distance > reach) & ~lights
     if not bool(band.any()) or not bool(beyond.any()):
         return None
