@@ -1,10 +1,14 @@
-"""A point light's energy through the renderer across the frame, for the vignetted apertures.
+"""A point's energy through the renderer across the frame, for the vignetted apertures.
 
 The issue's frame: 320 x 320 px, |c| = 18 px (85 mm f/1.4 focused at 2 m, a light at 8 m, full
-frame), a light of 1000 (linear) at the frame centre and at twelve other field positions (corners,
-edge middles, points a fifth to a third of the way out), rendered at once on a black plane at one
-depth; each light's output summed over its own square. Prints the markdown table of
-docs/accuracy.md "Kernel energy": the centre, and the range elsewhere, behind and in front of focus.
+frame), a point at the frame centre and at twelve other field positions (corners, edge middles,
+points a fifth to a third of the way out), rendered at once on a plane at one depth; each point's
+output over the plane rendered alone, summed over its own square. Two tables (docs/accuracy.md
+"Kernel energy"), each the centre and the range elsewhere, behind and in front of focus:
+
+* a light (1000, linear, on a plane of 0.05): composited as emission, never divided by coverage;
+* a bright surface detail (0.9 on a plane of 0.1: no light), divided by its layer's coverage like
+  every surface, so that a uniform plane stays uniform.
 
     PYTHONPATH=$PWD python benchmarks/kernel_energy.py
 """
@@ -25,15 +29,17 @@ SPECS = ["cat-eye:strength=0.1", "cat-eye:strength=0.3", "cat-eye:strength=0.6",
          "cat-eye:strength=0.3,blades=7", "anamorphic:squeeze=2,blades=7,cat_eye=0.5"]
 
 
-def energies(spec: str, coc_px: float) -> list[float]:
-    """Each light's output over its input, the centre first."""
+def energies(spec: str, coc_px: float, value: float, level: float) -> list[float]:
+    """Each point's light over what it brings (``value - level`` on a plane of ``level``), the centre first."""
     positions = [CENTRE, *ELSEWHERE]
-    picture = torch.zeros(1, SIZE, SIZE, dtype=torch.float64)
+    plane = torch.full((1, SIZE, SIZE), level, dtype=torch.float64)
+    picture = plane.clone()
     for y, x in positions:
-        picture[0, y, x] = 1000.0
-    image, _, _ = render_channels(picture, torch.full((SIZE, SIZE), coc_px, dtype=torch.float64), parse_aperture(spec))
+        picture[0, y, x] = value
+    coc, aperture = torch.full((SIZE, SIZE), coc_px, dtype=torch.float64), parse_aperture(spec)
+    excess = render_channels(picture, coc, aperture)[0] - render_channels(plane, coc, aperture)[0]
     half = int(abs(coc_px) / 2) + 2
-    return [float(image[0, y - half:y + half + 1, x - half:x + half + 1].sum()) / 1000.0 for y, x in positions]
+    return [float(excess[0, y - half:y + half + 1, x - half:x + half + 1].sum()) / (value - level) for y, x in positions]
 
 
 def cell(values: list[float]) -> str:
@@ -41,10 +47,11 @@ def cell(values: list[float]) -> str:
 
 
 def main() -> None:
-    print("| aperture | behind focus: centre / elsewhere | in front |")
-    print("| --- | --- | --- |")
-    for spec in SPECS:
-        print(f"| `{spec}` | {cell(energies(spec, COC_PX))} | {cell(energies(spec, -COC_PX))} |", flush=True)
+    for title, value, level in (("a light (1000 on 0.05)", 1000.0, 0.05), ("a surface detail (0.9 on 0.1)", 0.9, 0.1)):
+        print(f"\n{title}\n\n| aperture | behind focus: centre / elsewhere | in front |\n| --- | --- | --- |")
+        for spec in SPECS:
+            behind, front = (energies(spec, coc, value, level) for coc in (COC_PX, -COC_PX))
+            print(f"| `{spec}` | {cell(behind)} | {cell(front)} |", flush=True)
 
 
 if __name__ == "__main__":

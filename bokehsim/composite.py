@@ -7,6 +7,8 @@ layer is scattered on its own and composited over the layers behind it. Why laye
   behind it, cannot bleed over it, and the edge stays crisp with no rim;
 * a defocused foreground layer has a coverage (alpha) that falls from 1 to 0 over its own CoC at
   its silhouette, so it is see-through there and reveals what lies behind;
+* a light (:func:`light_pixels`) is composited as emission (:class:`LightEmission`), never divided by
+  its layer's coverage, so it keeps exactly the light it brings;
 * behind a nearer layer the pinhole image has no pixels: each layer is first *filled* there (the
   hidden background), so the see-through band of the foreground shows a plausible background rather
   than black (the classic dark halo). Hidden pixels next to the layer that belong to the same
@@ -62,6 +64,9 @@ FAR_PX = 1e6
 HIGHLIGHT_RATIO = 8.0
 #: A light's neighbour whose CoC is more than this many px nearer lies across a depth edge.
 LIGHT_EDGE_STEP_PX = 1.0
+#: Added to a light's radius for the box its emission is scattered into (the kernel's anti-aliased
+#: rim and the sub-pixel centring of vignetted kernels stay well within it).
+LIGHT_BOX_MARGIN_PX = 3
 #: Luminance floor (linear) of the local surface level, so that black surfaces have a finite log.
 LEVEL_FLOOR = 1e-4
 
@@ -252,6 +257,7 @@ def composite_layers(
     coc_px, layer, light, by_coc = assign_layers(channels, coc_px, boundaries)
     specs = layer_specs(coc_px, by_coc, boundaries, layer_radius_px, moved=layer)
     fill = fill_maps(channels, coc_px, layer, specs, light)
+    channels, emission = LightEmission.split(channels, coc_px, layer, light)
 
     if compositor is not None:  # it keeps its own transmittance, colour and matte
         fused = compositor(channels, coc_px, layer, behind_table, vignette_offset=vignette_offset,
@@ -264,6 +270,9 @@ def composite_layers(
     for done, spec in enumerate(specs):
         table = front_table if spec.in_front else behind_table
         layer_fill = None if spec.hidden_reach_px is None else fill
+        if emission is not None:  # weighted by what the nearer layers leave: before this one is composited
+            emission.add_layer(spec, table, vignette_offset, scatter_fn,
+                               transmittance if fused is None else fused.transmittance)
         if fused is not None:
             fused.add_layer(spec, None if layer_fill is None else layer_fill.layer(spec.index), table)
         else:
@@ -283,7 +292,82 @@ def composite_layers(
             progress(done + 1, len(specs))
 
     image, matte = fused.finish() if fused is not None else normalise_coverage(accumulated, transmittance, matte)
+    if emission is not None:  # never renormalised: a light's kernel sums to 1, so its light is kept
+        image[:emission.image.shape[0]] += emission.image.to(image.dtype)
     return CompositeResult(image=image, hole_matte=matte, layers=len(specs))
+
+
+class LightEmission:
+    """The lights' colour, scattered apart from the surfaces and added to the frame as emission.
+
+    Why: a layer's colour is divided by its coverage, the sum of its pixels' kernels, so that a
+    uniform surface stays uniform however its kernels overlap. Where the kernels change across the
+    frame (a cat-eye toward the corners, a depth ramp) that coverage ripples by a few 1e-3 around 1
+    (each kernel is rasterised at a sub-pixel position that drifts across the frame), and a light
+    divided by it gained or lost as much (0.9987-1.0016 at the corners of a strong cat-eye, 0.97-1.02
+    on a steep depth ramp). A light is not a surface that must stay uniform: its kernel sums to 1 and
+    its light, weighted only by what the layers in front of it let through, is exactly what it
+    brings. So every light pixel (:func:`light_pixels`) keeps its coverage in its layer (it hides
+    what lies behind it) with its colour taken out, and that colour is scattered with the same kernel
+    and never renormalised.
+
+    Attributes:
+        image: ``(K, H, W)`` the emission composited so far (K: the colour channels).
+    """
+
+    def __init__(self, ys: torch.Tensor, xs: torch.Tensor, colour: torch.Tensor, coc_px: torch.Tensor,
+                 layer: torch.Tensor, height: int, width: int):
+        order = torch.argsort(layer, stable=True)  # the lights grouped by layer
+        self.ys, self.xs, self.colour, self.coc_px = ys[order], xs[order], colour[order], coc_px[order]
+        layer = layer[order]
+        # Each layer's lights and the box their kernels reach (a few lights scatter into their own
+        # box, not the layer's window), with one host sync for all layers.
+        reach = (coc_px[order].abs() * 0.5).ceil().long() + LIGHT_BOX_MARGIN_PX
+        bounds = torch.stack([(self.ys - reach).clamp_min(0), self.ys + reach + 1,
+                              (self.xs - reach).clamp_min(0), self.xs + reach + 1])
+        indices, counts = torch.unique_consecutive(layer, return_counts=True)
+        starts = torch.cumsum(counts, 0) - counts
+        lows = torch.segment_reduce(bounds[[0, 2]].t().double(), "min", lengths=counts, axis=0)
+        highs = torch.segment_reduce(bounds[[1, 3]].t().double(), "max", lengths=counts, axis=0)
+        self.groups = {}
+        for index, start, count, (y0, x0), (y1, x1) in zip(indices.tolist(), starts.tolist(), counts.tolist(),
+                                                         lows.long().tolist(), highs.long().tolist()):
+            self.groups[index] = (slice(start, start + count), (slice(y0, min(y1, height)), slice(x0, min(x1, width))))
+        self.image = torch.zeros(colour.shape[1], height, width, device=colour.device, dtype=colour.dtype)
+
+    @classmethod
+    def split(cls, channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
+              light: torch.Tensor) -> tuple[torch.Tensor, LightEmission | None]:
+        """The channels with the lights' colour taken out (a copy), and the lights; or the channels
+        as they are and None when there is no light.
+
+        Args:
+            channels: ``(C, H, W)``; the colour is channels 0-2 when C >= 3, else channel 0.
+            coc_px, layer: ``(H, W)`` every pixel's CoC and layer (lights moved as assigned).
+            light: ``(H, W)`` bool, :func:`light_pixels`.
+        """
+        ys, xs = torch.nonzero(light, as_tuple=True)
+        if ys.numel() == 0:
+            return channels, None
+        colours = 3 if channels.shape[0] >= 3 else 1
+        surface = channels.clone()
+        surface[:colours, ys, xs] = 0.0
+        colour = channels[:colours, ys, xs].t().contiguous()
+        return surface, cls(ys, xs, colour, coc_px[ys, xs], layer[ys, xs], *channels.shape[1:])
+
+    def add_layer(self, spec: LayerSpec, table: SpanTable, vignette_offset: torch.Tensor | None,
+                  scatter_fn: Scatter, transmittance: torch.Tensor) -> None:
+        """Scatter the lights of one layer into :attr:`image`, weighted by ``transmittance`` ``(H, W)``,
+        what the layers in front of it leave uncovered."""
+        if spec.index not in self.groups:
+            return
+        ours, box = self.groups[spec.index]
+        rows, cols = box
+        ys, xs = self.ys[ours], self.xs[ours]
+        offsets = None if vignette_offset is None else vignette_offset[:, ys, xs].t()
+        buffer = scatter_fn(self.colour[ours], ys - rows.start, xs - cols.start, self.coc_px[ours],
+                            rows.stop - rows.start, cols.stop - cols.start, table, offsets)
+        self.image[:, rows, cols] += buffer * transmittance[box].to(buffer.dtype)
 
 
 def assign_layers(channels: torch.Tensor, coc_px: torch.Tensor,

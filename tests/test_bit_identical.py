@@ -32,56 +32,56 @@ ROOT = Path(__file__).resolve().parents[1]
 PRINT = os.environ.get("BOKEHSIM_PRINT_HASHES") == "1"
 #: sha256 (first 16 hex digits) of every case, computed at commit c744968 (those recomputed since are marked).
 HASHES: dict[str, str] = {
-    'portrait': 'a1b994b302e6f378',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'circle/behind/numba': 'fc72e0dc0f057343',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'circle/behind/torch': '9dbb6ffe760e6a35',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'circle/front/numba': '975fd11e6ea33717',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'circle/front/torch': '3fc8bde59246b3d0',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'blades/behind/numba': 'e2accea190e5bec8',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'blades/behind/torch': '78916fcca45dac77',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'blades/front/numba': '715508c019cd8836',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'blades/front/torch': 'eaa5b481015f92d2',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'oval/behind/numba': 'ef095345352ab2a0',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'oval/behind/torch': 'fbe72947d5019fe1',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'oval/front/numba': '52157dbe52c55006',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'oval/front/torch': '4c87bdf43b17e6ee',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'anamorphic/behind/numba': '8710adeb7c779cf4',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'anamorphic/behind/torch': 'df9623d63e952f36',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'anamorphic/front/numba': '5f25e831ba6ba1f9',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'anamorphic/front/torch': '47f86c2c402c92bc',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'cat-eye/behind/numba': 'fbbba0dc141a663e',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'cat-eye/behind/torch': '45e0f417f89390a7',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'cat-eye/front/numba': '988f7965907dadb7',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'cat-eye/front/torch': '88f80234a55414bf',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'swirl/behind/numba': 'f53b4a2f5421eea8',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'swirl/behind/torch': 'd12f6a8d077b64df',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'swirl/front/numba': '8c89d56b1416b807',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'swirl/front/torch': 'ff1d16f325530279',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'mirror/behind/numba': '1e3c50be21783440',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'mirror/behind/torch': '75c8dd0769c5a669',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'mirror/front/numba': '30087951c2a2ab05',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'mirror/front/torch': 'c37e8f386814cf4a',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'soap-bubble/behind/numba': 'bbb5eb4146b9f81c',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'soap-bubble/behind/torch': '0d6e634b706454d8',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'soap-bubble/front/numba': 'e14794ee0a3749f3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'soap-bubble/front/torch': '36b5bed011262a2e',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'onion/behind/numba': '0e91659633fd7616',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'onion/behind/torch': '992bee9114cf1fe7',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'onion/front/numba': '5719b56ff22e4127',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'onion/front/torch': 'b4ffa29cad5e0c82',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'soft/behind/numba': '2ef1a0e811032fb6',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'soft/behind/torch': 'e313cf072496daf1',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'soft/front/numba': '0e4e8552e9998884',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'soft/front/torch': '9170458ead102a16',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'image/behind/numba': '099da3c28d9f20bd',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'image/behind/torch': '4a721cfd3e26eab4',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'image/front/numba': '6c40502bc467433b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'image/front/torch': '0985253f4dc1a8a2',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'portrait': '65efa7adbe24ba7b',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'circle/behind/numba': '41704c121f2eeb2f',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'circle/behind/torch': 'b456f1f13d8f1645',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'circle/front/numba': '5169d9b5b27ced91',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'circle/front/torch': '47e782f072192196',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'blades/behind/numba': '500361f072ef242e',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'blades/behind/torch': '9e2793149083aef3',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'blades/front/numba': 'a2a72bda08b37ae3',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'blades/front/torch': '2c9286a1f04fe6e9',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'oval/behind/numba': '317c89c4fa3cdc85',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'oval/behind/torch': '34184a4b86cf797a',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'oval/front/numba': '1095a558dce7e7aa',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'oval/front/torch': '162db23405c4dd50',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'anamorphic/behind/numba': 'b41285bf8938ba5d',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'anamorphic/behind/torch': '38d2bc7cda758c1a',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'anamorphic/front/numba': 'ad0cc811dca7ec92',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'anamorphic/front/torch': 'be94a968b9589786',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'cat-eye/behind/numba': 'bd5f99233df2cf68',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'cat-eye/behind/torch': '8fb657072ee1c66b',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'cat-eye/front/numba': '651a9a879c8206b8',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'cat-eye/front/torch': '16c321f8ee50d2df',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'swirl/behind/numba': '1734227a48d8495b',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'swirl/behind/torch': '135481152e554a86',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'swirl/front/numba': '309cefa250c6d929',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'swirl/front/torch': '8bb8dfcdee431d1f',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'mirror/behind/numba': '5fd1abedc6152c6a',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'mirror/behind/torch': '081dda50918a82dd',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'mirror/front/numba': '6614f60284879908',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'mirror/front/torch': '262ab7d7d8aa6bc1',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'soap-bubble/behind/numba': '5440e9316e73dc7a',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'soap-bubble/behind/torch': 'aecd335b8f26bd94',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'soap-bubble/front/numba': 'ce427cd58f064658',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'soap-bubble/front/torch': '6b96127471a79c1a',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'onion/behind/numba': 'b9a4790f87907e0e',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'onion/behind/torch': 'c3afe0d0fd062029',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'onion/front/numba': '280f519fe0e8176d',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'onion/front/torch': 'abf6017b553f3a20',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'soft/behind/numba': '30fd1fead6cd8369',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'soft/behind/torch': '186d5568d36d372b',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'soft/front/numba': 'b95a5008a1b9720e',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'soft/front/torch': '677052c4738e8c49',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'image/behind/numba': '263cb908514deced',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'image/behind/torch': '6bd1f6186621d1cc',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'image/front/numba': '898385ec8bd9847a',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'image/front/torch': '1af4f66b8dbad936',  # recomputed (issue 13): lights composited as emission, never divided by coverage
     'look vintage-58mm-swirl': 'f34821f05cb72de6',
     'scene plain/numba': '61270fa6cbec3c3b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'scene plain/torch': '33173472226745da',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'scene highlights+alpha/numba': '1c1e55c53cff068b',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
-    'scene highlights+alpha/torch': '598a11a3f86fc9ff',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
+    'scene highlights+alpha/numba': 'bb24025824894a2d',  # recomputed (issue 13): lights composited as emission, never divided by coverage
+    'scene highlights+alpha/torch': 'fb5a129fc2c62a49',  # recomputed (issue 13): lights composited as emission, never divided by coverage
     'scene axial colour/numba': 'dcaf1173ba4cd105',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'scene axial colour/torch': '46b1ba64578f2ec3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
     'render_channels torch': '93407c2854ab71f3',  # recomputed (issue 13): exact kernel rims, every CoC rounded to 1/64 px
@@ -91,18 +91,9 @@ HASHES: dict[str, str] = {
 #: The same renders on a CPU whose vectorised float maths rounds differently (an AMD EPYC, seen
 #: 2026-12-06; the hashes above came from the earlier build machines): only the vignetted placement
 #: (cat-eye, swirl, and the scenes and channels that use them) differs, in the last bits. A refactor
-#: must keep the hash of the machine it runs on.
+#: must keep the hash of the machine it runs on. The cat-eye, swirl and highlights+alpha hashes above
+#: were recomputed on that AMD EPYC alone (lights as emission): the earlier machines' are not known.
 OTHER_CPU_HASHES: dict[str, str] = {
-    'cat-eye/behind/numba': 'e555d200e93b4d1d',
-    'cat-eye/behind/torch': 'b7d1733c488f5898',
-    'cat-eye/front/numba': 'd35e41690a5ba2db',
-    'cat-eye/front/torch': '4809c1f1b04ea49a',
-    'swirl/behind/numba': '638b49b2da369831',
-    'swirl/behind/torch': 'fe02234881f6d31c',
-    'swirl/front/numba': 'efd7d4a5bd72399e',
-    'swirl/front/torch': 'e3ee3f5034c0031a',
-    'scene highlights+alpha/numba': 'd716baf0ed076cd8',
-    'scene highlights+alpha/torch': '5c578557692fc474',
     'render_channels torch': 'a5047a4ef02a85e9',
 }
 LENS = Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=2.0, sensor_width_mm=36)
