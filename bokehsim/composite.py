@@ -327,6 +327,7 @@ class LightEmission:
                               (self.xs - reach).clamp_min(0), self.xs + reach + 1])
         indices, counts = torch.unique_consecutive(layer, return_counts=True)
         starts = torch.cumsum(counts, 0) - counts
+        # (segment_reduce reduces floating point only; the bounds are exact in float64)
         lows = torch.segment_reduce(bounds[[0, 2]].t().double(), "min", lengths=counts, axis=0)
         highs = torch.segment_reduce(bounds[[1, 3]].t().double(), "max", lengths=counts, axis=0)
         self.groups = {}
