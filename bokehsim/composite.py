@@ -350,10 +350,9 @@ class LightEmission:
         ys, xs = torch.nonzero(light, as_tuple=True)
         if ys.numel() == 0:
             return channels, None
-        colours = 3 if channels.shape[0] >= 3 else 1
+        colour = colour_of(channels)[:, ys, xs].t().contiguous()
         surface = channels.clone()
-        surface[:colours, ys, xs] = 0.0
-        colour = channels[:colours, ys, xs].t().contiguous()
+        surface[:colour.shape[1], ys, xs] = 0.0
         return surface, cls(ys, xs, colour, coc_px[ys, xs], layer[ys, xs], *channels.shape[1:])
 
     def add_layer(self, spec: LayerSpec, table: SpanTable, vignette_offset: torch.Tensor | None,
@@ -474,7 +473,7 @@ def lights_to_nearer_surface(channels: torch.Tensor, coc_px: torch.Tensor, light
     if ys.numel() == 0:
         return coc_px
     height, width = coc_px.shape
-    colour = channels[:3] if channels.shape[0] >= 3 else channels[:1]
+    colour = colour_of(channels)
     own = coc_px[ys, xs]
     nearest = own.clone()
     near_sum, near_count, far_sum, far_count = (torch.zeros_like(own) for _ in range(4))
@@ -688,6 +687,12 @@ def _farther_counts(counts: torch.Tensor, specs: Sequence[LayerSpec], slots: Seq
     return up_to[-1] - up_to[to_device(torch.tensor([rank[spec.index] for spec in filled]), counts.device)]
 
 
+def colour_of(channels: torch.Tensor) -> torch.Tensor:
+    """The colour of ``(C, H, W)`` channels: channels 0-2 when C >= 3, else channel 0 (an alpha
+    channel, if any, comes last), as a view."""
+    return channels[:3] if channels.shape[0] >= 3 else channels[:1]
+
+
 def light_pixels(channels: torch.Tensor) -> torch.Tensor:
     """``(H, W)`` bool: the pixels that are lights, not surface.
 
@@ -709,7 +714,7 @@ def light_pixels(channels: torch.Tensor) -> torch.Tensor:
         channels: ``(C, H, W)``; the colour is channels 0-2 when C >= 3, else channel 0 (an alpha
             channel, if any, comes last).
     """
-    colour = channels[:3] if channels.shape[0] >= 3 else channels[:1]
+    colour = colour_of(channels)
     luminance = colour.mean(dim=0)
     if float(luminance.max()) <= 1.0:  # nothing brighter than white (8-bit inputs): no light, no level needed
         return torch.zeros_like(luminance, dtype=torch.bool)
