@@ -256,6 +256,25 @@ def test_a_highlight_longer_than_the_coc_is_not_a_lens_oval():
     assert len(discs) == 1 and abs(discs[0]["x"] - 140) < 0.5 and discs[0]["aspect"] > 1.3
 
 
+def test_a_lens_oval_is_judged_but_a_disc_cut_by_a_nearer_surface_is_not():
+    """Ovals 16 x 7 px where the CoC is 16 px (a strong cat-eye or anamorphic disc: its major axis is
+    the CoC, its area 0.44 of a round disc's) are discs of the lens. Round discs cut in half by a
+    nearer surface (a depth edge along their diameter) read as ovals of aspect 1.9 just as long, but
+    their outline is the occluder's: they are not judged."""
+    from bokehsim.diagnosis.sign_optics import highlight_discs
+
+    yy, xx = torch.meshgrid(torch.arange(120, dtype=torch.float32), torch.arange(240, dtype=torch.float32), indexing="ij")
+    image = torch.full((3, 120, 240), 0.02)
+    depth_edge = torch.zeros(120, 240, dtype=torch.bool)
+    for cx in (30, 80, 130, 180):
+        image[:, ((yy - 30) / 8.0) ** 2 + ((xx - cx) / 3.5) ** 2 <= 1.0] = 4.0
+        image[:, (((yy - 85) ** 2 + (xx - cx) ** 2) <= 8.0**2) & (yy <= 85)] = 4.0
+    depth_edge[86, :] = True  # a nearer surface below row 86 hides the lower halves
+    ovals = highlight_discs(image, torch.full((120, 240), 16.0), depth_edge)
+    assert len(ovals) == 4 and all(abs(d["y"] - 30) < 0.5 and d["aspect"] > 2.0 for d in ovals)
+    assert len(highlight_discs(image, torch.full((120, 240), 16.0))) == 8  # without depth, both kinds
+
+
 def test_a_background_made_more_contrasty_than_blur_leaves_it_fails_the_hierarchy(sharp, clean):
     """Clarity x3 (local contrast at 6 px) on everything behind the subject: colour variety stays under
     its allowance, local contrast passes the subject's by more than blur allows."""

@@ -1,7 +1,7 @@
 """``contradictory-optics``: bokeh highlights whose shapes no single lens gives.
 
-Isolated highlight discs (bright blobs in defocused regions, about as large as the expected CoC) are
-fitted with ellipses (second moments). One lens gives one of: round discs everywhere (circle,
+Isolated highlight discs (bright blobs in defocused regions whose major axis is about the expected
+CoC, not cut by a depth edge) are fitted with ellipses (second moments). One lens gives one of: round discs everywhere (circle,
 blades), ovals of one orientation everywhere (oval, anamorphic), or ovals whose long axis is
 tangential, growing toward the frame's edges (cat-eye, optical vignetting). The statistic is the
 largest of
@@ -30,9 +30,15 @@ OVAL_ASPECT = 1.3
 #: Fewest discs to judge by, and fewest round and oval discs to call a mix.
 MIN_DISCS = 4
 MIN_OF_EACH = 3
-#: A disc's area over that of a disc of the expected CoC: outside this range a blob is a part of
-#: a disc (occluded, cut) or several merged.
-DISC_AREA_RANGE = (0.5, 1.8)
+#: A disc's area over that of a disc of the expected CoC: below this range a blob is a speck or a
+#: sliver, above it several discs merged. The lower bound is loose on purpose: a lens's oval, cat-eye
+#: or anamorphic disc keeps its major axis (the CoC) while its area falls to 0.2-0.45 of a round
+#: disc's; a part of a disc is told by its length and by the depth edge that cuts it instead.
+DISC_AREA_RANGE = (0.25, 1.8)
+#: A disc's major axis over the expected CoC, at least: a part of a round disc is shorter.
+MIN_DIAMETER_RATIO = 0.7
+#: A blob within this many px of a depth edge is taken as cut by a nearer surface and not judged.
+OCCLUDER_PX = 1
 #: A disc's major axis over the expected CoC: a kernel's circumscribed diameter is the CoC
 #: (CONVENTIONS), and a highlight of some size widens its disc by that size. Clean renders' discs
 #: read 0.7-1.5; blobs longer than this are discs merged along a line or a lit edge (two lamps side
@@ -49,7 +55,7 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     """Measure the ``contradictory-optics`` sign (see the module docstring)."""
     height, width = evidence.expected_px.shape
     heat = torch.zeros(height, width)
-    discs = highlight_discs(evidence.image_linear, evidence.expected_px)
+    discs = highlight_discs(evidence.image_linear, evidence.expected_px, evidence.shot.depth_edge)
     if len(discs) < MIN_DISCS:
         return SignResult("contradictory-optics", 0.0, heat, None, f"{len(discs)} isolated highlight discs (too few to judge)")
     cx, cy = (width - 1) / 2, (height - 1) / 2
@@ -87,8 +93,12 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
                       f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}")
 
 
-def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> list[dict]:
+def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor | None = None) -> list[dict]:
     """Isolated highlight discs in defocused regions, each fitted with an ellipse.
+
+    Args:
+        depth_edge: ``(H, W)`` bool depth edges, or None: a blob that touches one is a disc cut by
+            a nearer surface (its outline is the occluder's, not the lens's) and is left out.
 
     Returns:
         One dict per disc: ``x, y`` centroid (px), ``aspect`` (major / minor axis, >= 1), ``angle``
@@ -98,6 +108,7 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
     # Highlights: far brighter than their surroundings, in the brightest part of the defocused region.
     # (A disc is flat inside and falls off over ~1 px at its rim: half the peak traces its outline.)
     bright = bright_highlights(lum, expected_px >= MIN_DISC_COC_PX, surround_px=15, contrast=1.5)
+    cut = dilate(depth_edge, OCCLUDER_PX) if depth_edge is not None else torch.zeros_like(bright)
     discs = []
     for ys, xs in blobs(bright):
         if _too_small_for_a_disc(ys, xs, expected_px):
@@ -107,9 +118,11 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor) -> li
             continue
         coc_px = float(expected_px[ys, xs].median())
         if coc_px <= 0 or not DISC_AREA_RANGE[0] <= ys.numel() / (math.pi * coc_px**2 / 4) <= DISC_AREA_RANGE[1]:
-            continue  # a part of a disc (occluded, cut) or several merged
+            continue  # a speck, or several discs merged
+        if bool(cut[ys, xs].any()):
+            continue  # cut by a nearer surface
         disc = fit_ellipse(ys, xs, lum.shape)
-        if disc is not None and disc["diameter"] <= MAX_DIAMETER_RATIO * coc_px:
+        if disc is not None and MIN_DIAMETER_RATIO * coc_px <= disc["diameter"] <= MAX_DIAMETER_RATIO * coc_px:
             discs.append(disc)
     return discs
 
