@@ -221,6 +221,29 @@ def test_noise_inside_flat_bokeh_discs_is_no_forbidden_detail_but_a_checker_on_o
     assert int((patterned_band(checker, coc, no_edge) >= 0).sum()) > 200
 
 
+def test_a_moire_past_the_first_zero_of_the_disc_is_forbidden_but_the_disc_s_own_side_lobe_is_not():
+    """A grating of period 7.1 px where the CoC is 10 px: the disc's transfer function has its first
+    zero at 1.22 / 10 = 0.122 cycles per px, so the grating (0.14) passes only a side lobe, about 9 %
+    in amplitude. A full-contrast grating blurred by that disc is allowed; the same grating
+    printed at 30 % on a patch of a smooth blurred background is forbidden detail."""
+    import torch.nn.functional as F
+
+    from bokehsim.diagnosis.sign_pattern import patterned_band
+
+    size, coc = 160, 10.0
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
+    grating = 0.5 + 0.5 * torch.sin(2 * math.pi * (xx * 0.1274 + yy * 0.0581))  # 0.14 cycles per px
+    offsets = torch.arange(-5, 6, dtype=torch.float32)
+    disc = ((offsets[:, None] ** 2 + offsets[None] ** 2) <= (coc / 2) ** 2).float()
+    blurred = F.conv2d(F.pad((0.1 + 0.4 * grating)[None, None], (5,) * 4, mode="reflect"), (disc / disc.sum())[None, None])[0, 0]
+    expected, no_edge = torch.full((size, size), coc), torch.zeros(size, size, dtype=torch.bool)
+    lens_blur = linear_to_srgb(blurred).expand(3, -1, -1)
+    assert int((patterned_band(lens_blur, expected, no_edge) >= 0).sum()) == 0
+    printed = 0.2 + 0.2 * xx / size  # a smooth blurred background
+    printed[50:110, 50:110] *= 0.85 + 0.3 * grating[50:110, 50:110]
+    assert int((patterned_band(linear_to_srgb(printed).expand(3, -1, -1), expected, no_edge) >= 0).sum()) > 2000
+
+
 def test_highlight_discs_are_aperture_copies_not_streaks_or_specks():
     """Bokeh discs of a round aperture (12 px) are fitted round; a streak 18 x 5 px (a highlight
     along an edge) and discs too small to tell round from oval (7 px) are not judged at all."""

@@ -3,8 +3,10 @@
 A disc blur of diameter c removes (to under 1 % of the energy) every frequency above about 1.6 / c
 cycles per pixel. So, in regions the shot defocuses, away from depth edges (a depth edge's sharp near
 side is legitimate), each band of a Laplacian-like pyramid of the sRGB luminance is checked where the
-expected CoC forbids it: the finest band (periods under ~4 px) from c = 6 px, the next from 12 px,
-the next from 24 px. A pixel is *patterned* where the band's local energy stands well above that
+expected CoC forbids it: the finest band (periods under ~4 px) from c = 6 px, the next (peaking at
+0.15 cycles per px, periods of ~6.5 px) from 9 px, the next (0.076) from 18 px: just past the disc
+whose transfer function's first zero, at 1.22 / c, falls on the band's peak (8 and 16 px), so that
+only its side lobes (at most 13 % in amplitude) pass. A pixel is *patterned* where the band's local energy stands well above that
 band's floor in the same defocused region (its lower quartile, plus two 8-bit codes), and the
 energy is texture-like rather than one edge: either its orientations disagree (checkers, noise,
 pasted texture) or it has no matching energy two octaves coarser (a grating or moire riding on a
@@ -37,7 +39,9 @@ from .signs import Evidence, SignResult, severity_from_raw
 #: clean renders of the evaluation shows any; a 12 x 12 px patch in a 480 x 320 frame is 1 per mille.
 RAW_AT_FLAG = 0.5
 #: The expected CoC (px) from which a region counts as defocused, for the finest band and the next two.
-BAND_FORBIDDEN_FROM_PX = (6.0, 12.0, 24.0)
+#: (12 and 24 px for the two coarser bands, 1.5x their first zero, missed a moire of ~7 px period
+#: where the CoC was 10 px, which passes the disc at under 11 % in amplitude.)
+BAND_FORBIDDEN_FROM_PX = (6.0, 9.0, 18.0)
 #: The Gaussian widths (px) that bound the bands: band k lies between widths k and k + 1.
 BAND_SIGMAS_PX = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 #: A band's energy counts as excess above this multiple of its floor plus ABSOLUTE_FLOOR^2.
