@@ -298,6 +298,18 @@ def test_a_lens_oval_is_judged_but_a_disc_cut_by_a_nearer_surface_is_not():
     assert len(highlight_discs(image, torch.full((120, 240), 16.0))) == 8  # without depth, both kinds
 
 
+def test_two_pieces_of_one_disc_are_not_two_lens_ovals():
+    """A dim disc's seed split by noise grows into two overlapping outlines (on the dark room scene:
+    centres 3 px apart at CoC 10 px, read as a round disc and an oval of aspect 1.6). No two isolated
+    discs lie closer than half a CoC: neither piece is judged; a disc two CoCs away is."""
+    from bokehsim.diagnosis.sign_optics import isolated_discs
+
+    pieces = [{"x": 155.0, "y": 303.0, "coc": 9.9, "aspect": 1.14}, {"x": 158.0, "y": 302.0, "coc": 9.9, "aspect": 1.64}]
+    alone = {"x": 175.0, "y": 303.0, "coc": 9.9, "aspect": 1.0}
+    assert isolated_discs(pieces + [alone]) == [alone]
+    assert len(isolated_discs([pieces[0], {**pieces[1], "x": 160.0}])) == 2  # 5.1 px apart: two discs
+
+
 def test_a_background_made_more_contrasty_than_blur_leaves_it_fails_the_hierarchy(sharp, clean):
     """Clarity x3 (local contrast at 6 px) on everything behind the subject: colour variety stays under
     its allowance, local contrast passes the subject's by more than blur allows."""

@@ -102,7 +102,8 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor, depth
 
     Returns:
         One dict per disc: ``x, y`` centroid (px), ``aspect`` (major / minor axis, >= 1), ``angle``
-        of the major axis (radians, image axes: x right, y down), ``box`` ``[x, y, w, h]``.
+        of the major axis (radians, image axes: x right, y down), ``box`` ``[x, y, w, h]``, ``coc``
+        the expected CoC there (px).
     """
     lum = luminance(image_linear)
     # Highlights: far brighter than their surroundings, in the brightest part of the defocused region.
@@ -123,8 +124,17 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor, depth
             continue  # cut by a nearer surface
         disc = fit_ellipse(ys, xs, lum.shape)
         if disc is not None and MIN_DIAMETER_RATIO * coc_px <= disc["diameter"] <= MAX_DIAMETER_RATIO * coc_px:
-            discs.append(disc)
-    return discs
+            discs.append({**disc, "coc": coc_px})
+    return isolated_discs(discs)
+
+
+def isolated_discs(discs: list[dict]) -> list[dict]:
+    """The discs whose centres lie at least half a CoC from every other's: two blobs that close are
+    two pieces of one disc (a dim disc's seed split by noise, each piece grown into its own outline)
+    or overlapping discs, whose outlines are no aperture's."""
+    return [disc for disc in discs
+            if all(other is disc or math.hypot(disc["x"] - other["x"], disc["y"] - other["y"]) >= 0.5 * max(disc["coc"], other["coc"])
+                   for other in discs)]
 
 
 def _too_small_for_a_disc(ys: torch.Tensor, xs: torch.Tensor, expected_px: torch.Tensor) -> bool:
