@@ -1,10 +1,10 @@
 """``contradictory-optics``: bokeh highlights whose shapes no single lens gives.
 
 Isolated highlight discs (bright blobs in defocused regions whose major axis is about the expected
-CoC, not cut by a depth edge) are fitted with ellipses (second moments). One lens gives one of: round discs everywhere (circle,
-blades), ovals of one orientation everywhere (oval, anamorphic), or ovals whose long axis is
-tangential, growing toward the frame's edges (cat-eye, optical vignetting). The statistic is the
-largest of
+CoC, not cut by a depth edge) are fitted with ellipses (second moments). One lens gives one of:
+round discs everywhere (circle, blades), ovals of one orientation everywhere (oval, anamorphic), or
+ovals whose long axis is tangential, growing toward the frame's edges (cat-eye, optical vignetting).
+The statistic is the largest of
 
 * **mixed**: the share of round/oval pairs at the same field position (|d rho| < 0.15);
 * **orientation**: 1 - how well the ovals' orientations follow the best single-lens model (one
@@ -55,7 +55,8 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     """Measure the ``contradictory-optics`` sign (see the module docstring)."""
     height, width = evidence.expected_px.shape
     heat = torch.zeros(height, width)
-    discs = highlight_discs(evidence.image_linear, evidence.expected_px, evidence.shot.depth_edge)
+    discs = highlight_discs(evidence.image_linear, evidence.expected_px,
+                            evidence.shot.depth_edge)
     if len(discs) < MIN_DISCS:
         return SignResult("contradictory-optics", 0.0, heat, None, f"{len(discs)} isolated highlight discs (too few to judge)")
     cx, cy = (width - 1) / 2, (height - 1) / 2
@@ -93,7 +94,8 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
                       f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}")
 
 
-def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor | None = None) -> list[dict]:
+def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor,
+                    depth_edge: torch.Tensor | None = None) -> list[dict]:
     """Isolated highlight discs in defocused regions, each fitted with an ellipse.
 
     Args:
@@ -132,9 +134,10 @@ def isolated_discs(discs: list[dict]) -> list[dict]:
     """The discs whose centres lie at least half a CoC from every other's: two blobs that close are
     two pieces of one disc (a dim disc's seed split by noise, each piece grown into its own outline)
     or overlapping discs, whose outlines are no aperture's."""
-    return [disc for disc in discs
-            if all(other is disc or math.hypot(disc["x"] - other["x"], disc["y"] - other["y"]) >= 0.5 * max(disc["coc"], other["coc"])
-                   for other in discs)]
+    def apart(a: dict, b: dict) -> bool:
+        return math.hypot(a["x"] - b["x"], a["y"] - b["y"]) >= 0.5 * max(a["coc"], b["coc"])
+
+    return [disc for disc in discs if all(other is disc or apart(disc, other) for other in discs)]
 
 
 def _too_small_for_a_disc(ys: torch.Tensor, xs: torch.Tensor, expected_px: torch.Tensor) -> bool:

@@ -1,20 +1,20 @@
 """``fine-pattern``: detail or moire surviving where the expected blur forbids it.
 
-A disc blur of diameter c removes (to under 1 % of the energy) every frequency above about 1.6 / c
-cycles per pixel. So, in regions the shot defocuses, away from depth edges (a depth edge's sharp near
-side is legitimate), each band of a Laplacian-like pyramid of the sRGB luminance is checked where the
-expected CoC forbids it: the finest band (periods under ~4 px) from c = 6 px, the next (peaking at
-0.15 cycles per px, periods of ~6.5 px) from 9 px, the next (0.076) from 18 px: just past the disc
-whose transfer function's first zero, at 1.22 / c, falls on the band's peak (8 and 16 px), so that
-only its side lobes (at most 13 % in amplitude) pass. A pixel is *patterned* where the band's local energy stands well above that
-band's floor in the same defocused region (its lower quartile, plus two 8-bit codes), and the
+A disc blur of diameter c passes every frequency above its transfer function's first zero, 1.22 / c
+cycles per pixel, at most at its side lobes (13 % in amplitude, 1.7 % in energy). So, in regions the
+shot defocuses, away from depth edges (a depth edge's sharp near side is legitimate), each band of a
+Laplacian-like pyramid of the sRGB luminance is checked where the expected CoC forbids it: the
+finest band (periods under ~4 px) from c = 6 px, the next (peaking at 0.15 cycles per px, periods of
+~6.5 px) from 9 px, the next (0.076) from 18 px: just past the discs whose first zero falls on the
+band's peak (8 and 16 px). A pixel is *patterned* where the band's local energy stands well above
+that band's floor in the same defocused region (its lower quartile, plus two 8-bit codes), and the
 energy is texture-like rather than one edge: either its orientations disagree (checkers, noise,
 pasted texture) or it has no matching energy two octaves coarser (a grating or moire riding on a
 smooth background). The one sharp thing a physical blur keeps, the rim of a defocused highlight
 disc, is a single coherent edge with coarse energy behind it, so it is not counted; nor is the
 inside of a bright highlight, where the bands show only its rim's energy spread inward and the
-picture's noise makes that look like texture. Patterned pixels
-count only where they fill most of an 11 px neighbourhood (a pattern is an area; rims are lines).
+picture's noise makes that look like texture. Patterned pixels count only where they fill most of an
+11 px neighbourhood (a pattern is an area; rims are lines).
 
 The statistic is the patterned area, per mille of the frame, where that area is compact. A pattern
 is a thing in the scene, a patch: it fills most of its box, and the box is not a long strip.
