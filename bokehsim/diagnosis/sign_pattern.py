@@ -40,7 +40,7 @@ from .signs import Evidence, SignResult, severity_from_raw
 RAW_AT_FLAG = 0.5
 #: The expected CoC (px) from which a region counts as defocused, for the finest band and the next two.
 #: (12 and 24 px for the two coarser bands, 1.5x their first zero, missed a moire of ~7 px period
-#: where the CoC was 10 px, which passes the disc at under 11 % in amplitude.)
+#: where the CoC was 10 px, whose components pass the disc at 3-12 % in amplitude.)
 BAND_FORBIDDEN_FROM_PX = (6.0, 9.0, 18.0)
 #: The Gaussian widths (px) that bound the bands: band k lies between widths k and k + 1.
 BAND_SIGMAS_PX = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
