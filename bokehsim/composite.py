@@ -322,7 +322,7 @@ class LightEmission:
         layer = layer[order]
         # Each layer's lights and the box their kernels reach (a few lights scatter into their own
         # box, not the layer's window), with one host sync for all layers.
-        reach = (coc_px[order].abs() * 0.5).ceil().long() + LIGHT_BOX_MARGIN_PX
+        reach = (self.coc_px.abs() * 0.5).ceil().long() + LIGHT_BOX_MARGIN_PX
         bounds = torch.stack([(self.ys - reach).clamp_min(0), self.ys + reach + 1,
                               (self.xs - reach).clamp_min(0), self.xs + reach + 1])
         indices, counts = torch.unique_consecutive(layer, return_counts=True)

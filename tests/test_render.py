@@ -154,7 +154,6 @@ _FIELD_POSITIONS = [(48, 48), (8, 8), (8, 87), (87, 8), (87, 87), (8, 48), (48, 
                     (28, 68), (68, 28)]
 
 
-
 def _point_light_spec(spec: str, tmp_path) -> str:
     """The spec, with a picture written for the ``image`` aperture."""
     if spec != "image":
