@@ -352,3 +352,23 @@ def test_a_colour_cast_is_no_louder_background_but_many_loud_colours_are():
     assert cast_saturation > 4 * float((grey.amax(0) - grey.amin(0))[subject].mean())
     assert not severities["cast"].flagged, severities["cast"].note
     assert severities["patches"].flagged, severities["patches"].note
+
+
+def test_a_small_patch_of_forbidden_detail_is_a_fine_pattern_but_a_speck_is_not():
+    """fine-pattern counts forbidden detail that forms one patch, from a 7 px square's worth in a
+    480 x 320 frame (0.3 per mille; no clean render of the evaluation shows any); forbidden detail of
+    the same area strewn over the background as thin lines is blur ignoring distance, not a pattern."""
+    from bokehsim.diagnosis.sign_pattern import fine_pattern
+    from bokehsim.diagnosis.signs import Evidence
+
+    def evidence(forbidden: torch.Tensor) -> Evidence:
+        return Evidence(None, None, None, None, 2.0, torch.full((320, 480), 12.0), None, forbidden)
+
+    speck, patch, lines = (torch.zeros(320, 480, dtype=torch.bool) for _ in range(3))
+    speck[100:106, 200:206] = True  # 36 px: 0.23 per mille
+    patch[100:108, 200:208] = True  # 64 px: 0.42 per mille
+    lines[[40, 160, 280], 20:41] = True  # the same 64 px as three thin lines down the frame
+    lines[10, 10] = True
+    assert not fine_pattern(evidence(speck)).flagged
+    assert fine_pattern(evidence(patch)).flagged, fine_pattern(evidence(patch)).note
+    assert not fine_pattern(evidence(lines)).flagged

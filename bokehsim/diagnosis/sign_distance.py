@@ -25,7 +25,7 @@ import torch
 from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
 from .shot import hot_box
-from .sign_pattern import RAW_AT_FLAG as SHARP_AREA_AT_FLAG
+from .sign_pattern import BROAD_AT_FLAG as SHARP_AREA_AT_FLAG
 from .sign_pattern import forbidden_per_mille, is_broad, too_sharp
 from .signs import Evidence, SignResult, severity_from_raw
 
