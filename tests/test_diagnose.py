@@ -298,16 +298,31 @@ def test_a_lens_oval_is_judged_but_a_disc_cut_by_a_nearer_surface_is_not():
     assert len(highlight_discs(image, torch.full((120, 240), 16.0))) == 8  # without depth, both kinds
 
 
-def test_two_pieces_of_one_disc_are_not_two_lens_ovals():
-    """A dim disc's seed split by noise grows into two overlapping outlines (on the dark room scene:
-    centres 3 px apart at CoC 10 px, read as a round disc and an oval of aspect 1.6). No two isolated
-    discs lie closer than half a CoC: neither piece is judged; a disc two CoCs away is."""
-    from bokehsim.diagnosis.sign_optics import isolated_discs
+def test_dim_and_overlapping_discs_are_read_by_their_outline():
+    """Oval discs of one lens (26 x 15 px, long axis at 30 degrees, CoC 26 px), some in overlapping
+    pairs, their brightness spanning 40x (a dim light beside a bright one: light adds), on a dark ground. Each is
+    read at its own aspect and angle, wherever its brightness and whoever overlaps it; a lamp's soft
+    rim (the disc blurred by the light's own size) too. A blob segmented at half the brightest light
+    found only the bright ones, and a pair as one."""
+    from bokehsim.diagnosis.sign_optics import highlight_discs
+    from bokehsim.diagnosis.filters import gaussian_blur
 
-    pieces = [{"x": 155.0, "y": 303.0, "coc": 9.9, "aspect": 1.14}, {"x": 158.0, "y": 302.0, "coc": 9.9, "aspect": 1.64}]
-    alone = {"x": 175.0, "y": 303.0, "coc": 9.9, "aspect": 1.0}
-    assert isolated_discs(pieces + [alone]) == [alone]
-    assert len(isolated_discs([pieces[0], {**pieces[1], "x": 160.0}])) == 2  # 5.1 px apart: two discs
+    yy, xx = torch.meshgrid(torch.arange(160, dtype=torch.float32), torch.arange(320, dtype=torch.float32), indexing="ij")
+    tilt = math.radians(30)
+    light = torch.full((160, 320), 0.01)
+    centres = [(40, 40, 4.0), (40, 64, 0.2), (40, 140, 0.3), (40, 164, 1.5), (115, 60, 0.1), (115, 180, 2.0), (115, 260, 0.5)]
+    for cy, cx, level in centres:
+        u = (xx - cx) * math.cos(tilt) + (yy - cy) * math.sin(tilt)
+        v = -(xx - cx) * math.sin(tilt) + (yy - cy) * math.cos(tilt)
+        light += level * (((u / 13) ** 2 + (v / 7.5) ** 2) <= 1).float()
+    light = gaussian_blur(light, 0.7)
+    light[:, 240:] = gaussian_blur(light, 2.0)[:, 240:]  # the last lamp's rim soft over ~5 px
+    discs = highlight_discs(light.expand(3, -1, -1), torch.full((160, 320), 26.0))
+    found = sorted((round(d["y"]), round(d["x"])) for d in discs)
+    assert found == sorted((cy, cx) for cy, cx, _ in centres), found
+    for disc in discs:
+        assert abs(disc["aspect"] - 26 / 15) < 0.15, disc
+        assert abs(math.degrees(disc["angle"]) - 30) < 5, disc
 
 
 def test_a_background_made_more_contrasty_than_blur_leaves_it_fails_the_hierarchy(sharp, clean):

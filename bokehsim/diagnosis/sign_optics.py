@@ -1,14 +1,18 @@
 """``contradictory-optics``: bokeh highlights whose shapes no single lens gives.
 
-Isolated highlight discs (bright blobs in defocused regions whose major axis is about the expected
-CoC, not cut by a depth edge) are fitted with ellipses (second moments). One lens gives one of:
-round discs everywhere (circle, blades), ovals of one orientation everywhere (oval, anamorphic), or
-ovals whose long axis is tangential, growing toward the frame's edges (cat-eye, optical vignetting).
-The statistic is the largest of
+Highlight discs in defocused regions are read by their outline (:mod:`.disc_outline`: rays from the
+centre to where the light falls halfway, an ellipse fitted), whatever their brightness and where they
+overlap. A disc counts where its major axis is about the expected CoC and no depth edge cuts it. One
+lens gives one of: round discs everywhere (circle, blades), ovals of one orientation everywhere (oval,
+anamorphic), or ovals whose long axis is tangential, growing toward the frame's edges (cat-eye,
+optical vignetting). Each term is divided by its threshold; the statistic is the larger:
 
-* **mixed**: the share of round/oval pairs at the same field position (|d rho| < 0.15);
+* **mixed**: the share of round/oval pairs at the same field position (|d rho| < 0.15), where round
+  and oval discs each make up at least a quarter of the discs (a few odd ones are overlaps and
+  occlusions, not a second lens);
 * **orientation**: 1 - how well the ovals' orientations follow the best single-lens model (one
-  global angle, or tangential), from the mean resultant of the doubled angles.
+  global angle, or tangential), from the mean resultant of the doubled angles; where at least half
+  the discs are ovals (a round lens's few odd ovals have no orientation to keep).
 """
 
 from __future__ import annotations
@@ -17,38 +21,44 @@ import math
 
 import torch
 
-from .components import blobs, fit_ellipse, half_maximum_blob
-from .filters import bright_highlights, luminance
+from ..depth_refine import max_filter, min_filter
+from .disc_outline import disc_outlines
+from .filters import gaussian_blur, luminance
 from .shot import bounding_box, dilate
 from .signs import Evidence, SignResult, severity_from_raw
 
-#: Raw statistic at the flag threshold, calibrated on clean renders.
-RAW_AT_FLAG = 0.52
+#: Each term at the flag threshold. On the evaluation's 32 clean renders mixed reads 0 and
+#: orientation at most 0.28 (a cat-eye at night, whose ovals near the centre are barely oval): a
+#: quarter of the close pairs mixed, and half the ovals' orientation lost, are no single lens.
+MIXED_AT_FLAG = 0.25
+ORIENTATION_AT_FLAG = 0.52
 #: Aspect ratios (major / minor) read as round and as oval.
 ROUND_ASPECT = 1.12
 OVAL_ASPECT = 1.3
-#: Fewest discs to judge by, and fewest round and oval discs to call a mix.
-MIN_DISCS = 4
+#: Fewest discs to judge by (the angles of n outlines that are parts or overlaps of discs have a
+#: mean resultant of about 0.89 / sqrt(n) by chance: 0.45 at four, as far from agreeing as two
+#: lenses), fewest round and oval discs to call a mix, and the share of the discs each must make
+#: up: a second lens shows over a part of the frame (a quadrant's worth of its discs), fewer odd
+#: discs are overlaps and occlusions.
+MIN_DISCS = 8
 MIN_OF_EACH = 3
-#: A disc's area over that of a disc of the expected CoC: below this range a blob is a speck or a
-#: sliver, above it several discs merged. The lower bound is loose on purpose: a lens's oval, cat-eye
-#: or anamorphic disc keeps its major axis (the CoC) while its area falls to 0.2-0.45 of a round
-#: disc's; a part of a disc is told by its length and by the depth edge that cuts it instead.
-DISC_AREA_RANGE = (0.25, 1.8)
-#: A disc's major axis over the expected CoC, at least: a part of a round disc is shorter.
-MIN_DIAMETER_RATIO = 0.7
-#: A blob within this many px of a depth edge is taken as cut by a nearer surface and not judged.
-OCCLUDER_PX = 1
-#: A disc's major axis over the expected CoC: a kernel's circumscribed diameter is the CoC
-#: (CONVENTIONS), and a highlight of some size widens its disc by that size. Clean renders' discs
-#: read 0.7-1.5; blobs longer than this are discs merged along a line or a lit edge (two lamps side
-#: by side read 1.7-1.8 and aspect 2.7-2.9 through a round aperture), whose orientation says nothing
-#: about the lens.
-MAX_DIAMETER_RATIO = 1.6
-#: Discs are judged in regions whose expected CoC reaches this (px): a smaller disc covers too few
-#: pixels for its outline to tell round from oval (on the evaluation's thin_pole scene, blobs of
-#: leaves and sky at CoC 7 px read aspects 1.1-2.9 through a round aperture).
-MIN_DISC_COC_PX = 9.0
+MIN_SHARE = 0.25
+#: A disc's major axis over the expected CoC. A kernel's circumscribed diameter is the CoC
+#: (CONVENTIONS): a point light's outline reads it within a pixel, a lens's oval or cat-eye keeps it
+#: as its major axis, a light of some size widens it by that size. Longer outlines are discs merged
+#: along a line or a lit edge, whose orientation says nothing about the lens; shorter ones are parts.
+MIN_DIAMETER_RATIO = 0.8
+MAX_DIAMETER_RATIO = 1.3
+#: The share of the outlines that must be the CoC's size for any to be judged.
+MIN_SIZED_SHARE = 0.5
+#: Discs are judged in regions whose expected CoC reaches this (px): an outline quantised to 1 px
+#: reads aspects up to 1 + 2 / c from a round disc, halfway to an oval below 12 px.
+MIN_DISC_COC_PX = 12.0
+#: Seeds: local maxima of the light within this share of the CoC, at least CONTRAST times the
+#: darkest light within a CoC around them; at most MAX_SEEDS of them, the brightest, are fitted.
+SEED_SPACING_PER_COC = 0.25
+CONTRAST = 1.5
+MAX_SEEDS = 400
 
 
 def contradictory_optics(evidence: Evidence) -> SignResult:
@@ -58,7 +68,7 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     discs = highlight_discs(evidence.image_linear, evidence.expected_px,
                             evidence.shot.depth_edge)
     if len(discs) < MIN_DISCS:
-        return SignResult("contradictory-optics", 0.0, heat, None, f"{len(discs)} isolated highlight discs (too few to judge)")
+        return SignResult("contradictory-optics", 0.0, heat, None, f"{len(discs)} highlight discs (too few to judge)")
     cx, cy = (width - 1) / 2, (height - 1) / 2
     half_diagonal = math.hypot(cx, cy)
     rho = torch.tensor([math.hypot(d["x"] - cx, d["y"] - cy) / half_diagonal for d in discs])
@@ -70,12 +80,11 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     close = (rho[:, None] - rho[None]).abs() < 0.15
     mixed_pairs = (round_[:, None] & oval[None] & close).sum()
     all_pairs = (close.sum() - len(discs)) / 2
-    # One or two odd discs are an occlusion or an overlap more often than a second lens.
-    enough = int(round_.sum()) >= MIN_OF_EACH and int(oval.sum()) >= MIN_OF_EACH
-    mixed = float(mixed_pairs / all_pairs.clamp_min(1)) if enough else 0.0
+    least = max(MIN_OF_EACH, MIN_SHARE * len(discs))
+    mixed = float(mixed_pairs / all_pairs.clamp_min(1)) if min(int(round_.sum()), int(oval.sum())) >= least else 0.0
     orientation = 0.0
     bad = torch.zeros(len(discs), dtype=torch.bool)
-    if int(oval.sum()) >= MIN_OF_EACH:
+    if int(oval.sum()) >= max(MIN_OF_EACH, len(discs) / 2):
         doubled = 2 * angle[oval]
         global_fit = float(torch.complex(doubled.cos(), doubled.sin()).mean().abs())
         # Tangential: the long axis is perpendicular to the radius, so 2 (angle - radial) = pi.
@@ -85,69 +94,74 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
         bad[oval] = off_tangent if tangential >= global_fit else (doubled - doubled.mean()).cos() < 0.5
     if mixed > 0:
         bad |= (oval & (round_[None] & close).any(1)) | (round_ & (oval[None] & close).any(1))
-    raw = max(mixed, orientation)
+    raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG)
     for disc, is_bad in zip(discs, bad.tolist()):
         if is_bad:
             x0, y0, w, h = disc["box"]
-            heat[y0:y0 + h, x0:x0 + w] = 1.0
-    return SignResult("contradictory-optics", severity_from_raw(raw, RAW_AT_FLAG), heat, bounding_box(heat > 0),
+            heat[max(0, y0):y0 + h, max(0, x0):x0 + w] = 1.0
+    return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0),
                       f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}")
 
 
 def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor,
                     depth_edge: torch.Tensor | None = None) -> list[dict]:
-    """Isolated highlight discs in defocused regions, each fitted with an ellipse.
+    """Highlight discs in defocused regions, each read by its outline (:mod:`.disc_outline`).
 
     Args:
-        depth_edge: ``(H, W)`` bool depth edges, or None: a blob that touches one is a disc cut by
-            a nearer surface (its outline is the occluder's, not the lens's) and is left out.
+        depth_edge: ``(H, W)`` bool depth edges, or None: a disc that a depth edge crosses is cut by
+            a nearer surface (part of its outline is the occluder's) and is left out.
 
     Returns:
-        One dict per disc: ``x, y`` centroid (px), ``aspect`` (major / minor axis, >= 1), ``angle``
-        of the major axis (radians, image axes: x right, y down), ``box`` ``[x, y, w, h]``, ``coc``
-        the expected CoC there (px).
+        One dict per disc: ``x, y`` centre (px), ``aspect`` (major / minor axis, >= 1), ``angle``
+        of the major axis (radians, image axes: x right, y down), ``diameter`` the major axis (px),
+        ``box`` ``[x, y, w, h]``, ``coc`` the expected CoC there (px).
     """
-    lum = luminance(image_linear)
-    # Highlights: far brighter than their surroundings, in the brightest part of the defocused region.
-    # (A disc is flat inside and falls off over ~1 px at its rim: half the peak traces its outline.)
-    bright = bright_highlights(lum, expected_px >= MIN_DISC_COC_PX, surround_px=15, contrast=1.5)
-    cut = dilate(depth_edge, OCCLUDER_PX) if depth_edge is not None else torch.zeros_like(bright)
-    discs = []
-    for ys, xs in blobs(bright):
-        if _too_small_for_a_disc(ys, xs, expected_px):
-            continue
-        ys, xs = half_maximum_blob(lum, ys, xs)
-        if ys.numel() == 0:
-            continue
-        coc_px = float(expected_px[ys, xs].median())
-        if coc_px <= 0 or not DISC_AREA_RANGE[0] <= ys.numel() / (math.pi * coc_px**2 / 4) <= DISC_AREA_RANGE[1]:
-            continue  # a speck, or several discs merged
-        if bool(cut[ys, xs].any()):
-            continue  # cut by a nearer surface
-        disc = fit_ellipse(ys, xs, lum.shape)
-        if disc is not None and MIN_DIAMETER_RATIO * coc_px <= disc["diameter"] <= MAX_DIAMETER_RATIO * coc_px:
-            discs.append({**disc, "coc": coc_px})
-    return isolated_discs(discs)
+    light = luminance(image_linear)
+    defocused = expected_px >= MIN_DISC_COC_PX
+    if int(defocused.sum()) < 16:
+        return []
+    coc_px = float(expected_px[defocused].median())
+    if depth_edge is not None:
+        defocused &= ~dilate(depth_edge, math.ceil(MAX_DIAMETER_RATIO * coc_px / 2) + 1)
+    ys, xs = _seeds(light, defocused, coc_px)
+    fit = disc_outlines(light, xs.float(), ys.float(), expected_px[ys, xs])
+    height, width = light.shape
+    outlines = []
+    for k in torch.argsort(fit["rays"], descending=True).tolist():
+        x, y, major, minor = (float(fit[key][k]) for key in ("x", "y", "major", "minor"))
+        row, column = round(y), round(x)
+        if fit["rays"][k] == 0 or not (0 <= row < height and 0 <= column < width and bool(defocused[row, column])):
+            continue  # no outline, or the fit left the region (or the frame)
+        coc = float(expected_px[row, column])
+        if any(math.hypot(x - other["x"], y - other["y"]) < 0.5 * coc for other in outlines):
+            continue  # another seed on the same disc, fitted on more rays
+        box = [round(x - major / 2), round(y - major / 2), math.ceil(major), math.ceil(major)]
+        outlines.append({"x": x, "y": y, "aspect": major / minor, "angle": float(fit["angle"][k]),
+                         "diameter": major, "box": box, "coc": coc})
+    discs = [d for d in outlines if MIN_DIAMETER_RATIO * d["coc"] <= d["diameter"] <= MAX_DIAMETER_RATIO * d["coc"]]
+    # Where most outlines are not the CoC's size, the picture's discs are not the shot's (a plate
+    # blurred for another f-number or distance): the few that pass are parts and overlaps of them,
+    # their shapes say nothing about the lens (the blur's size is the other signs' business).
+    return discs if len(discs) >= MIN_SIZED_SHARE * len(outlines) else []
 
 
-def isolated_discs(discs: list[dict]) -> list[dict]:
-    """The discs whose centres lie at least half a CoC from every other's: two blobs that close are
-    two pieces of one disc (a dim disc's seed split by noise, each piece grown into its own outline)
-    or overlapping discs, whose outlines are no aperture's."""
-    def apart(a: dict, b: dict) -> bool:
-        return math.hypot(a["x"] - b["x"], a["y"] - b["y"]) >= 0.5 * max(a["coc"], b["coc"])
-
-    return [disc for disc in discs if all(other is disc or apart(disc, other) for other in discs)]
-
-
-def _too_small_for_a_disc(ys: torch.Tensor, xs: torch.Tensor, expected_px: torch.Tensor) -> bool:
-    """Whether the seed at ``ys, xs`` cannot grow into a disc of the smallest area allowed.
-
-    Its outline at half height grows at most 2 px past the seed (:func:`half_maximum_blob`), so it
-    fits in the seed's box grown by 2 px, where the expected CoC is at least its minimum there: a
-    sharp textured background has thousands of bright specks, each a window to measure otherwise.
-    """
-    y0, x0 = max(0, int(ys.min()) - 2), max(0, int(xs.min()) - 2)
-    y1, x1 = int(ys.max()) + 3, int(xs.max()) + 3
-    smallest_coc = float(expected_px[y0:y1, x0:x1].min())
-    return (y1 - y0) * (x1 - x0) < DISC_AREA_RANGE[0] * math.pi * smallest_coc**2 / 4
+def _seeds(light: torch.Tensor, region: torch.Tensor, coc_px: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where to start reading outlines, at least ``CONTRAST`` times the darkest light within a CoC
+    around (the ground the discs lie on): the local maxima of the light smoothed by an eighth of the
+    CoC, brightest first (a disc's plateau has its maximum near its centre), then a grid of points a
+    quarter CoC apart, highest contrast first (a dim disc beside a bright one has no maximum of its
+    own: the overlap outshines it; a seed on its plateau moves to its centre as it is fitted).
+    At most ``MAX_SEEDS``."""
+    smooth = gaussian_blur(light, coc_px / 8)
+    contrast = smooth / min_filter(smooth, max(1, round(coc_px))).clamp_min(1e-6)
+    spacing = max(1, round(SEED_SPACING_PER_COC * coc_px))
+    lit = region & (contrast > CONTRAST)
+    peak = lit & (smooth >= max_filter(smooth, spacing))
+    on_grid = torch.zeros_like(lit)
+    on_grid[spacing // 2::spacing, spacing // 2::spacing] = True
+    ys, xs = torch.nonzero(peak, as_tuple=True)
+    grid_ys, grid_xs = torch.nonzero(lit & on_grid & ~peak, as_tuple=True)
+    order = torch.argsort(smooth[ys, xs], descending=True)
+    grid_order = torch.argsort(contrast[grid_ys, grid_xs], descending=True)
+    ys, xs = torch.cat([ys[order], grid_ys[grid_order]]), torch.cat([xs[order], grid_xs[grid_order]])
+    return ys[:MAX_SEEDS], xs[:MAX_SEEDS]
