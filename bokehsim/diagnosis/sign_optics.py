@@ -54,8 +54,8 @@ MIN_SIZED_SHARE = 0.5
 #: Discs are judged in regions whose expected CoC reaches this (px): an outline quantised to 1 px
 #: reads aspects up to 1 + 2 / c from a round disc, halfway to an oval below 12 px.
 MIN_DISC_COC_PX = 12.0
-#: Seeds: local maxima of the light within this share of the CoC, at least CONTRAST times the
-#: darkest light within a CoC around them; at most MAX_SEEDS of them, the brightest, are fitted.
+#: Seeds (:func:`_seeds`): maxima within, and grid points, this share of the CoC apart, at least
+#: CONTRAST times the darkest light within a CoC around them; at most MAX_SEEDS are fitted.
 SEED_SPACING_PER_COC = 0.25
 CONTRAST = 1.5
 MAX_SEEDS = 400
