@@ -55,9 +55,9 @@ MIN_SIZED_SHARE = 0.5
 #: reads aspects up to 1 + 2 / c from a round disc, halfway to an oval below 12 px.
 MIN_DISC_COC_PX = 12.0
 #: Seeds (:func:`_seeds`): maxima within, and grid points, this share of the CoC apart, at least
-#: CONTRAST times the darkest light within a CoC around them; at most MAX_SEEDS are fitted.
+#: SEED_CONTRAST times the darkest light within a CoC around them; at most MAX_SEEDS are fitted.
 SEED_SPACING_PER_COC = 0.25
-CONTRAST = 1.5
+SEED_CONTRAST = 1.5
 MAX_SEEDS = 400
 
 
@@ -146,7 +146,7 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor,
 
 
 def _seeds(light: torch.Tensor, region: torch.Tensor, coc_px: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where to start reading outlines, at least ``CONTRAST`` times the darkest light within a CoC
+    """Where to start reading outlines, at least ``SEED_CONTRAST`` times the darkest light within a CoC
     around (the ground the discs lie on): the local maxima of the light smoothed by an eighth of the
     CoC, brightest first (a disc's plateau has its maximum near its centre), then a grid of points a
     quarter CoC apart, highest contrast first (a dim disc beside a bright one has no maximum of its
@@ -155,7 +155,7 @@ def _seeds(light: torch.Tensor, region: torch.Tensor, coc_px: float) -> tuple[to
     smooth = gaussian_blur(light, coc_px / 8)
     contrast = smooth / min_filter(smooth, max(1, round(coc_px))).clamp_min(1e-6)
     spacing = max(1, round(SEED_SPACING_PER_COC * coc_px))
-    lit = region & (contrast > CONTRAST)
+    lit = region & (contrast > SEED_CONTRAST)
     peak = lit & (smooth >= max_filter(smooth, spacing))
     on_grid = torch.zeros_like(lit)
     on_grid[spacing // 2::spacing, spacing // 2::spacing] = True
