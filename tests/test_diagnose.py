@@ -387,3 +387,38 @@ def test_a_small_patch_of_forbidden_detail_is_a_fine_pattern_but_a_speck_is_not(
     assert not fine_pattern(evidence(speck)).flagged
     assert fine_pattern(evidence(patch)).flagged, fine_pattern(evidence(patch)).note
     assert not fine_pattern(evidence(lines)).flagged
+
+
+def test_ovals_at_the_centre_and_round_discs_at_the_edge_are_no_lens_but_a_cat_eye_is():
+    """A cat-eye lens (optical vignetting) gives round discs at the centre and ovals toward the edges,
+    their long axis tangential; no lens gives the reverse, ovals inside and round discs outside (its
+    vignetting only ever cuts discs more toward the edges). 24 px discs on a dark ground."""
+    from types import SimpleNamespace
+
+    from bokehsim.diagnosis.sign_optics import contradictory_optics
+    from bokehsim.diagnosis.signs import Evidence
+
+    height, width, coc = 240, 360, 24.0
+    yy, xx = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    inner = [(cy + 30 * math.sin(a), cx + 45 * math.cos(a)) for a in torch.arange(6) * math.pi / 3]
+    outer = [(cy + 95 * math.sin(a), cx + 150 * math.cos(a)) for a in torch.arange(8) * math.pi / 4 + math.pi / 8]
+
+    def picture(ovals_inside: bool) -> torch.Tensor:
+        light = torch.full((height, width), 0.01)
+        for ring, is_inner in ((inner, True), (outer, False)):
+            for y, x in ring:
+                radial = math.atan2(y - cy, x - cx)
+                u = (xx - x) * math.cos(radial) + (yy - y) * math.sin(radial)  # along the radius
+                v = -(xx - x) * math.sin(radial) + (yy - y) * math.cos(radial)
+                squeeze = 1.7 if is_inner == ovals_inside else 1.0  # the short axis along the radius
+                light += 2.0 * ((u * squeeze / 12) ** 2 + (v / 12) ** 2 <= 1).float()
+        return light.expand(3, -1, -1)
+
+    def judge(image):
+        shot = SimpleNamespace(depth_edge=torch.zeros(height, width, dtype=torch.bool))
+        return contradictory_optics(Evidence(image, None, None, shot, 2.0, torch.full((height, width), coc), None, None))
+
+    reversed_trend, cat_eye = judge(picture(ovals_inside=True)), judge(picture(ovals_inside=False))
+    assert reversed_trend.flagged and "trend 1.00" in reversed_trend.note, reversed_trend.note
+    assert not cat_eye.flagged and "trend 0.00" in cat_eye.note, cat_eye.note

@@ -5,14 +5,19 @@ centre to where the light falls halfway, an ellipse fitted), whatever their brig
 overlap. A disc counts where its major axis is about the expected CoC and no depth edge cuts it. One
 lens gives one of: round discs everywhere (circle, blades), ovals of one orientation everywhere (oval,
 anamorphic), or ovals whose long axis is tangential, growing toward the frame's edges (cat-eye,
-optical vignetting). Each term is divided by its threshold; the statistic is the larger:
+optical vignetting). Each term is divided by its threshold; the statistic is the largest:
 
 * **mixed**: the share of round/oval pairs at the same field position (|d rho| < 0.15), where round
   and oval discs each make up at least a quarter of the discs (a few odd ones are overlaps and
   occlusions, not a second lens);
 * **orientation**: 1 - how well the ovals' orientations follow the best single-lens model (one
   global angle, or tangential), from the mean resultant of the doubled angles; where at least half
-  the discs are ovals (a round lens's few odd ovals have no orientation to keep).
+  the discs are ovals (a round lens's few odd ovals have no orientation to keep);
+* **trend**: of the pairs of a round and an oval disc at field positions apart (|d rho| >= 0.15),
+  the share whose oval lies nearer the centre. Vignetting only ever cuts discs more toward the
+  frame's edges, so a lens's discs never grow rounder outward (a cat-eye's are round at the centre,
+  oval at the edge): the reverse trend is no lens's. Where round and oval discs each make up a
+  quarter of the discs, as for mixed.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from .signs import Evidence, SignResult, severity_from_raw
 #: quarter of the close pairs mixed, and half the ovals' orientation lost, are no single lens.
 MIXED_AT_FLAG = 0.25
 ORIENTATION_AT_FLAG = 0.52
+#: The trend term at the flag threshold: ovals inside round discs' radius as often as outside it
+#: (no lens gives any; two lenses placed at random give half).
+TREND_AT_FLAG = 0.5
 #: Aspect ratios (major / minor) read as round and as oval.
 ROUND_ASPECT = 1.12
 OVAL_ASPECT = 1.3
@@ -80,8 +88,14 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     close = (rho[:, None] - rho[None]).abs() < 0.15
     mixed_pairs = (round_[:, None] & oval[None] & close).sum()
     all_pairs = (close.sum() - len(discs)) / 2
-    least = max(MIN_OF_EACH, MIN_SHARE * len(discs))
-    mixed = float(mixed_pairs / all_pairs.clamp_min(1)) if min(int(round_.sum()), int(oval.sum())) >= least else 0.0
+    both_kinds = min(int(round_.sum()), int(oval.sum())) >= max(MIN_OF_EACH, MIN_SHARE * len(discs))
+    mixed = float(mixed_pairs / all_pairs.clamp_min(1)) if both_kinds else 0.0
+    # Field positions apart: every lens's discs grow no rounder toward the edge (vignetting only
+    # ever cuts them), so an oval inside a round disc's radius is the reverse of any lens's trend.
+    outward = (rho[None] - rho[:, None]) >= 0.15  # [i, j]: j lies farther out than i
+    inverted = oval[:, None] & round_[None] & outward
+    normal = round_[:, None] & oval[None] & outward
+    trend = float(inverted.sum() / (inverted.sum() + normal.sum()).clamp_min(1)) if both_kinds else 0.0
     orientation = 0.0
     bad = torch.zeros(len(discs), dtype=torch.bool)
     if int(oval.sum()) >= max(MIN_OF_EACH, len(discs) / 2):
@@ -94,13 +108,16 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
         bad[oval] = off_tangent if tangential >= global_fit else (doubled - doubled.mean()).cos() < 0.5
     if mixed > 0:
         bad |= (oval & (round_[None] & close).any(1)) | (round_ & (oval[None] & close).any(1))
-    raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG)
+    if trend > 0:
+        bad |= inverted.any(1) | inverted.any(0)
+    raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG, trend / TREND_AT_FLAG)
     for disc, is_bad in zip(discs, bad.tolist()):
         if is_bad:
             x0, y0, w, h = disc["box"]
             heat[max(0, y0):y0 + h, max(0, x0):x0 + w] = 1.0
     return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0),
-                      f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}")
+                      f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}, "
+                      f"trend {trend:.2f}")
 
 
 def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor,
