@@ -422,3 +422,25 @@ def test_ovals_at_the_centre_and_round_discs_at_the_edge_are_no_lens_but_a_cat_e
     reversed_trend, cat_eye = judge(picture(ovals_inside=True)), judge(picture(ovals_inside=False))
     assert reversed_trend.flagged and "trend 1.00" in reversed_trend.note, reversed_trend.note
     assert not cat_eye.flagged and "trend 0.00" in cat_eye.note, cat_eye.note
+
+
+def test_the_f_number_of_a_night_shot_is_read_from_its_bokeh_discs():
+    """Point lights behind the subject, rendered by bokehsim at f/2.8, and nothing else out of focus
+    (a night background: no edges but the discs' rims, which read sharp at any blur). Without the
+    f-number, diagnose reads it from the discs' diameters within a fifth of a stop."""
+    from bokehsim import render_full
+
+    height, width = 320, 480
+    generator = torch.Generator().manual_seed(5)
+    image = torch.full((3, height, width), 0.005)
+    depth = torch.full((height, width), 12.0)
+    image[:, 200:, 200:280] = 0.3 * torch.rand(3, height - 200, 80, generator=generator)  # the subject
+    depth[200:, 200:280] = 2.0
+    for _ in range(24):
+        y, x = int(torch.randint(20, 170, (1,), generator=generator)), int(torch.randint(20, width - 20, (1,), generator=generator))
+        image[:, y, x] = torch.tensor([30.0, 22.0, 12.0])  # a lamp, far brighter than white
+    lens = Lens(focal_length_mm=85, f_number=2.8, focus_distance_m=2.0)
+    night = render_full(image, depth, lens, clipped_highlights=False).image.clamp(0, 1)
+    assert float(lens.coc_px(torch.tensor(12.0), width)) > 12  # discs large enough to read
+    report = diagnose(quantised(night), depth, focal_length_mm=85, focus_distance_m=2.0)
+    assert report.implied_f_number is not None and abs(math.log2(report.implied_f_number / 2.8)) < 0.2, report.implied_f_number

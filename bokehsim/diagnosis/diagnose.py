@@ -19,7 +19,7 @@ from .shot import shot_from_depth
 from .sign_cutout import cutout
 from .sign_distance import absent_distance
 from .sign_hierarchy import BACKGROUND_COC_PX, failed_hierarchy
-from .sign_optics import contradictory_optics
+from .sign_optics import contradictory_optics, disc_f_number
 from .sign_pattern import fine_pattern, patterned_pixels
 from .signs import Evidence, SignResult
 from .thumbnail import thumbnail_separation
@@ -80,7 +80,9 @@ def diagnose(
                            sensor_width_mm=sensor_width_mm, f_number=f_number)
     estimate = estimate_defocus(image_linear)
     readings = edge_readings(estimate, shot)
-    implied = implied_f_number(readings, shot.coc_per_f_number)
+    from_edges = implied_f_number(readings, shot.coc_per_f_number)
+    # Bokeh discs' sizes measure the blur where there are lights (and edge readings fail at night).
+    implied = disc_f_number(image_linear, shot, f_number or from_edges or FALLBACK_F_NUMBER) or from_edges
     used = f_number if f_number is not None else (implied or FALLBACK_F_NUMBER)
     expected = shot.expected_coc_px(used)
     image_srgb = linear_to_srgb(image_linear.clamp(0, 1))

@@ -62,6 +62,15 @@ MIN_SIZED_SHARE = 0.5
 #: Discs are judged in regions whose expected CoC reaches this (px): an outline quantised to 1 px
 #: reads aspects up to 1 + 2 / c from a round disc, halfway to an oval below 12 px.
 MIN_DISC_COC_PX = 12.0
+#: Discs' sizes are read from this CoC (px): a diameter within a pixel is within an eighth.
+MIN_SIZE_COC_PX = 8.0
+#: The discs' f-numbers agree where their middle half spans at most this (log: a factor 1.35).
+DISC_F_NUMBER_SPREAD = 0.3
+#: A disc is a light's, for its size, where its inside is this many times the ring around it.
+LIGHT_CONTRAST = 3.0
+#: First guesses of the f-number after the caller's, two stops apart: a guess finds the
+#: discs whose CoC is within 0.2-1.6x of its own (the rays reach 0.8 of it).
+F_NUMBER_GUESSES = (1.4, 2.8, 5.6, 11.0)
 #: Seeds (:func:`_seeds`): maxima within, and grid points, this share of the CoC apart, at least
 #: SEED_CONTRAST times the darkest light within a CoC around them; at most MAX_SEEDS are fitted.
 SEED_SPACING_PER_COC = 0.25
@@ -122,7 +131,8 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
 
 def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor,
                     depth_edge: torch.Tensor | None = None) -> list[dict]:
-    """Highlight discs in defocused regions, each read by its outline (:mod:`.disc_outline`).
+    """Highlight discs in defocused regions, each read by its outline (:mod:`.disc_outline`), that
+    can say what the lens is: the CoC's size, in regions that defocus by ``MIN_DISC_COC_PX`` or more.
 
     Args:
         depth_edge: ``(H, W)`` bool depth edges, or None: a disc that a depth edge crosses is cut by
@@ -133,8 +143,20 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor,
         of the major axis (radians, image axes: x right, y down), ``diameter`` the major axis (px),
         ``box`` ``[x, y, w, h]``, ``coc`` the expected CoC there (px).
     """
-    light = luminance(image_linear)
-    defocused = expected_px >= MIN_DISC_COC_PX
+    outlines = read_outlines(luminance(image_linear), expected_px, depth_edge, MIN_DISC_COC_PX)
+    discs = [d for d in outlines if MIN_DIAMETER_RATIO * d["coc"] <= d["diameter"] <= MAX_DIAMETER_RATIO * d["coc"]]
+    # Where most outlines are not the CoC's size, the picture's discs are not the shot's (a plate
+    # blurred for another f-number or distance): the few that pass are parts and overlaps of them,
+    # their shapes say nothing about the lens (the blur's size is the other signs' business).
+    return discs if len(discs) >= MIN_SIZED_SHARE * len(outlines) else []
+
+
+def read_outlines(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor | None,
+                  min_coc_px: float) -> list[dict]:
+    """Every outline read around the seeds of the region that defocuses by ``min_coc_px`` or more
+    (away from depth edges), one per disc (the fit on most rays), whatever its size; the dicts of
+    :func:`highlight_discs`, with ``contrast`` (the disc's inside over the ring around it)."""
+    defocused = expected_px >= min_coc_px
     if int(defocused.sum()) < 16:
         return []
     coc_px = float(expected_px[defocused].median())
@@ -154,12 +176,44 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor,
             continue  # another seed on the same disc, fitted on more rays
         box = [round(x - major / 2), round(y - major / 2), math.ceil(major), math.ceil(major)]
         outlines.append({"x": x, "y": y, "aspect": major / minor, "angle": float(fit["angle"][k]),
-                         "diameter": major, "box": box, "coc": coc})
-    discs = [d for d in outlines if MIN_DIAMETER_RATIO * d["coc"] <= d["diameter"] <= MAX_DIAMETER_RATIO * d["coc"]]
-    # Where most outlines are not the CoC's size, the picture's discs are not the shot's (a plate
-    # blurred for another f-number or distance): the few that pass are parts and overlaps of them,
-    # their shapes say nothing about the lens (the blur's size is the other signs' business).
-    return discs if len(discs) >= MIN_SIZED_SHARE * len(outlines) else []
+                         "diameter": major, "box": box, "coc": coc, "contrast": float(fit["contrast"][k])})
+    return outlines
+
+
+def disc_f_number(image_linear: torch.Tensor, shot, f_number: float) -> float | None:
+    """The f-number the bokeh discs' sizes give, or None where too few discs agree.
+
+    A point light's disc is as wide as its CoC (CONVENTIONS), which is ``coc_per_f_number / N`` times
+    the inverse defocus: each disc's diameter gives N. Where the edge readings fail (a night
+    background has no edges but the discs' rims, which read sharp at any blur), this is the blur's
+    direct measure. ``f_number`` is the first guess, which sets how far out the outlines are looked
+    for (then ``F_NUMBER_GUESSES``); the guess is refined once. Only lights count
+    (``LIGHT_CONTRAST`` times the ring around them), and they must agree: the middle half of their
+    f-numbers within ``DISC_F_NUMBER_SPREAD`` (log), which the bright spots of a texture do not.
+    """
+    light = luminance(image_linear)
+    for guess in dict.fromkeys((f_number, *F_NUMBER_GUESSES)):
+        found = _refined_f_number(light, shot, guess)
+        if found is not None:
+            return found
+    return None
+
+
+def _refined_f_number(light: torch.Tensor, shot, f_number: float) -> float | None:
+    """:func:`disc_f_number` from one first guess: the discs read at the guess's CoC, then again at
+    the CoC of the f-number they give."""
+    for _ in range(2):
+        expected = shot.expected_coc_px(f_number)
+        outlines = [d for d in read_outlines(light, expected, shot.depth_edge, MIN_SIZE_COC_PX)
+                    if d["contrast"] >= LIGHT_CONTRAST]
+        if len(outlines) < MIN_DISCS:
+            return None
+        per_disc = torch.tensor([d["coc"] * f_number / d["diameter"] for d in outlines]).log()
+        low, middle, high = torch.quantile(per_disc, torch.tensor([0.25, 0.5, 0.75])).tolist()
+        if high - low > DISC_F_NUMBER_SPREAD:
+            return None
+        f_number = math.exp(middle)
+    return f_number
 
 
 def _seeds(light: torch.Tensor, region: torch.Tensor, coc_px: float) -> tuple[torch.Tensor, torch.Tensor]:
