@@ -152,17 +152,18 @@ def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor,
 
 
 def read_outlines(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor | None,
-                  min_coc_px: float) -> list[dict]:
-    """Every outline read around the seeds of the region that defocuses by ``min_coc_px`` or more
-    (away from depth edges), one per disc (the fit on most rays), whatever its size; the dicts of
-    :func:`highlight_discs`, with ``contrast`` (the disc's inside over the ring around it)."""
+                  min_coc_px: float, seed_contrast: float = SEED_CONTRAST) -> list[dict]:
+    """Every outline read around the seeds (``seed_contrast`` times the darkest light around) of the
+    region that defocuses by ``min_coc_px`` or more (away from depth edges), one per disc (the fit
+    on most rays), whatever its size; the dicts of :func:`highlight_discs`, with ``contrast`` (the
+    disc's inside over the ring around it)."""
     defocused = expected_px >= min_coc_px
     if int(defocused.sum()) < 16:
         return []
     coc_px = float(expected_px[defocused].median())
     if depth_edge is not None:
         defocused &= ~dilate(depth_edge, math.ceil(MAX_DIAMETER_RATIO * coc_px / 2) + 1)
-    ys, xs = _seeds(light, defocused, coc_px)
+    ys, xs = _seeds(light, defocused, coc_px, seed_contrast)
     fit = disc_outlines(light, xs.float(), ys.float(), expected_px[ys, xs])
     height, width = light.shape
     outlines = []
@@ -204,7 +205,7 @@ def _refined_f_number(light: torch.Tensor, shot, f_number: float) -> float | Non
     the CoC of the f-number they give."""
     for _ in range(2):
         expected = shot.expected_coc_px(f_number)
-        outlines = [d for d in read_outlines(light, expected, shot.depth_edge, MIN_SIZE_COC_PX)
+        outlines = [d for d in read_outlines(light, expected, shot.depth_edge, MIN_SIZE_COC_PX, LIGHT_CONTRAST)
                     if d["contrast"] >= LIGHT_CONTRAST]
         if len(outlines) < MIN_DISCS:
             return None
@@ -216,9 +217,9 @@ def _refined_f_number(light: torch.Tensor, shot, f_number: float) -> float | Non
     return f_number
 
 
-def _seeds(light: torch.Tensor, region: torch.Tensor, coc_px: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where to start reading outlines, at least ``SEED_CONTRAST`` times the darkest light within a CoC
-    around (the ground the discs lie on): the local maxima of the light smoothed by an eighth of the
+def _seeds(light: torch.Tensor, region: torch.Tensor, coc_px: float, least_contrast: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where to start reading outlines, at least ``least_contrast`` times the darkest light within a
+    CoC around (the ground the discs lie on): the local maxima of the light smoothed by an eighth of the
     CoC, brightest first (a disc's plateau has its maximum near its centre), then a grid of points a
     quarter CoC apart, highest contrast first (a dim disc beside a bright one has no maximum of its
     own: the overlap outshines it; a seed on its plateau moves to its centre as it is fitted).
@@ -226,7 +227,7 @@ def _seeds(light: torch.Tensor, region: torch.Tensor, coc_px: float) -> tuple[to
     smooth = gaussian_blur(light, coc_px / 8)
     contrast = smooth / min_filter(smooth, max(1, round(coc_px))).clamp_min(1e-6)
     spacing = max(1, round(SEED_SPACING_PER_COC * coc_px))
-    lit = region & (contrast > SEED_CONTRAST)
+    lit = region & (contrast > least_contrast)
     peak = lit & (smooth >= max_filter(smooth, spacing))
     on_grid = torch.zeros_like(lit)
     on_grid[spacing // 2::spacing, spacing // 2::spacing] = True
