@@ -40,10 +40,15 @@ def test_clean_render_flags_nothing(clean_report):
 
 
 def test_implied_f_number_of_a_clean_render(clean, sharp):
+    # With its lamps, the scene's bokeh discs give the f-number by their diameters.
     report = diagnose(clean, sharp[1], focal_length_mm=85, focus_distance_m=2.0)
-    # The estimator reads clutter as a little less blur: within half a stop, never wider.
+    assert abs(math.log2(report.implied_f_number / LENS.f_number)) <= 0.15
+    assert report.f_number == report.implied_f_number and report.implied_from == "bokeh discs"
+    # Without them, the edges do: clutter reads as a little less blur, within half a stop.
+    image, depth, _ = scene(0, lamps=False)
+    report = diagnose(shot(image, depth), depth, focal_length_mm=85, focus_distance_m=2.0)
     assert abs(math.log2(report.implied_f_number / LENS.f_number)) <= 0.5
-    assert report.f_number == report.implied_f_number
+    assert report.implied_from == "edges"
 
 
 def corrupt(kind: str, sharp, clean) -> torch.Tensor:
@@ -444,3 +449,4 @@ def test_the_f_number_of_a_night_shot_is_read_from_its_bokeh_discs():
     assert float(lens.coc_px(torch.tensor(12.0), width)) > 12  # discs large enough to read
     report = diagnose(quantised(night), depth, focal_length_mm=85, focus_distance_m=2.0)
     assert report.implied_f_number is not None and abs(math.log2(report.implied_f_number / 2.8)) < 0.2, report.implied_f_number
+    assert report.implied_from == json.loads(report.to_json())["implied_from"] == "bokeh discs"

@@ -71,7 +71,7 @@ def diagnose_cli(
 
 def report_table(report: Report) -> Table:
     """The report as a table: one row per sign, the score and primary in the title."""
-    n = "?" if report.implied_f_number is None else f"f/{report.implied_f_number:.2g}"
+    n = "?" if report.implied_f_number is None else f"f/{report.implied_f_number:.2g} (from {report.implied_from})"
     thumb = "n/a" if report.thumbnail_separation is None else f"{report.thumbnail_separation:.2f}"
     table = Table(title=f"score {report.score:.0f}/100, implied {n}, thumbnail separation {thumb}, "
                         f"primary: {report.primary or 'none'}", title_justify="left")

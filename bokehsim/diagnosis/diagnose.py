@@ -82,7 +82,9 @@ def diagnose(
     readings = edge_readings(estimate, shot)
     from_edges = implied_f_number(readings, shot.coc_per_f_number)
     # Bokeh discs' sizes measure the blur where there are lights (and edge readings fail at night).
-    implied = disc_f_number(image_linear, shot, f_number or from_edges or FALLBACK_F_NUMBER) or from_edges
+    from_discs = disc_f_number(image_linear, shot, f_number or from_edges or FALLBACK_F_NUMBER)
+    implied = from_discs or from_edges
+    implied_from = "bokeh discs" if from_discs else ("edges" if from_edges else None)
     used = f_number if f_number is not None else (implied or FALLBACK_F_NUMBER)
     expected = shot.expected_coc_px(used)
     image_srgb = linear_to_srgb(image_linear.clamp(0, 1))
@@ -102,6 +104,7 @@ def diagnose(
         thumbnail_separation=thumbnail_separation(evidence.image_srgb, shot.in_focus, expected >= BACKGROUND_COC_PX),
         signs=[_full_size(sign, full_size, scale) for sign in signs],
         expected_coc_px=_resized(expected, full_size) / scale, measured_coc_px=_resized(estimate.coc_px, full_size) / scale,
+        implied_from=implied_from,
     )
 
 

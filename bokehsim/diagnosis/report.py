@@ -19,6 +19,8 @@ class Report:
         score: 0..100, ``100 * (1 - the largest severity)``: 100 = no sign of any kind.
         implied_f_number: the f-number that best explains the measured blur (None: nothing out of
             focus to measure).
+        implied_from: what it was read from: ``"bokeh discs"`` (the diameters of light discs),
+            ``"edges"`` (the edge readings), or None.
         f_number: the f-number the expected blur was computed at (given, else the implied one).
         rank_correlation: Spearman correlation of measured vs expected CoC over depth bins (None:
             fewer than three bins).
@@ -39,6 +41,7 @@ class Report:
     signs: list[SignResult]
     expected_coc_px: torch.Tensor = field(repr=False)
     measured_coc_px: torch.Tensor = field(repr=False)
+    implied_from: str | None = None
 
     @property
     def primary(self) -> str | None:
@@ -55,6 +58,7 @@ class Report:
         return {
             "score": round(self.score, 1),
             "implied_f_number": _rounded(self.implied_f_number, 2),
+            "implied_from": self.implied_from,
             "f_number": _rounded(self.f_number, 2),
             "rank_correlation": _rounded(self.rank_correlation, 3),
             "median_error_px": _rounded(self.median_error_px, 2),
