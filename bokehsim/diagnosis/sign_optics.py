@@ -29,7 +29,7 @@ import torch
 from ..depth_refine import max_filter, min_filter
 from .disc_outline import disc_outlines
 from .filters import gaussian_blur, luminance
-from .shot import bounding_box, dilate
+from .shot import Shot, bounding_box, dilate
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Each term at the flag threshold. On the evaluation's 32 clean renders mixed reads 0 and
@@ -181,7 +181,7 @@ def read_outlines(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
     return outlines
 
 
-def disc_f_number(image_linear: torch.Tensor, shot, f_number: float) -> float | None:
+def disc_f_number(image_linear: torch.Tensor, shot: Shot, f_number: float) -> float | None:
     """The f-number the bokeh discs' sizes give, or None where too few discs agree.
 
     A point light's disc is as wide as its CoC (CONVENTIONS), which is ``coc_per_f_number / N`` times
@@ -200,7 +200,7 @@ def disc_f_number(image_linear: torch.Tensor, shot, f_number: float) -> float | 
     return None
 
 
-def _refined_f_number(light: torch.Tensor, shot, f_number: float) -> float | None:
+def _refined_f_number(light: torch.Tensor, shot: Shot, f_number: float) -> float | None:
     """:func:`disc_f_number` from one first guess: the discs read at the guess's CoC, then again at
     the CoC of the f-number they give."""
     for _ in range(2):
