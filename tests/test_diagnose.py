@@ -429,10 +429,9 @@ def test_ovals_at_the_centre_and_round_discs_at_the_edge_are_no_lens_but_a_cat_e
     assert not cat_eye.flagged and "trend 0.00" in cat_eye.note, cat_eye.note
 
 
-def test_the_f_number_of_a_night_shot_is_read_from_its_bokeh_discs():
-    """Point lights behind the subject, rendered by bokehsim at f/2.8, and nothing else out of focus
-    (a night background: no edges but the discs' rims, which read sharp at any blur). Without the
-    f-number, diagnose reads it from the discs' diameters within a fifth of a stop."""
+def night_lamps(f_numbers: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A night shot rendered by bokehsim (85 mm, focus 2 m): lamps 12 m away behind a subject, nothing
+    else out of focus; the left half of the frame through f_numbers[0], the right through [1]."""
     from bokehsim import render_full
 
     height, width = 320, 480
@@ -444,9 +443,30 @@ def test_the_f_number_of_a_night_shot_is_read_from_its_bokeh_discs():
     for _ in range(24):
         y, x = int(torch.randint(20, 170, (1,), generator=generator)), int(torch.randint(20, width - 20, (1,), generator=generator))
         image[:, y, x] = torch.tensor([30.0, 22.0, 12.0])  # a lamp, far brighter than white
-    lens = Lens(focal_length_mm=85, f_number=2.8, focus_distance_m=2.0)
-    night = render_full(image, depth, lens, clipped_highlights=False).image.clamp(0, 1)
-    assert float(lens.coc_px(torch.tensor(12.0), width)) > 12  # discs large enough to read
-    report = diagnose(quantised(night), depth, focal_length_mm=85, focus_distance_m=2.0)
+    halves = [render_full(image, depth, Lens(focal_length_mm=85, f_number=n, focus_distance_m=2.0),
+                          clipped_highlights=False).image.clamp(0, 1) for n in f_numbers]
+    left = (torch.arange(width) < width // 2).float()
+    return quantised(left * halves[0] + (1 - left) * halves[1]), depth
+
+
+def test_the_f_number_of_a_night_shot_is_read_from_its_bokeh_discs():
+    """A night background has no edges but the discs' rims, which read sharp at any blur. Without
+    the f-number, diagnose reads it from the discs' diameters within a fifth of a stop (f/2.8; the
+    lamps' CoC is 15 px)."""
+    night, depth = night_lamps((2.8, 2.8))
+    report = diagnose(night, depth, focal_length_mm=85, focus_distance_m=2.0)
     assert report.implied_f_number is not None and abs(math.log2(report.implied_f_number / 2.8)) < 0.2, report.implied_f_number
     assert report.implied_from == json.loads(report.to_json())["implied_from"] == "bokeh discs"
+
+
+def test_bokeh_discs_of_one_distance_at_two_sizes_are_blur_that_ignores_distance():
+    """The same lamps, all 12 m away, drawn 1.75x their CoC on the left and half of it on the right
+    (a blur that steps across the frame, not with distance): their diameters give f-numbers a factor
+    3.5 apart, which no single lens does. The physical render's give one."""
+    lens = Lens(focal_length_mm=85, f_number=2.8, focus_distance_m=2.0)
+    stepped, depth = night_lamps((2.8 / 1.75, 2.8 * 2))
+    report = diagnose(stepped, depth, lens)
+    assert report.primary == "absent-distance" and "light discs" in report.sign("absent-distance").note, \
+        [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    clean, _ = night_lamps((2.8, 2.8))
+    assert not diagnose(clean, depth, lens).sign("absent-distance").flagged

@@ -11,7 +11,11 @@ readings) is compared with the frame's median, and regressed on the cell's log e
   rises). Only over defocused cells, and only where the cells' expected blur spans at least a factor 1.5.
 
 * **sharp area**: detail the expected blur forbids, spread over the background rather than in one
-  patch (``fine-pattern``'s map, when it is broad): a half, or bands, of the background left sharp.
+  patch (``fine-pattern``'s map, when it is broad): a half, or bands, of the background left sharp;
+* **disc spread**: where the picture shows eight or more discs of lights, the spread (interquartile,
+  log) of the f-numbers their diameters give (:func:`~.sign_optics.light_discs`). One lens gives
+  one f-number whatever each light's distance; at night this is the blur's only direct reading (the
+  edge readings see the discs' rims, sharp at any blur).
 
 Each is divided by its threshold; the statistic is the largest.
 """
@@ -25,6 +29,7 @@ import torch
 from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
 from .shot import hot_box
+from .sign_optics import MIN_DISCS, light_discs
 from .sign_pattern import BROAD_AT_FLAG as SHARP_AREA_AT_FLAG
 from .sign_pattern import forbidden_per_mille, is_broad, too_sharp
 from .signs import Evidence, SignResult, severity_from_raw
@@ -46,6 +51,12 @@ MIN_CELL_WEIGHT = 4.0
 MIN_BLUR_PX = 2.0
 #: One cell's deviation counts at most this much.
 MAX_DEVIATION = 1.0
+#: The lights' discs' f-number spread (interquartile, log) at the flag threshold: clean renders
+#: read at most 0.20 (a cat-eye at night, whose edge discs are narrower), 0.13 on the 80 made
+#: differently; a factor 1.57 between the quartiles is no single lens.
+DISC_SPREAD_AT_FLAG = 0.45
+#: A disc is marked in the heat map where its f-number is this far (log) from the median.
+DISC_OFF_LOG = 0.3
 
 
 def absent_distance(evidence: Evidence) -> SignResult:
@@ -76,16 +87,21 @@ def absent_distance(evidence: Evidence) -> SignResult:
         sharp_heat = gaussian_blur(evidence.forbidden_detail.float(), 4.0)
         sharp_heat /= sharp_heat.max().clamp_min(1e-6)
     sharp_text = f", sharp area {sharp_area:.1f} per mille" if sharp_area > 0 else ""
+    disc_spread, disc_heat, disc_text = _disc_spread(evidence)
+    sharp_heat = torch.maximum(sharp_heat, disc_heat)
+    sharp_text += disc_text
     if len(cells) < 3:
-        return SignResult("absent-distance", severity_from_raw(sharp_area, SHARP_AREA_AT_FLAG), sharp_heat,
-                          hot_box(sharp_heat) if sharp_area > 0 else None, "too few blurred edges to compare" + sharp_text)
+        raw = max(sharp_area / SHARP_AREA_AT_FLAG, disc_spread / DISC_SPREAD_AT_FLAG)
+        return SignResult("absent-distance", severity_from_raw(raw, 1.0), sharp_heat,
+                          hot_box(sharp_heat) if raw > 0 else None, "too few blurred edges to compare" + sharp_text)
     values, weights, levels = (torch.tensor([c[k] for c in cells]) for k in (1, 2, 3))
     centre = weighted_median(values, weights)
     deviation = (values - centre).abs().clamp(max=MAX_DEVIATION)
     spread = float((deviation * weights).sum() / weights.sum())
     defocused = levels >= math.log(SLOPE_MIN_COC_PX + COC_FLOOR_PX)
     slope = _weighted_slope(levels[defocused], (values - centre).clamp(-MAX_DEVIATION, MAX_DEVIATION)[defocused], weights[defocused]) if int(defocused.sum()) >= 3 else None
-    raw = max(spread / SPREAD_AT_FLAG, -slope / SLOPE_AT_FLAG if slope is not None else 0.0, sharp_area / SHARP_AREA_AT_FLAG)
+    raw = max(spread / SPREAD_AT_FLAG, -slope / SLOPE_AT_FLAG if slope is not None else 0.0,
+              sharp_area / SHARP_AREA_AT_FLAG, disc_spread / DISC_SPREAD_AT_FLAG)
     heat = torch.zeros(height, width)
     columns = width // cell_px + 1
     for (index, *_), dev in zip(cells, deviation.tolist()):
@@ -95,6 +111,20 @@ def absent_distance(evidence: Evidence) -> SignResult:
     slope_text = "n/a" if slope is None else f"{slope:.2f}"
     return SignResult("absent-distance", severity_from_raw(raw, 1.0), heat.clamp(0, 1), hot_box(heat),
                       f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}{sharp_text}")
+
+
+def _disc_spread(evidence: Evidence) -> tuple[float, torch.Tensor, str]:
+    """The disc-spread term, a heat map of the discs off the median f-number, and the note's text."""
+    heat = torch.zeros(evidence.expected_px.shape)
+    discs = light_discs(evidence.image_linear, evidence.shot, evidence.f_number)
+    if len(discs) < MIN_DISCS:
+        return 0.0, heat, ""
+    low, middle, high = torch.quantile(torch.tensor([d["log_f_number"] for d in discs]), torch.tensor([0.25, 0.5, 0.75])).tolist()
+    for disc in discs:
+        if abs(disc["log_f_number"] - middle) > DISC_OFF_LOG:
+            x0, y0, w, h = disc["box"]
+            heat[max(0, y0):y0 + h, max(0, x0):x0 + w] = 1.0
+    return high - low, heat, f", {len(discs)} light discs' f-numbers spread {high - low:.2f} (log)"
 
 
 def _weighted_slope(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> float | None:

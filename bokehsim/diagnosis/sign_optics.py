@@ -200,6 +200,23 @@ def disc_f_number(image_linear: torch.Tensor, shot: Shot, f_number: float) -> fl
     return None
 
 
+def light_discs(image_linear: torch.Tensor, shot: Shot, f_number: float) -> list[dict]:
+    """The discs of lights (``LIGHT_CONTRAST`` times the ring around them), read at the CoC of
+    ``f_number`` and of half of it (so discs from 0.2 to 3.2 times the CoC are found), one per disc;
+    the dicts of :func:`read_outlines` with ``log_f_number``, the log of the N each disc's diameter
+    gives (:func:`disc_f_number`)."""
+    light = luminance(image_linear)
+    discs: list[dict] = []
+    for guess in (f_number, f_number / 2):
+        for disc in read_outlines(light, shot.expected_coc_px(guess), shot.depth_edge, MIN_SIZE_COC_PX, LIGHT_CONTRAST):
+            coc = disc["coc"] * guess / f_number  # the CoC at f_number
+            if disc["contrast"] < LIGHT_CONTRAST or any(
+                    math.hypot(disc["x"] - other["x"], disc["y"] - other["y"]) < 0.5 * coc for other in discs):
+                continue
+            discs.append({**disc, "coc": coc, "log_f_number": math.log(coc * f_number / disc["diameter"])})
+    return discs
+
+
 def _refined_f_number(light: torch.Tensor, shot: Shot, f_number: float) -> float | None:
     """:func:`disc_f_number` from one first guess: the discs read at the guess's CoC, then again at
     the CoC of the f-number they give."""
