@@ -29,7 +29,7 @@ import torch
 from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
 from .shot import hot_box
-from .sign_optics import MIN_DISCS, light_discs
+from .sign_optics import MIN_DISCS, light_discs, log_f_number_quartiles
 from .sign_pattern import BROAD_AT_FLAG as SHARP_AREA_AT_FLAG
 from .sign_pattern import forbidden_per_mille, is_broad, too_sharp
 from .signs import Evidence, SignResult, severity_from_raw
@@ -88,12 +88,13 @@ def absent_distance(evidence: Evidence) -> SignResult:
         sharp_heat /= sharp_heat.max().clamp_min(1e-6)
     sharp_text = f", sharp area {sharp_area:.1f} per mille" if sharp_area > 0 else ""
     disc_spread, disc_heat, disc_text = _disc_spread(evidence)
-    sharp_heat = torch.maximum(sharp_heat, disc_heat)
-    sharp_text += disc_text
+    # The two terms that need no edge readings: their heat and their part of the note.
+    direct_heat = torch.maximum(sharp_heat, disc_heat)
+    direct_text = sharp_text + disc_text
     if len(cells) < 3:
         raw = max(sharp_area / SHARP_AREA_AT_FLAG, disc_spread / DISC_SPREAD_AT_FLAG)
-        return SignResult("absent-distance", severity_from_raw(raw, 1.0), sharp_heat,
-                          hot_box(sharp_heat) if raw > 0 else None, "too few blurred edges to compare" + sharp_text)
+        return SignResult("absent-distance", severity_from_raw(raw, 1.0), direct_heat,
+                          hot_box(direct_heat) if raw > 0 else None, "too few blurred edges to compare" + direct_text)
     values, weights, levels = (torch.tensor([c[k] for c in cells]) for k in (1, 2, 3))
     centre = weighted_median(values, weights)
     deviation = (values - centre).abs().clamp(max=MAX_DEVIATION)
@@ -107,10 +108,10 @@ def absent_distance(evidence: Evidence) -> SignResult:
     for (index, *_), dev in zip(cells, deviation.tolist()):
         y0, x0 = (index // columns) * cell_px, (index % columns) * cell_px
         heat[y0:y0 + cell_px, x0:x0 + cell_px] = dev
-    heat = torch.maximum(gaussian_blur(heat, cell_px / 4) / MAX_DEVIATION, sharp_heat)
+    heat = torch.maximum(gaussian_blur(heat, cell_px / 4) / MAX_DEVIATION, direct_heat)
     slope_text = "n/a" if slope is None else f"{slope:.2f}"
     return SignResult("absent-distance", severity_from_raw(raw, 1.0), heat.clamp(0, 1), hot_box(heat),
-                      f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}{sharp_text}")
+                      f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}{direct_text}")
 
 
 def _disc_spread(evidence: Evidence) -> tuple[float, torch.Tensor, str]:
@@ -119,7 +120,7 @@ def _disc_spread(evidence: Evidence) -> tuple[float, torch.Tensor, str]:
     discs = light_discs(evidence.image_linear, evidence.shot, evidence.f_number)
     if len(discs) < MIN_DISCS:
         return 0.0, heat, ""
-    low, middle, high = torch.quantile(torch.tensor([d["log_f_number"] for d in discs]), torch.tensor([0.25, 0.5, 0.75])).tolist()
+    low, middle, high = log_f_number_quartiles(discs)
     for disc in discs:
         if abs(disc["log_f_number"] - middle) > DISC_OFF_LOG:
             x0, y0, w, h = disc["box"]

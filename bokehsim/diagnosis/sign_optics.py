@@ -208,26 +208,36 @@ def light_discs(image_linear: torch.Tensor, shot: Shot, f_number: float) -> list
     light = luminance(image_linear)
     discs: list[dict] = []
     for guess in (f_number, f_number / 2):
-        for disc in read_outlines(light, shot.expected_coc_px(guess), shot.depth_edge, MIN_SIZE_COC_PX, LIGHT_CONTRAST):
+        for disc in _lights(light, shot, guess):
             coc = disc["coc"] * guess / f_number  # the CoC at f_number
-            if disc["contrast"] < LIGHT_CONTRAST or any(
-                    math.hypot(disc["x"] - other["x"], disc["y"] - other["y"]) < 0.5 * coc for other in discs):
-                continue
-            discs.append({**disc, "coc": coc, "log_f_number": math.log(coc * f_number / disc["diameter"])})
+            if not any(math.hypot(disc["x"] - other["x"], disc["y"] - other["y"]) < 0.5 * coc for other in discs):
+                discs.append({**disc, "coc": coc})
     return discs
+
+
+def log_f_number_quartiles(discs: list[dict]) -> tuple[float, float, float]:
+    """The lower quartile, median and upper quartile of the discs' ``log_f_number``."""
+    values = torch.tensor([disc["log_f_number"] for disc in discs])
+    low, middle, high = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75])).tolist()
+    return low, middle, high
+
+
+def _lights(light: torch.Tensor, shot: Shot, f_number: float) -> list[dict]:
+    """The outlines of lights read at the CoC of ``f_number``, each with the ``log_f_number`` its
+    diameter gives."""
+    outlines = read_outlines(light, shot.expected_coc_px(f_number), shot.depth_edge, MIN_SIZE_COC_PX, LIGHT_CONTRAST)
+    return [{**d, "log_f_number": math.log(d["coc"] * f_number / d["diameter"])}
+            for d in outlines if d["contrast"] >= LIGHT_CONTRAST]
 
 
 def _refined_f_number(light: torch.Tensor, shot: Shot, f_number: float) -> float | None:
     """:func:`disc_f_number` from one first guess: the discs read at the guess's CoC, then again at
     the CoC of the f-number they give."""
     for _ in range(2):
-        expected = shot.expected_coc_px(f_number)
-        outlines = [d for d in read_outlines(light, expected, shot.depth_edge, MIN_SIZE_COC_PX, LIGHT_CONTRAST)
-                    if d["contrast"] >= LIGHT_CONTRAST]
-        if len(outlines) < MIN_DISCS:
+        discs = _lights(light, shot, f_number)
+        if len(discs) < MIN_DISCS:
             return None
-        per_disc = torch.tensor([d["coc"] * f_number / d["diameter"] for d in outlines]).log()
-        low, middle, high = torch.quantile(per_disc, torch.tensor([0.25, 0.5, 0.75])).tolist()
+        low, middle, high = log_f_number_quartiles(discs)
         if high - low > DISC_F_NUMBER_SPREAD:
             return None
         f_number = math.exp(middle)
