@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -82,9 +83,17 @@ def recipes(pinhole: torch.Tensor, depth: torch.Tensor, lens, clean: torch.Tenso
         yield "fine-pattern", "hatching-patch", hatched
 
 
-def main() -> None:
-    args = held_out_arguments(__doc__.splitlines()[0], "diagnose_heldout.md")
-    rng = torch.Generator().manual_seed(11)
+def applies(sign: str, recipe: str, picture: torch.Tensor, depth: torch.Tensor, lens, lights: bool) -> bool:
+    """Whether the scene can show this corruption (the evaluation's rules)."""
+    return {"cutout": has_subject_edge(depth, lens), "contradictory-optics": lights,
+            "absent-distance": has_background_depths(depth, lens),
+            "failed-hierarchy": background_louder(picture, depth, lens)}.get(sign, True)
+
+
+def run_blind(recipes, results_name: str, description: str, seed: int, applies=applies) -> None:
+    """Diagnose every recipe's picture of every scene the scene can show; write the results table."""
+    args = held_out_arguments(description, results_name)
+    rng = torch.Generator().manual_seed(seed)
     rows, left_out = [], 0
     for scene, pinhole, depth, lens in rendered_scenes(args.ground_truth):
         hdr = torch.from_numpy(np.load(args.ground_truth / scene / "pinhole.npy")).float()
@@ -94,22 +103,23 @@ def main() -> None:
         reference = to_8bit(clean)
         for sign, recipe, picture in recipes(pinhole, depth, lens, clean, rng):
             picture = to_8bit(picture)
-            applies = {"cutout": has_subject_edge(depth, lens), "contradictory-optics": lights,
-                       "absent-distance": has_background_depths(depth, lens),
-                       "failed-hierarchy": background_louder(picture, depth, lens)}.get(sign, True)
-            if not applies or not visible(picture, reference):
+            if not applies(sign, recipe, picture, depth, lens, lights) or not visible(picture, reference):
                 left_out += 1
                 continue
             report = diagnose(picture, depth, lens)
             flagged = [s.sign for s in report.signs if s.flagged]
             rows.append({"scene": scene, "sign": sign, "recipe": recipe, "primary": report.primary, "flagged": flagged})
             print(f"{scene:22s} {recipe:24s} primary {report.primary or '-':20s} flagged {flagged or '-'}", flush=True)
-    write_results(args.results, rows, left_out)
+    write_results(args.results, rows, left_out, Path(sys.argv[0]).name)
 
 
-def write_results(path, rows: list[dict], left_out: int) -> None:
+def main() -> None:
+    run_blind(recipes, "diagnose_heldout.md", __doc__.splitlines()[0], seed=11)
+
+
+def write_results(path, rows: list[dict], left_out: int, script: str) -> None:
     lines = ["# diagnose on corruptions made differently (blind)", "",
-             "Made by `benchmarks/diagnose_heldout.py` (see its docstring: one recipe per sign, written before any "
+             f"Made by `benchmarks/{script}` (see its docstring: one recipe per sign, written before any "
              f"result on them was seen). {left_out} corruptions left out where the scene cannot show them.", "",
              "| scene | sign | recipe | primary | flagged |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r['scene']} | {r['sign']} | {r['recipe']} | {r['primary'] or '-'} | {', '.join(r['flagged']) or '-'} |" for r in rows]
