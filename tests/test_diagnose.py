@@ -470,3 +470,34 @@ def test_bokeh_discs_of_one_distance_at_two_sizes_are_blur_that_ignores_distance
         [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
     clean, _ = night_lamps((2.8, 2.8))
     assert not diagnose(clean, depth, lens).sign("absent-distance").flagged
+
+
+def test_detail_between_in_focus_branches_is_forbidden_but_seen_through_a_blurred_foreground_is_not():
+    """Behind the focus plane a lens shows only the blurred background next to an in-focus occluder
+    (a background pixel's cone of light narrows to a point beside it), so a sharp patch between thin
+    in-focus branches is forbidden detail however large the blur. In front of the focus plane a
+    defocused foreground is see-through within half its CoC of its outline: the sharp background
+    shows through its fringe, which is no forbidden detail."""
+    from bokehsim.diagnosis.shot import depth_edges
+    from bokehsim.diagnosis.sign_pattern import patterned_band
+
+    height, width = 160, 240
+    yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    checker = ((yy // 2 + xx // 2) % 2).float()
+    branches = (xx % 40) < 3  # in focus, every 40 px
+    signed = torch.where(branches, 0.0, 50.0)  # a background blurred by 50 px behind them
+    picture = 0.3 + 0.1 * xx.float() / width  # the blurred background: smooth
+    picture = torch.where(branches, 0.05, picture)
+    patch = (yy >= 70) & (yy < 90) & (xx >= 50) & (xx < 70)  # 7-27 px from the branches
+    picture = torch.where(patch, picture * (0.8 + 0.4 * checker), picture)
+    band = patterned_band(picture.expand(3, -1, -1), signed, depth_edges(signed.abs(), signed))
+    assert int((band >= 0)[patch].sum()) > 100
+    assert int((band >= 0)[~dilate(patch, 6)].sum()) == 0
+
+    foreground = (xx >= 100) & (xx < 124)  # 24 px wide, defocused by 30 px in front of the focus plane
+    signed = torch.where(foreground, -30.0, 0.0)
+    sharp_background = 0.2 + 0.2 * checker
+    picture = torch.where(foreground, 0.5 * sharp_background + 0.25, sharp_background)
+    band = patterned_band(picture.expand(3, -1, -1), signed, depth_edges(signed.abs(), signed))
+    assert int((band >= 0).sum()) == 0
+

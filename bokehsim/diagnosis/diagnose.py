@@ -89,7 +89,7 @@ def diagnose(
     expected = shot.expected_coc_px(used)
     image_srgb = linear_to_srgb(image_linear.clamp(0, 1))
     evidence = Evidence(image_linear, image_srgb, estimate, shot, used, expected, readings,
-                        patterned_pixels(image_srgb, expected, shot.depth_edge))
+                        patterned_pixels(image_srgb, torch.where(shot.behind, expected, -expected), shot.depth_edge))
     signs = [cutout(evidence), absent_distance(evidence), contradictory_optics(evidence),
              failed_hierarchy(evidence), fine_pattern(evidence)]
     expected_at_edges = expected[readings.ys, readings.xs]

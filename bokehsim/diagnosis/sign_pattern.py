@@ -2,7 +2,8 @@
 
 A disc blur of diameter c passes every frequency above its transfer function's first zero, 1.22 / c
 cycles per pixel, at most at its side lobes (13 % in amplitude, 1.7 % in energy). So, in regions the
-shot defocuses, away from depth edges (a depth edge's sharp near side is legitimate), each band of a
+shot defocuses, away from depth edges by the reach of the band's filters, and away from the fringe of a
+defocused foreground (see-through: it shows the sharp background behind it), each band of a
 Laplacian-like pyramid of the sRGB luminance is checked where the expected CoC forbids it: the
 finest band (periods under ~4 px) from c = 6 px, the next (peaking at 0.15 cycles per px, periods of
 ~6.5 px) from 9 px, the next (0.076) from 18 px: just past the discs whose first zero falls on the
@@ -88,20 +89,27 @@ def too_sharp(measured_px: torch.Tensor, expected_px: torch.Tensor) -> torch.Ten
     return (expected_px >= DEFOCUSED_PX) & (measured_px < (SHARP_FRACTION * expected_px).clamp(max=SHARP_PX))
 
 
-def patterned_pixels(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor) -> torch.Tensor:
+def patterned_pixels(image_srgb: torch.Tensor, signed_coc_px: torch.Tensor, depth_edge: torch.Tensor) -> torch.Tensor:
     """``(H, W)`` bool: pixels whose fine detail the expected blur forbids (see the module docstring)."""
-    return patterned_band(image_srgb, expected_px, depth_edge) >= 0
+    return patterned_band(image_srgb, signed_coc_px, depth_edge) >= 0
 
 
-def patterned_band(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor) -> torch.Tensor:
+def patterned_band(image_srgb: torch.Tensor, signed_coc_px: torch.Tensor, depth_edge: torch.Tensor) -> torch.Tensor:
     """``(H, W)`` int64: the coarsest band (0 the finest, bounded by ``BAND_SIGMAS_PX[k]`` and
-    ``[k + 1]``) in which each patterned pixel shows forbidden detail; -1 where none."""
+    ``[k + 1]``) in which each patterned pixel shows forbidden detail; -1 where none.
+
+    Args:
+        image_srgb: ``(3, H, W)`` sRGB-encoded picture.
+        signed_coc_px: ``(H, W)`` signed expected CoC (CONVENTIONS: < 0 in front of the focus plane).
+        depth_edge: ``(H, W)`` bool, pixels next to a depth step.
+    """
+    expected_px = signed_coc_px.abs()
     height, width = expected_px.shape
     y = luminance(image_srgb)
     blurred = [gaussian_blur(y, sigma) for sigma in BAND_SIGMAS_PX]
     energy = [gaussian_blur((fine - coarse) ** 2, max(1.0, sigma))
               for fine, coarse, sigma in zip(blurred, blurred[1:], BAND_SIGMAS_PX[1:])]
-    region = ~dilate(depth_edge, max(2, int(float(expected_px.max()) / 2)))
+    region = ~seen_through(signed_coc_px, depth_edge)
     border = torch.zeros_like(region)
     border[8:-8, 8:-8] = True
     region &= border
@@ -109,7 +117,10 @@ def patterned_band(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_ed
     region &= ~inside_highlights(y, expected_px >= BAND_FORBIDDEN_FROM_PX[0])
     coarsest = torch.full((height, width), -1, dtype=torch.int64)
     for band, forbidden_from in enumerate(BAND_FORBIDDEN_FROM_PX):
-        checked = region & (expected_px >= forbidden_from)
+        # The band's filters reach about 4 sigma of its coarse bound: a sharp outline next door is not
+        # its detail (nor, the evaluation's depth maps shifted by 1 px show, one a pixel further out).
+        reach = round(4 * max(1.0, BAND_SIGMAS_PX[band + 1]))
+        checked = region & (expected_px >= forbidden_from) & ~dilate(depth_edge, reach)
         if int(checked.sum()) < 50:
             continue
         floor = quantile(energy[band][checked], 0.25)
@@ -119,6 +130,22 @@ def patterned_band(image_srgb: torch.Tensor, expected_px: torch.Tensor, depth_ed
     share = F.avg_pool2d(patterned.float()[None, None], NEIGHBOURHOOD_PX, 1, NEIGHBOURHOOD_PX // 2,
                          count_include_pad=False)[0, 0]
     return torch.where(patterned & (share >= AREA_SHARE), coarsest, -1)
+
+
+def seen_through(signed_coc_px: torch.Tensor, depth_edge: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: defocused foreground within half its CoC of a depth step, where a lens shows
+    what lies behind sharp (a defocused foreground is see-through at its edges: its fringe is a
+    mix of it and the background, in focus or not). Behind the focus plane nothing is seen through:
+    the cone of light of a background pixel narrows to a point at the in-focus occluder's plane,
+    beside it, so next to an in-focus subject a lens shows only the blurred background."""
+    front = signed_coc_px < 0
+    half = signed_coc_px.abs() / 2
+    seen = torch.zeros_like(front)
+    radius = 2
+    while bool((front & (half > radius / 2)).any()):
+        seen |= front & (half > radius / 2) & (half <= radius) & dilate(depth_edge, radius)
+        radius *= 2
+    return seen
 
 
 def inside_highlights(luma_srgb: torch.Tensor, defocused: torch.Tensor) -> torch.Tensor:

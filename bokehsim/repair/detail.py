@@ -35,7 +35,7 @@ def forbidden_detail(image: torch.Tensor, expected_coc_px: torch.Tensor) -> torc
     half of fine-pattern's neighbourhood (the detection keeps only the core of a patterned area)."""
     encoded = linear_to_srgb(image[:3].clamp(0, 1))
     coc = expected_coc_px.abs()
-    band = patterned_band(encoded, coc, depth_edges(coc, expected_coc_px))
+    band = patterned_band(encoded, expected_coc_px, depth_edges(coc, expected_coc_px))
     return max_filter(band.float(), NEIGHBOURHOOD_PX // 2).long()
 
 
