@@ -81,8 +81,11 @@ def test_sixteen_bit_input_gives_sixteen_bit_output(shot):
 def bad_cases(folder, image, depth):
     io.write_image(folder / "small_mask.png", torch.ones(1, 10, 10), bit_depth=8, transfer="linear")
     np.save(folder / "blur_int.npy", np.zeros((HEIGHT, WIDTH), np.int32))
+    io.write_image(folder / "tiny.png", torch.full((3, 6, 6), 0.5), bit_depth=8, transfer="srgb")
+    np.save(folder / "tiny.npy", np.full((6, 6), 3.0, np.float32))
     out = folder / "out.png"
     return {
+        "picture too small": ([folder / "tiny.png", "--depth", folder / "tiny.npy", *LENS_ARGS, "-o", out], "tiny.png"),
         "mask of another size": ([image, "--depth", depth, *LENS_ARGS, "--subject-mask", folder / "small_mask.png", "-o", out], "small_mask.png"),
         "focus point in the sky": ([image, "--depth", depth, "-f", "85", "-N", "2", "--focus-at", "2,2", "-o", out], "farthest depth"),
         "no depth source": ([image, *LENS_ARGS, "-o", out], "depth"),
@@ -92,7 +95,7 @@ def bad_cases(folder, image, depth):
     }
 
 
-@pytest.mark.parametrize("case", ["mask of another size", "focus point in the sky", "no depth source", "compare not png",
+@pytest.mark.parametrize("case", ["picture too small", "mask of another size", "focus point in the sky", "no depth source", "compare not png",
                                   "black point out of range", "integer existing blur"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(shot, case):
     folder, image, depth, _ = shot

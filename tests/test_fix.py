@@ -21,6 +21,16 @@ def test_clean_render_through_fix_stays_itself():
     assert psnr(result.image, clean) >= 40.0
 
 
+def test_a_grey_picture_is_judged_like_a_colour_one_and_a_clean_one_stays_itself():
+    """diagnose judges a grey picture as grey RGB: fix then trusts the clean render's blur, as it
+    does in colour, instead of re-blurring the whole background by the estimate (which reads large
+    blurs short, so the background would be blurred twice)."""
+    sharp, depth = scene()
+    grey = to_8bit(reference(sharp, depth)).mean(0, keepdim=True)
+    result = fix(grey, depth, LENS)
+    assert "score" in result.decisions["diagnosis"], result.decisions["diagnosis"]
+    assert psnr(result.image, grey) >= 40.0
+
 def test_subject_codes_are_identical_and_a_sharp_background_gets_the_lens_blur():
     sharp, depth = scene()
     truth = reference(sharp, depth)

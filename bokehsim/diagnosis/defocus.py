@@ -39,6 +39,8 @@ SIGMA_COARSE = 2.0
 #: A level's reading is kept while its edge width lies in this range of level pixels; above it the
 #: next level, where the same blur is half as wide, reads it better.
 LEVEL_SIGMA_RANGE = (0.0, 2.5)
+#: The smallest picture side (px) the estimate reads.
+MIN_SIDE_PX = 8
 #: Readings this close to the frame's border (level px) are dropped.
 BORDER_PX = 4
 #: Smallest frame side of the coarsest level.
@@ -210,8 +212,8 @@ def disc_diameters(image_linear: torch.Tensor, largest_px: float) -> tuple[torch
 def _check_image(image_linear: torch.Tensor) -> None:
     if image_linear.ndim != 3 or image_linear.shape[0] not in (1, 3):
         raise InputError(f"image: expected shape (3, H, W) or (1, H, W), got {tuple(image_linear.shape)}")
-    if min(image_linear.shape[1:]) < 8:
-        raise InputError(f"image: expected at least 8x8 px, got {image_linear.shape[2]}x{image_linear.shape[1]}")
+    if min(image_linear.shape[1:]) < MIN_SIDE_PX:
+        raise InputError(f"image: expected at least {MIN_SIDE_PX}x{MIN_SIDE_PX} px, got {image_linear.shape[2]}x{image_linear.shape[1]}")
 
 
 def noise_sigma(plane: torch.Tensor) -> float:

@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..jobs import DepthSource, LensSettings, check_lens_settings, check_outputs, load_inputs, sidecar_parameters
 from ..lens import Lens
 from ..render import render_full
+from .defocus import MIN_SIDE_PX
 from .diagnose import diagnose
 from .overlay import draw_overlay
 from .report import Report
@@ -55,6 +56,13 @@ def check_data_output(path: Path, suffix: str, inputs: list[Path | None]) -> Non
             raise InputError(f"{option} {path}: would overwrite the input file '{source}'")
 
 
+def check_picture_size(colour: torch.Tensor, image: Path) -> None:
+    """One line naming the picture when it is too small to read its blur from (``(C, H, W)``)."""
+    height, width = colour.shape[-2:]
+    if min(height, width) < MIN_SIDE_PX:
+        raise InputError(f"{image}: expected at least {MIN_SIDE_PX}x{MIN_SIDE_PX} px, got {width}x{height}")
+
+
 def diagnose_file(
     image: Path,
     *,
@@ -85,6 +93,7 @@ def diagnose_file(
     # The lens checks need some f-number; a fitted one replaces this stand-in later.
     checked = check_lens_settings(lens if f_number_known else replace(lens, f_number=1.0), depth)
     inputs = load_inputs(image, depth, checked, lens.focus_distance_m)
+    check_picture_size(inputs.picture.color, image)
     for warning in inputs.depth.warnings:
         (warn or (lambda _: None))(warning)
     colour = inputs.picture.color.expand(3, -1, -1) if inputs.picture.color.shape[0] == 1 else inputs.picture.color

@@ -261,7 +261,7 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
 
     * where ``absent-distance`` is flagged, the whole background keeps the estimate (blur that
       ignores distance is wrong everywhere), and so does a picture ``diagnose`` cannot judge
-      (``flagged`` None: not colour, or no in-focus region by its test);
+      (``flagged`` None: no in-focus region by its test);
     * ``forbidden`` detail (a pasted pattern, a sharp patch, moire), already low-passed by
       :func:`.detail.remove_forbidden_detail`, counts as right even then.
 
@@ -285,13 +285,12 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
 
 
 def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisions: dict) -> dict[str, SignResult] | None:
-    """The signs ``diagnose`` flags on the picture, by name, or None where it cannot judge it (not
-    colour, or no in-focus region by its test); the verdict goes into ``decisions["diagnosis"]``."""
-    if image.shape[0] < 3:
-        decisions["diagnosis"] = {"skipped": "not a colour picture"}
-        return None
+    """The signs ``diagnose`` flags on the picture, by name, or None where it cannot judge it (no
+    in-focus region by its test); the verdict goes into ``decisions["diagnosis"]``. A grey picture
+    is judged as grey RGB (no colour is louder than none)."""
+    colour = image.expand(3, -1, -1) if image.shape[0] == 1 else image[:3]  # grey: judged as grey RGB
     try:
-        report = diagnose(image[:3], depth_m, lens)
+        report = diagnose(colour, depth_m, lens)
     except InputError as error:
         decisions["diagnosis"] = {"skipped": str(error)}
         return None

@@ -15,6 +15,7 @@ import torch
 
 from .. import io
 from ..diagnosis import diagnose
+from ..diagnosis.files import check_picture_size
 from ..errors import InputError
 from ..jobs import DepthSource, LensSettings, check_lens_settings, check_outputs, load_inputs, sidecar_parameters
 from ..jobs import write_render_outputs
@@ -92,6 +93,7 @@ def fix_files(
             raise InputError(f"{path}: expected a .png file for --compare/--changes, got {path.suffix or 'no extension'}")
     checked = check_lens_settings(lens, depth)
     inputs = load_inputs(image, depth, checked, lens.focus_distance_m)
+    check_picture_size(inputs.picture.color, image)
     for warning in inputs.depth.warnings:
         (warn or (lambda _: None))(warning)
     picture, depth_m = inputs.picture, inputs.depth.depth_m
