@@ -501,3 +501,23 @@ def test_detail_between_in_focus_branches_is_forbidden_but_seen_through_a_blurre
     band = patterned_band(picture.expand(3, -1, -1), signed, depth_edges(signed.abs(), signed))
     assert int((band >= 0).sum()) == 0
 
+
+
+
+def test_a_background_left_as_sharp_as_the_subject_is_blur_that_ignores_distance():
+    """The bundled portrait as it comes, with no blur at all, judged as an 85 mm f/1.8 shot focused
+    on the face (the background 2-5 m behind it, blurred 10-30 px by that lens): its background's
+    edges are as crisp as the subject's, which no distance gives. Its edges are not textures, so no
+    forbidden detail shows it; the share of crisp edge readings does (clean renders: at most 0.40)."""
+    from pathlib import Path
+
+    import imageio.v3 as iio
+    import numpy as np
+
+    folder = Path(__file__).resolve().parents[1] / "scenes" / "portrait"
+    picture = srgb_to_linear(torch.from_numpy(iio.imread(folder / "image.png")).permute(2, 0, 1).float() / 255)
+    depth = torch.from_numpy(np.load(folder / "depth.npy"))
+    face = float(depth[int(0.4 * depth.shape[0]), int(0.5 * depth.shape[1])])
+    report = diagnose(picture, depth, Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=face))
+    assert report.primary == "absent-distance", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    assert "crisp share" in next(s for s in report.signs if s.sign == "absent-distance").note

@@ -12,6 +12,11 @@ readings) is compared with the frame's median, and regressed on the cell's log e
 
 * **sharp area**: detail the expected blur forbids, spread over the background rather than in one
   patch (``fine-pattern``'s map, when it is broad): a half, or bands, of the background left sharp;
+* **crisp share**: the share of the defocused background's edge readings that are crisp (sharper than
+  a quarter of the expected blur and than 2.5 px: :func:`~.sign_pattern.too_sharp`), away from a
+  patch of forbidden detail and from the subject's outline (``fine-pattern``'s and ``cutout``'s), as
+  odds (crisp per blurred reading): a background whose edges are as sharp as the subject's, the blur
+  left out altogether. Clutter makes some readings crisp in any picture (clean renders: at most 0.40);
 * **disc spread**: where the picture shows eight or more discs of lights, the spread (interquartile,
   log) of the f-numbers their diameters give (:func:`~.sign_optics.light_discs`). One lens gives
   one f-number whatever each light's distance; at night this is the blur's only direct reading (the
@@ -28,7 +33,7 @@ import torch
 
 from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
-from .shot import hot_box
+from .shot import dilate, hot_box
 from .sign_optics import MIN_DISCS, light_discs, log_f_number_quartiles
 from .sign_pattern import BROAD_AT_FLAG as SHARP_AREA_AT_FLAG
 from .sign_pattern import forbidden_per_mille, is_broad, too_sharp
@@ -57,6 +62,14 @@ MAX_DEVIATION = 1.0
 DISC_SPREAD_AT_FLAG = 0.45
 #: A disc is marked in the heat map where its f-number is this far (log) from the median.
 DISC_OFF_LOG = 0.3
+#: Crisp share at the flag threshold (taken as odds, crisp per blurred reading), over readings where
+#: the expected blur reaches CRISP_MIN_COC_PX, once they weigh CRISP_MIN_WEIGHT: the 32 clean renders
+#: read at most 0.40 (a receding floor's fine texture), the 80 made differently 0.40.
+CRISP_SHARE_AT_FLAG = 0.7
+CRISP_MIN_COC_PX = 6.0
+CRISP_MIN_WEIGHT = 150.0
+#: Readings this close (px) to forbidden detail or a depth edge are not the background at large.
+CRISP_CLEARANCE_PX = 6
 
 
 def absent_distance(evidence: Evidence) -> SignResult:
@@ -88,11 +101,14 @@ def absent_distance(evidence: Evidence) -> SignResult:
         sharp_heat /= sharp_heat.max().clamp_min(1e-6)
     sharp_text = f", sharp area {sharp_area:.1f} per mille" if sharp_area > 0 else ""
     disc_spread, disc_heat, disc_text = _disc_spread(evidence)
-    # The two terms that need no edge readings: their heat and their part of the note.
-    direct_heat = torch.maximum(sharp_heat, disc_heat)
-    direct_text = sharp_text + disc_text
+    crisp, crisp_heat, crisp_text = _crisp_share(evidence)
+    # The terms that need no cells: their heat and their part of the note.
+    direct_heat = torch.maximum(torch.maximum(sharp_heat, disc_heat), crisp_heat)
+    direct_text = crisp_text + sharp_text + disc_text
+    direct_raw = max(sharp_area / SHARP_AREA_AT_FLAG, disc_spread / DISC_SPREAD_AT_FLAG,
+                     _odds(crisp) / _odds(CRISP_SHARE_AT_FLAG))
     if len(cells) < 3:
-        raw = max(sharp_area / SHARP_AREA_AT_FLAG, disc_spread / DISC_SPREAD_AT_FLAG)
+        raw = direct_raw
         return SignResult("absent-distance", severity_from_raw(raw, 1.0), direct_heat,
                           hot_box(direct_heat) if raw > 0 else None, "too few blurred edges to compare" + direct_text)
     values, weights, levels = (torch.tensor([c[k] for c in cells]) for k in (1, 2, 3))
@@ -101,8 +117,7 @@ def absent_distance(evidence: Evidence) -> SignResult:
     spread = float((deviation * weights).sum() / weights.sum())
     defocused = levels >= math.log(SLOPE_MIN_COC_PX + COC_FLOOR_PX)
     slope = _weighted_slope(levels[defocused], (values - centre).clamp(-MAX_DEVIATION, MAX_DEVIATION)[defocused], weights[defocused]) if int(defocused.sum()) >= 3 else None
-    raw = max(spread / SPREAD_AT_FLAG, -slope / SLOPE_AT_FLAG if slope is not None else 0.0,
-              sharp_area / SHARP_AREA_AT_FLAG, disc_spread / DISC_SPREAD_AT_FLAG)
+    raw = max(spread / SPREAD_AT_FLAG, -slope / SLOPE_AT_FLAG if slope is not None else 0.0, direct_raw)
     heat = torch.zeros(height, width)
     columns = width // cell_px + 1
     for (index, *_), dev in zip(cells, deviation.tolist()):
@@ -112,6 +127,29 @@ def absent_distance(evidence: Evidence) -> SignResult:
     slope_text = "n/a" if slope is None else f"{slope:.2f}"
     return SignResult("absent-distance", severity_from_raw(raw, 1.0), heat.clamp(0, 1), hot_box(heat),
                       f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}{direct_text}")
+
+
+def _crisp_share(evidence: Evidence) -> tuple[float, torch.Tensor, str]:
+    """The crisp-share term (see the module docstring), its heat map and the note's text."""
+    readings = evidence.readings
+    heat = torch.zeros(evidence.expected_px.shape)
+    elsewhere = dilate(evidence.forbidden_detail | evidence.shot.depth_edge, CRISP_CLEARANCE_PX)
+    expected = evidence.expected_px[readings.ys, readings.xs]
+    background = (expected >= CRISP_MIN_COC_PX) & ~elsewhere[readings.ys, readings.xs]
+    weight = readings.weight[background]
+    if float(weight.sum()) < CRISP_MIN_WEIGHT:
+        return 0.0, heat, ""
+    crisp = too_sharp(readings.measured_px[background], expected[background])
+    share = float((weight * crisp).sum() / weight.sum())
+    heat[readings.ys[background][crisp], readings.xs[background][crisp]] = 1.0
+    heat = gaussian_blur(heat, 4.0)
+    return share, heat / heat.max().clamp_min(1e-6), f", crisp share {share:.2f}"
+
+
+def _odds(share: float) -> float:
+    """``share / (1 - share)``: a share's odds (infinite at 1), so that a background with hardly a
+    blurred edge left ranks far past the threshold."""
+    return share / max(1.0 - share, 1e-6)
 
 
 def _disc_spread(evidence: Evidence) -> tuple[float, torch.Tensor, str]:
