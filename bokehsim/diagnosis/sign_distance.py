@@ -13,10 +13,11 @@ readings) is compared with the frame's median, and regressed on the cell's log e
 * **sharp area**: detail the expected blur forbids, spread over the background rather than in one
   patch (``fine-pattern``'s map, when it is broad): a half, or bands, of the background left sharp;
 * **crisp share**: the share of the defocused background's edge readings that are crisp (sharper than
-  a quarter of the expected blur and than 2.5 px: :func:`~.sign_pattern.too_sharp`), away from a
-  patch of forbidden detail and from the subject's outline (``fine-pattern``'s and ``cutout``'s), as
-  odds (crisp per blurred reading): a background whose edges are as sharp as the subject's, the blur
-  left out altogether. Clutter makes some readings crisp in any picture (clean renders: at most 0.40);
+  a quarter of the expected blur and than 2.5 px: :func:`~.sign_pattern.too_sharp`), away from
+  forbidden detail and from depth edges (a pasted patch is ``fine-pattern``'s, the subject's outline
+  and a rim along it ``cutout``'s), as odds (crisp per blurred reading): a background whose edges are
+  as sharp as the subject's, the blur left out altogether. Clutter makes some readings crisp in any
+  picture (clean renders: at most 0.40);
 * **disc spread**: where the picture shows eight or more discs of lights, the spread (interquartile,
   log) of the f-numbers their diameters give (:func:`~.sign_optics.light_discs`). One lens gives
   one f-number whatever each light's distance; at night this is the blur's only direct reading (the
