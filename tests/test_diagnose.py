@@ -502,8 +502,6 @@ def test_detail_between_in_focus_branches_is_forbidden_but_seen_through_a_blurre
     assert int((band >= 0).sum()) == 0
 
 
-
-
 def test_a_background_left_as_sharp_as_the_subject_is_blur_that_ignores_distance():
     """The bundled portrait as it comes, with no blur at all, judged as an 85 mm f/1.8 shot focused
     on the face (the background 2-5 m behind it, blurred 10-30 px by that lens): its background's

@@ -49,7 +49,8 @@ def diagnose(
     ``failed-hierarchy``, ``fine-pattern``.
 
     Args:
-        image_linear: ``(3, H, W)`` linear-light RGB (decode 8-bit sRGB first), finite.
+        image_linear: ``(3, H, W)`` linear-light RGB (decode 8-bit sRGB first), finite; ``(1, H, W)``
+            grey is judged as grey RGB.
         depth_m: ``(H, W)`` z-depth S2 in metres along the optical axis, finite and > 0.
         lens: the shot (f, N, S1, w_s). Leave it out when the f-number is unknown and give
             ``focal_length_mm`` and ``focus_distance_m`` (and ``sensor_width_mm``) instead: the
@@ -71,8 +72,9 @@ def diagnose(
     """
     focal_length_mm, f_number, focus_distance_m, sensor_width_mm = _lens_numbers(
         lens, focal_length_mm, focus_distance_m, sensor_width_mm)
-    if image_linear.ndim != 3 or image_linear.shape[0] != 3:
-        raise InputError(f"image: expected shape (3, H, W) linear RGB, got {tuple(image_linear.shape)}")
+    if image_linear.ndim != 3 or image_linear.shape[0] not in (1, 3):
+        raise InputError(f"image: expected shape (3, H, W) linear RGB or (1, H, W) grey, got {tuple(image_linear.shape)}")
+    image_linear = image_linear.expand(3, -1, -1)
     check_render_inputs(image_linear, depth_m)
     full_size = tuple(depth_m.shape)
     image_linear, depth_m, scale = working_copy(image_linear.detach().float().cpu(), depth_m.detach().float().cpu())
@@ -89,7 +91,7 @@ def diagnose(
     expected = shot.expected_coc_px(used)
     image_srgb = linear_to_srgb(image_linear.clamp(0, 1))
     evidence = Evidence(image_linear, image_srgb, estimate, shot, used, expected, readings,
-                        patterned_pixels(image_srgb, torch.where(shot.behind, expected, -expected), shot.depth_edge))
+                        patterned_pixels(image_srgb, shot.signed(expected), shot.depth_edge))
     signs = [cutout(evidence), absent_distance(evidence), contradictory_optics(evidence),
              failed_hierarchy(evidence), fine_pattern(evidence)]
     expected_at_edges = expected[readings.ys, readings.xs]

@@ -44,6 +44,10 @@ class Shot:
         """``(H, W)`` unsigned expected CoC diameter in px at f-number ``f_number``."""
         return self.coc_per_f_number / f_number * self.inverse_defocus
 
+    def signed(self, coc_px: torch.Tensor) -> torch.Tensor:
+        """An unsigned ``(H, W)`` CoC map given the CONVENTIONS sign: < 0 in front of the focus plane."""
+        return torch.where(self.behind, coc_px, -coc_px)
+
 
 def shot_from_depth(depth_m: torch.Tensor, *, focal_length_mm: float, focus_distance_m: float,
                     sensor_width_mm: float, f_number: float | None) -> Shot:

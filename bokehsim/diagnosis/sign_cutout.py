@@ -66,7 +66,7 @@ def cutout(evidence: Evidence) -> SignResult:
     shot, expected = evidence.shot, evidence.expected_px
     height, width = expected.shape
     heat = torch.zeros(height, width)
-    signed = expected * torch.where(shot.behind, 1.0, -1.0)
+    signed = shot.signed(expected)
     smooth = gaussian_blur(signed, 1.5)
     gx, gy = gradients(smooth)
     norm = torch.hypot(gx, gy)

@@ -288,9 +288,8 @@ def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisi
     """The signs ``diagnose`` flags on the picture, by name, or None where it cannot judge it (no
     in-focus region by its test); the verdict goes into ``decisions["diagnosis"]``. A grey picture
     is judged as grey RGB (no colour is louder than none)."""
-    colour = image.expand(3, -1, -1) if image.shape[0] == 1 else image[:3]
     try:
-        report = diagnose(colour, depth_m, lens)
+        report = diagnose(image[:3], depth_m, lens)
     except InputError as error:
         decisions["diagnosis"] = {"skipped": str(error)}
         return None

@@ -144,8 +144,7 @@ def check_report_path(report: Path | None, others: list[Path | None]) -> None:
 
 def diagnose_reports(before: torch.Tensor, after: torch.Tensor, depth_m: torch.Tensor, lens) -> dict:
     """``{"before": diagnose report, "after": diagnose report}`` as JSON-ready dicts."""
-    rgb = lambda image: image.expand(3, -1, -1) if image.shape[0] == 1 else image
-    return {name: diagnose(rgb(image), depth_m, lens).to_dict() for name, image in (("before", before), ("after", after))}
+    return {name: diagnose(image, depth_m, lens).to_dict() for name, image in (("before", before), ("after", after))}
 
 
 def check_focus_not_farthest(depth_m: torch.Tensor, focus_distance_m: float, focus_at: str | None) -> None:
