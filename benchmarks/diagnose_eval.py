@@ -90,6 +90,10 @@ def srgb_edit(linear: torch.Tensor, edit) -> torch.Tensor:
 #: A corruption counts only where it shows: somewhere a 16 px square whose mean sRGB luminance
 #: change is at least this many 8-bit codes.
 VISIBLE_CODES = 3.0
+#: Recipes that act on the background's distances (one blur for all, or their order reversed): they
+#: need a background whose distances differ (``has_background_depths``). On one at a single distance
+#: the reversed order is the same order, and the picture the clean one at another f-number.
+NEED_BACKGROUND_DEPTHS = ("uniform-background", "reversed-distances")
 
 
 def visible(image: torch.Tensor, reference: torch.Tensor) -> bool:
@@ -438,8 +442,8 @@ def build_set(out: Path, width: int, spp: int) -> list[tuple[str, list[dict]]]:
             if sign == "contradictory-optics" and not lights:
                 skipped += 1  # no point lights, no bokeh discs whose shapes could disagree
                 continue
-            if recipe == "uniform-background" and not has_background_depths(depth, lens):
-                skipped += 1  # a background at one distance already has one blur
+            if recipe in NEED_BACKGROUND_DEPTHS and not has_background_depths(depth, lens):
+                skipped += 1  # a background at one distance already has one blur, and no order to reverse
                 continue
             if sign == "failed-hierarchy" and not background_louder(images[key], depth, lens):
                 skipped += 1  # still quieter than the subject: louder, but not louder than the subject
