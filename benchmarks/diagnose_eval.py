@@ -94,6 +94,10 @@ VISIBLE_CODES = 3.0
 #: need a background whose distances differ (``has_background_depths``). On one at a single distance
 #: the reversed order is the same order, and the picture the clean one at another f-number.
 NEED_BACKGROUND_DEPTHS = ("uniform-background", "reversed-distances")
+#: A light shows a disc only where less than this share of its surround (its box grown by its
+#: disc's radius) is lit (linear luminance over 0.5): the night scenes' lights read at most 0.08, a
+#: bright window's speckles 0.57 and more, the table's lights inside their glow 0.30 to 0.51.
+LIT_SURROUND_SHARE = 0.25
 
 
 def visible(image: torch.Tensor, reference: torch.Tensor) -> bool:
@@ -112,12 +116,20 @@ def has_subject_edge(depth: torch.Tensor, lens: Lens) -> bool:
 
 def has_point_lights(pinhole_hdr: torch.Tensor, depth: torch.Tensor, lens: Lens) -> bool:
     """Whether at least four small lights brighter than white lie where the lens defocuses them by
-    6 px or more: only then does the picture show bokeh discs whose shapes can contradict."""
+    6 px or more, each on a dark surround: only then does the picture show bokeh discs whose shapes
+    can contradict. (A bright window's speckles, or lights inside their own glow, show no disc.)"""
     coc = lens.coc_px(depth, depth.shape[1]).abs()
-    bright = (luminance(pinhole_hdr) > 1.0) & (coc >= 6.0)
-    labels = connected_components(bright)
-    sizes = torch.bincount(labels.flatten())[1:]
-    return int(((sizes > 0) & (sizes <= 0.25 * coc.max() ** 2)).sum()) >= 4
+    luma = luminance(pinhole_hdr)
+    labels = connected_components((luma > 1.0) & (coc >= 6.0))
+    lights = 0
+    for label in labels.unique()[1:].tolist():
+        ys, xs = torch.nonzero(labels == label, as_tuple=True)
+        reach = max(2, int(float(coc[ys, xs].median()) / 2))  # the disc's radius around the light
+        surround = luma[max(0, int(ys.min()) - reach): int(ys.max()) + reach + 1,
+                        max(0, int(xs.min()) - reach): int(xs.max()) + reach + 1]
+        small = ys.numel() <= 0.25 * float(coc.max()) ** 2
+        lights += small and float((surround > 0.5).float().mean()) < LIT_SURROUND_SHARE
+    return lights >= 4
 
 
 def has_background_depths(depth: torch.Tensor, lens: Lens) -> bool:
