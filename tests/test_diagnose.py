@@ -519,3 +519,16 @@ def test_a_background_left_as_sharp_as_the_subject_is_blur_that_ignores_distance
     report = diagnose(picture, depth, Lens(focal_length_mm=85, f_number=1.8, focus_distance_m=face))
     assert report.primary == "absent-distance", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
     assert "crisp share" in next(s for s in report.signs if s.sign == "absent-distance").note
+
+
+def test_a_plate_blurred_with_the_subject_cut_out_is_a_cutout(sharp, clean_report):
+    """The subject cut out of the picture (left black) before the plate was blurred, then pasted
+    back: the blur spreads the hole's dark into a band around the subject, darker than both the
+    subject and the background beyond. Next to an in-focus subject a lens shows the background."""
+    image, depth, mask = sharp
+    holed = torch.where(dilate(mask, 1), 0.0, image)
+    plate = shot(holed, torch.where(mask, torch.tensor(8.0), depth))
+    report = diagnose(quantised(torch.where(mask, image.clamp(0, 1), plate)), depth, LENS)
+    assert report.primary == "cutout", [(s.sign, round(s.severity, 2), s.note) for s in report.signs]
+    assert report.sign("cutout").terms["dark band"] > 1.0  # the dark band alone flags it
+    assert clean_report.sign("cutout").terms["dark band"] < 0.5

@@ -9,6 +9,9 @@ the subject's own edge sharp. A cut-out shows, just outside the subject,
   it, or the matte was eroded): the projection of (band - far background) on (subject - far
   background), as a fraction;
 * **rim**: a line brighter than both sides (double light edges) or darker than both (a dark halo);
+* **dark band**: the share of the outline where the band half a CoC wide outside it is darker than
+  both the subject and the background beyond (the plate was blurred with the subject cut out of it,
+  and the blur spread the hole's dark into the band);
 * **soft edge**: the subject's own edge as blurred as the background (an eroded matte);
 * **sharp band**: background detail kept sharp next to the subject (a dilated matte), read by the
   blur estimate;
@@ -35,6 +38,12 @@ from .signs import Evidence, SignResult, severity_from_raw
 #: Thresholds of the four terms (their values at the flag threshold), calibrated on clean renders.
 BLEED_AT_FLAG = 0.3
 RIM_AT_FLAG = 0.1
+#: Dark band: the share of the outline at the flag threshold, and how much darker than both sides
+#: (sRGB luma, about 8 codes) the band must be. The 32 clean renders read at most 0.06 (light and
+#: shadow in the background next to the subject, here and there); the evaluation's dark haloes, where
+#: the picture shows them (not on a dark night), 0.22-0.55.
+DARK_BAND_AT_FLAG = 0.15
+DARK_BAND_MARGIN = 0.03
 SOFT_AT_FLAG = 0.3
 SHARP_BAND_AT_FLAG = 0.9
 #: Band detail at the flag threshold: the share of the ring ``BAND_DETAIL_RING_PX`` from the subject
@@ -102,15 +111,17 @@ def cutout(evidence: Evidence) -> SignResult:
     line = lum(near_band)
     rim = torch.maximum(line - torch.maximum(lum(subject), lum(background)),
                         torch.minimum(lum(subject), lum(background)) - line).clamp_min(0)
+    dark = (torch.minimum(lum(subject), lum(background)) - lum(band)) > DARK_BAND_MARGIN
     strip = sharp_strip(luminance(evidence.image_srgb), signed)
     terms = {
         "bleed": (_median(bleed[has_contrast].clamp(-1, 1)), BLEED_AT_FLAG),
         "rim": (_median(rim), RIM_AT_FLAG),
+        "dark band": (float(dark.float().mean()), DARK_BAND_AT_FLAG),
         **_edge_terms(evidence, boundary, far_coc),
         "band detail": (_ring_share(strip, signed, BAND_DETAIL_RING_PX), BAND_DETAIL_AT_FLAG),
     }
     raw = max(value / threshold for value, threshold in terms.values())
-    per_pixel = torch.maximum(bleed.clamp(0, 1) * has_contrast / BLEED_AT_FLAG, rim / RIM_AT_FLAG)
+    per_pixel = torch.maximum(bleed.clamp(0, 1) * has_contrast / BLEED_AT_FLAG, rim / RIM_AT_FLAG) + dark
     heat[ys, xs] = per_pixel.clamp(0, 4) / 4
     heat = torch.maximum(heat, strip.float())
     heat = gaussian_blur(heat, 3.0)
