@@ -33,7 +33,7 @@ import torch
 
 from bokehsim.diagnosis.filters import gaussian_blur
 from diagnose_eval import background_mask, patch_box, shoot, srgb_edit, subject_matte
-from diagnose_heldout import applies, run_blind
+from diagnose_heldout import run_blind
 
 
 def recipes(pinhole: torch.Tensor, depth: torch.Tensor, lens, clean: torch.Tensor, rng: torch.Generator):
@@ -99,12 +99,5 @@ def _glyphs(clean: torch.Tensor, box, rng: torch.Generator) -> torch.Tensor:
     return clean * (1 - 0.35 * ink)
 
 
-def applies_here(sign: str, recipe: str, picture, depth, lens, lights: bool) -> bool:
-    """The evaluation's rules, but the radial blur needs no background distances (module docstring)."""
-    if recipe == "radial-blur":
-        return True
-    return applies(sign, recipe, picture, depth, lens, lights)
-
-
 if __name__ == "__main__":
-    run_blind(recipes, "diagnose_blind7.md", __doc__.splitlines()[0], seed=17, applies=applies_here)
+    run_blind(recipes, "diagnose_blind7.md", __doc__.splitlines()[0], seed=17)

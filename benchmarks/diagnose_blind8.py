@@ -33,7 +33,7 @@ import torch
 
 from bokehsim.diagnosis.filters import gaussian_blur, luminance
 from diagnose_eval import background_mask, patch_box, shoot, srgb_edit, subject_matte
-from diagnose_heldout import applies, run_blind
+from diagnose_heldout import run_blind
 
 BLOCK_PX = 48
 
@@ -90,12 +90,5 @@ def _halftone(clean: torch.Tensor, box) -> torch.Tensor:
     return printed
 
 
-def applies_here(sign: str, recipe: str, picture, depth, lens, lights: bool) -> bool:
-    """The evaluation's rules, but blur by brightness needs no background distances (module docstring)."""
-    if recipe == "blur-by-brightness":
-        return True
-    return applies(sign, recipe, picture, depth, lens, lights)
-
-
 if __name__ == "__main__":
-    run_blind(recipes, "diagnose_blind8.md", __doc__.splitlines()[0], seed=23, applies=applies_here)
+    run_blind(recipes, "diagnose_blind8.md", __doc__.splitlines()[0], seed=23)

@@ -83,10 +83,15 @@ def recipes(pinhole: torch.Tensor, depth: torch.Tensor, lens, clean: torch.Tenso
         yield "fine-pattern", "hatching-patch", hatched
 
 
+#: Blur that varies across the frame whatever the depth is wrong at one distance as at several: these
+#: recipes (the seventh and eighth rounds') need no background distances.
+ANY_DISTANCES = ("radial-blur", "blur-by-brightness")
+
+
 def applies(sign: str, recipe: str, picture: torch.Tensor, depth: torch.Tensor, lens, lights: bool) -> bool:
     """Whether the scene can show this corruption (the evaluation's rules)."""
     return {"cutout": has_subject_edge(depth, lens), "contradictory-optics": lights,
-            "absent-distance": has_background_depths(depth, lens),
+            "absent-distance": recipe in ANY_DISTANCES or has_background_depths(depth, lens),
             "failed-hierarchy": background_louder(picture, depth, lens)}.get(sign, True)
 
 
