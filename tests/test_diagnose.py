@@ -429,6 +429,37 @@ def test_ovals_at_the_centre_and_round_discs_at_the_edge_are_no_lens_but_a_cat_e
     assert not cat_eye.flagged and "trend 0.00" in cat_eye.note, cat_eye.note
 
 
+def test_three_ovals_innermost_of_many_round_discs_are_a_second_lens_but_three_scattered_are_not():
+    """Few ovals, if they are all nearer the centre than every round disc (three innermost of 18: a
+    chance of 1 in 816 by placement), are the reverse trend of every lens; three odd ovals scattered
+    among the round discs (overlaps, occlusions) are not. 24 px discs on a dark ground."""
+    from types import SimpleNamespace
+
+    from bokehsim.diagnosis.sign_optics import contradictory_optics
+    from bokehsim.diagnosis.signs import Evidence
+
+    height, width, coc = 300, 420, 24.0
+    yy, xx = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    # 18 discs on three rings around the centre: 3 inside, 7 and 8 farther out.
+    places = [(cy + radius * math.sin(a), cx + radius * math.cos(a)) for radius, count in ((45, 3), (95, 7), (135, 8))
+              for a in (torch.arange(count) + 0.5) * 2 * math.pi / count]
+
+    def judge(oval_indices: set[int]):
+        light = torch.full((height, width), 0.01)
+        for k, (y, x) in enumerate(places):
+            squeeze = 1.7 if k in oval_indices else 1.0
+            light += 2.0 * ((((xx - x) * squeeze) / 11) ** 2 + ((yy - y) / 11) ** 2 <= 1).float()
+        shot = SimpleNamespace(depth_edge=torch.zeros(height, width, dtype=torch.bool))
+        return contradictory_optics(Evidence(light.expand(3, -1, -1), None, None, shot, 2.0,
+                                             torch.full((height, width), coc), None, None))
+
+    innermost = judge({0, 1, 2})  # the inner ring
+    scattered = judge({0, 5, 14})  # one on each ring
+    assert innermost.flagged and "3 oval" in innermost.note, innermost.note
+    assert not scattered.flagged, scattered.note
+
+
 def night_lamps(f_numbers: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
     """A night shot rendered by bokehsim (85 mm, focus 2 m): lamps 12 m away behind a subject, nothing
     else out of focus; the left half of the frame through f_numbers[0], the right through [1]."""

@@ -13,11 +13,12 @@ optical vignetting). Each term is divided by its threshold; the statistic is the
 * **orientation**: 1 - how well the ovals' orientations follow the best single-lens model (one
   global angle, or tangential), from the mean resultant of the doubled angles; where at least half
   the discs are ovals (a round lens's few odd ovals have no orientation to keep);
-* **trend**: of the pairs of a round and an oval disc at field positions apart (|d rho| >= 0.15),
-  the share whose oval lies nearer the centre. Vignetting only ever cuts discs more toward the
-  frame's edges, so a lens's discs never grow rounder outward (a cat-eye's are round at the centre,
-  oval at the edge): the reverse trend is no lens's. Where round and oval discs each make up a
-  quarter of the discs, as for mixed.
+* **trend**: whether the ovals lie nearer the centre than the round discs, as a rank test (Mann-Whitney
+  U of their field positions, as z). Vignetting only ever cuts discs more toward the frame's edges,
+  so a lens's discs never grow rounder outward (a cat-eye's are round at the centre, oval at the
+  edge): the reverse trend is no lens's. A few odd ovals (overlaps, occlusions) lie anywhere; three
+  ovals that are all the innermost of 28 discs (a chance of 1 in 3276) are a second lens at the
+  centre, however few. Where there are three discs of each kind.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from .signs import Evidence, SignResult, severity_from_raw
 #: quarter of the close pairs mixed, and half the ovals' orientation lost, are no single lens.
 MIXED_AT_FLAG = 0.25
 ORIENTATION_AT_FLAG = 0.52
-#: The trend term at the flag threshold: ovals inside round discs' radius as often as outside it
-#: (no lens gives any; two lenses placed at random give half).
-TREND_AT_FLAG = 0.5
+#: The trend term (the rank test's z) at the flag threshold: one-sided, a chance of about 1 in 160
+#: that ovals placed at random among the discs lie that far inside the round ones.
+TREND_Z_AT_FLAG = 2.5
 #: Aspect ratios (major / minor) read as round and as oval.
 ROUND_ASPECT = 1.12
 OVAL_ASPECT = 1.3
@@ -99,12 +100,11 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     all_pairs = (close.sum() - len(discs)) / 2
     both_kinds = min(int(round_.sum()), int(oval.sum())) >= max(MIN_OF_EACH, MIN_SHARE * len(discs))
     mixed = float(mixed_pairs / all_pairs.clamp_min(1)) if both_kinds else 0.0
-    # Field positions apart: every lens's discs grow no rounder toward the edge (vignetting only
-    # ever cuts them), so an oval inside a round disc's radius is the reverse of any lens's trend.
+    # The heat marks the discs of the reversed pairs whose field positions lie apart: an oval inside
+    # a round disc's radius is the reverse of any lens's trend (see ``_trend``).
     outward = (rho[None] - rho[:, None]) >= 0.15  # [i, j]: j lies farther out than i
     inverted = oval[:, None] & round_[None] & outward
-    normal = round_[:, None] & oval[None] & outward
-    trend = float(inverted.sum() / (inverted.sum() + normal.sum()).clamp_min(1)) if both_kinds else 0.0
+    trend, trend_z = _trend(rho, round_, oval)
     orientation = 0.0
     bad = torch.zeros(len(discs), dtype=torch.bool)
     if int(oval.sum()) >= max(MIN_OF_EACH, len(discs) / 2):
@@ -117,16 +117,29 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
         bad[oval] = off_tangent if tangential >= global_fit else (doubled - doubled.mean()).cos() < 0.5
     if mixed > 0:
         bad |= (oval & (round_[None] & close).any(1)) | (round_ & (oval[None] & close).any(1))
-    if trend > 0:
+    if trend_z > 0:
         bad |= inverted.any(1) | inverted.any(0)
-    raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG, trend / TREND_AT_FLAG)
+    raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG, trend_z / TREND_Z_AT_FLAG)
     for disc, is_bad in zip(discs, bad.tolist()):
         if is_bad:
             x0, y0, w, h = disc["box"]
             heat[max(0, y0):y0 + h, max(0, x0):x0 + w] = 1.0
     return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0),
                       f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}, "
-                      f"trend {trend:.2f}")
+                      f"trend {trend:.2f} (z {trend_z:.1f})")
+
+
+def _trend(rho: torch.Tensor, round_: torch.Tensor, oval: torch.Tensor) -> tuple[float, float]:
+    """Of the pairs of an oval and a round disc, the share whose oval lies nearer the centre (``rho``:
+    field position), and that share's z under random placement (Mann-Whitney U); 0, 0 with fewer than
+    ``MIN_OF_EACH`` of either kind."""
+    ovals, rounds = rho[oval], rho[round_]
+    k, m = len(ovals), len(rounds)
+    if min(k, m) < MIN_OF_EACH:
+        return 0.0, 0.0
+    nearer = (ovals[:, None] < rounds[None]).float() + 0.5 * (ovals[:, None] == rounds[None]).float()
+    u = float(nearer.sum())
+    return u / (k * m), (u - k * m / 2) / math.sqrt(k * m * (k + m + 1) / 12)
 
 
 def highlight_discs(image_linear: torch.Tensor, expected_px: torch.Tensor,
