@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -61,6 +62,17 @@ def test_without_f_number_the_f_number_is_fitted(pictures, tmp_path):
     assert data["parameters"]["f_number"] is None
     assert abs(np.log2(data["implied_f_number"] / 1.4)) <= 0.5
     assert data["f_number"] == data["implied_f_number"]
+
+
+def test_a_stated_f_number_the_blur_does_not_show_is_named_in_stops(pictures):
+    """The render is at f/1.4; judged at f/4 its lamps' discs read 3 stops wider. At f/1.4, no gap."""
+    args = ("diagnose", pictures / "pics" / "clean.png", "--depth", pictures / "depths" / "clean.npy", *LENS_ARGS)
+    result = run(*args, "-N", "4")
+    assert result.exit_code == 0, result.output
+    gap = re.search(r"([0-9.]+) stops wider than the stated f/4", " ".join(result.output.split()))
+    assert gap and abs(float(gap.group(1)) - 3.0) <= 0.3, result.output
+    result = run(*args, "-N", "1.4")
+    assert result.exit_code == 0 and "stops" not in result.output, result.output
 
 
 def test_folder_batch_writes_one_row_per_picture(pictures, tmp_path):

@@ -6,6 +6,7 @@ The command parses and names the options; :func:`bokehsim.diagnosis.files.diagno
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -71,7 +72,7 @@ def diagnose_cli(
 
 def report_table(report: Report) -> Table:
     """The report as a table: one row per sign, the score and primary in the title."""
-    n = "?" if report.implied_f_number is None else f"f/{report.implied_f_number:.2g} (from {report.implied_from})"
+    n = "?" if report.implied_f_number is None else f"f/{report.implied_f_number:.2g} (from {report.implied_from}{f_number_gap(report)})"
     thumb = "n/a" if report.thumbnail_separation is None else f"{report.thumbnail_separation:.2f}"
     table = Table(title=f"score {report.score:.0f}/100, implied {n}, thumbnail separation {thumb}, "
                         f"primary: {report.primary or 'none'}", title_justify="left")
@@ -81,6 +82,17 @@ def report_table(report: Report) -> Table:
         table.add_row(sign.sign, f"{sign.severity:.2f}", "yes" if sign.flagged else "",
                       "" if sign.where is None else ", ".join(map(str, sign.where)), sign.note)
     return table
+
+
+def f_number_gap(report: Report) -> str:
+    """How far the implied f-number lies from the stated one, in stops, where it is half a stop or
+    more (``""`` otherwise, and where no f-number was stated: then the implied one was used)."""
+    if report.implied_f_number is None or report.f_number == report.implied_f_number:
+        return ""
+    stops = 2 * math.log2(report.f_number / report.implied_f_number)  # a stop is a factor sqrt(2) in N
+    if abs(stops) < 0.5:
+        return ""
+    return f"; {abs(stops):.1f} stops {'wider' if stops > 0 else 'narrower'} than the stated f/{report.f_number:.2g}"
 
 
 def summary_table(rows: list[dict]) -> Table:
