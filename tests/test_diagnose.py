@@ -460,6 +460,43 @@ def test_three_ovals_innermost_of_many_round_discs_are_a_second_lens_but_three_s
     assert not scattered.flagged, scattered.note
 
 
+def test_triangles_mixed_with_round_discs_are_no_lens_but_triangles_alone_are():
+    """A 3-blade aperture gives triangles everywhere; no lens gives triangles and round discs side by
+    side. The ellipse reader drops a triangle's outline (its corners lie off any ellipse); the outline's
+    harmonics read it. 24 px lights on a dark ground, on three rings."""
+    from types import SimpleNamespace
+
+    from bokehsim.diagnosis.sign_optics import contradictory_optics
+    from bokehsim.diagnosis.signs import Evidence
+
+    height, width, coc = 300, 420, 24.0
+    yy, xx = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    places = [(cy + radius * math.sin(a), cx + 1.3 * radius * math.cos(a)) for radius, count in ((50, 4), (90, 6), (125, 8))
+              for a in (torch.arange(count) + 0.5) * 2 * math.pi / count]
+
+    def judge(triangle_every: int | None):
+        light = torch.full((height, width), 0.01)
+        for k, (y, x) in enumerate(places):
+            if triangle_every is not None and k % triangle_every == 0:
+                # inside all three edges of a triangle of circumradius 12 (inradius 6)
+                inside = torch.ones(height, width, dtype=torch.bool)
+                for edge in range(3):
+                    normal = math.pi / 2 + (2 * edge + 1) * math.pi / 3
+                    inside &= (xx - x) * math.cos(normal) + (yy - y) * math.sin(normal) <= 6.0
+            else:
+                inside = (xx - x) ** 2 + (yy - y) ** 2 <= 11.0**2
+            light += 2.0 * inside.float()
+        shot = SimpleNamespace(depth_edge=torch.zeros(height, width, dtype=torch.bool))
+        return contradictory_optics(Evidence(light.expand(3, -1, -1), None, None, shot, 2.0,
+                                             torch.full((height, width), coc), None, None))
+
+    mixed, triangles, rounds = judge(2), judge(1), judge(None)
+    assert mixed.flagged and "corners" in mixed.note, mixed.note
+    assert not triangles.flagged, triangles.note
+    assert not rounds.flagged, rounds.note
+
+
 def night_lamps(f_numbers: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
     """A night shot rendered by bokehsim (85 mm, focus 2 m): lamps 12 m away behind a subject, nothing
     else out of focus; the left half of the frame through f_numbers[0], the right through [1]."""

@@ -31,6 +31,10 @@ MIN_RAY_SHARE = 0.6
 OUTLIER_PER_COC = 0.06
 #: Rounds of fit-and-recentre.
 ROUNDS = 3
+#: Harmonics of the outline's radius read by :func:`outline_harmonics`: order 1 is a centre off the
+#: disc's, 2 an oval, 3 and up a polygon's corners (a triangle's about 0.25 of the mean radius, a
+#: square's 0.1, a pentagon's 0.06, a hexagon's 0.04).
+HARMONICS = 8
 
 
 def disc_outlines(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_px: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -59,6 +63,38 @@ def disc_outlines(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_px:
     for _ in range(ROUNDS):
         fit = _fit_once(light, fit["x"], fit["y"], coc_px)
     return fit
+
+
+def outline_harmonics(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_px: torch.Tensor) -> torch.Tensor:
+    """The shape of the outline around each centre, whatever it is (an ellipse, a polygon).
+
+    The outline radius along the rays is fitted by a Fourier series up to ``HARMONICS`` (least
+    squares; the rays more than ``OUTLIER_PER_COC`` of the CoC off the fit, which ran into a
+    neighbouring disc, dropped twice).
+
+    Args:
+        light, x, y, coc_px: as :func:`disc_outlines`.
+
+    Returns:
+        ``(K, HARMONICS)``: the amplitude of orders 1 ... ``HARMONICS`` over the mean radius; NaN rows
+        where the outline is not found on ``MIN_RAY_SHARE`` of the rays.
+    """
+    points_x, points_y, found, _ = _outline_points(light, x.float(), y.float(), coc_px.float())
+    radius = torch.hypot(points_x, points_y)
+    theta = torch.arange(RAYS) * (2 * math.pi / RAYS)
+    orders = torch.arange(1, HARMONICS + 1)
+    basis = torch.cat([torch.ones(RAYS, 1), (theta[:, None] * orders).cos(), (theta[:, None] * orders).sin()], 1)
+    weight = found.float()
+    tolerance = (OUTLIER_PER_COC * coc_px.float()).clamp_min(1.0)[:, None]
+    for _ in range(3):
+        design = basis[None] * weight[..., None]  # (K, RAYS, 1 + 2 HARMONICS), 0/1 weights
+        normal = design.transpose(1, 2) @ design + 1e-6 * torch.eye(basis.shape[1])
+        coefficients = torch.linalg.solve(normal, (design * radius[..., None]).sum(1))
+        weight = weight * ((radius - coefficients @ basis.T).abs() < tolerance).float()
+    amplitude = torch.hypot(coefficients[:, 1:HARMONICS + 1], coefficients[:, HARMONICS + 1:])
+    amplitude = amplitude / coefficients[:, :1].clamp_min(1e-6)
+    valid = weight.sum(1) >= MIN_RAY_SHARE * RAYS
+    return torch.where(valid[:, None], amplitude, math.nan)
 
 
 def _fit_once(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_px: torch.Tensor) -> dict[str, torch.Tensor]:

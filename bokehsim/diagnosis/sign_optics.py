@@ -13,6 +13,12 @@ optical vignetting). Each term is divided by its threshold; the statistic is the
 * **orientation**: 1 - how well the ovals' orientations follow the best single-lens model (one
   global angle, or tangential), from the mean resultant of the doubled angles; where at least half
   the discs are ovals (a round lens's few odd ovals have no orientation to keep);
+* **corners**: the share of pairs of lights at the same field position of which one is a polygon with
+  sharp corners and the other round (:func:`shaped_lights`: the outline read as a Fourier series,
+  whatever its shape; the ellipse reader above drops a triangle's outline, its corners off any
+  ellipse), where each kind makes up a quarter of the clean outlines (an overlapped light is
+  neither), as for mixed. Only strong corners (triangles, squares) are told from round: a
+  hexagon's outline departs from a circle by 4 %, as much as an overlapped round disc's;
 * **trend**: whether the ovals lie nearer the centre than the round discs, as a rank test (Mann-Whitney
   U of their field positions, as z). Vignetting only ever cuts discs more toward the frame's edges,
   so a lens's discs never grow rounder outward (a cat-eye's are round at the centre, oval at the
@@ -28,7 +34,7 @@ import math
 import torch
 
 from ..depth_refine import max_filter, min_filter
-from .disc_outline import disc_outlines
+from .disc_outline import disc_outlines, outline_harmonics
 from .filters import gaussian_blur, luminance
 from .shot import Shot, bounding_box, dilate
 from .signs import Evidence, SignResult, severity_from_raw
@@ -44,6 +50,12 @@ TREND_Z_AT_FLAG = 2.5
 #: Aspect ratios (major / minor) read as round and as oval.
 ROUND_ASPECT = 1.12
 OVAL_ASPECT = 1.3
+#: Corners: a light is a cornered polygon where its outline's corner harmonics (orders 3 and up,
+#: :func:`~.disc_outline.outline_harmonics`) reach CORNERED (a triangle's read 0.20-0.27) and its oval
+#: one (order 2) stays under PLAIN; round where both stay under PLAIN (the night scenes' round discs
+#: 0.00-0.04 where no neighbour overlaps them). Overlapped discs read both high, and are neither.
+CORNERED = 0.15
+PLAIN = 0.05
 #: Fewest discs to judge by (the angles of n outlines that are parts or overlaps of discs have a
 #: mean resultant of about 0.89 / sqrt(n) by chance: 0.45 at four, as far from agreeing as two
 #: lenses), fewest round and oval discs to call a mix, and the share of the discs each must make
@@ -83,13 +95,18 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     """Measure the ``contradictory-optics`` sign (see the module docstring)."""
     height, width = evidence.expected_px.shape
     heat = torch.zeros(height, width)
+    corners, corner_boxes = _corners(shaped_lights(luminance(evidence.image_linear), evidence.expected_px,
+                                                   evidence.shot.depth_edge), width, height)
+    for x0, y0, w, h in corner_boxes:
+        heat[max(0, y0):y0 + h, max(0, x0):x0 + w] = 1.0
     discs = highlight_discs(evidence.image_linear, evidence.expected_px,
                             evidence.shot.depth_edge)
     if len(discs) < MIN_DISCS:
-        return SignResult("contradictory-optics", 0.0, heat, None, f"{len(discs)} highlight discs (too few to judge)")
+        raw = corners / MIXED_AT_FLAG
+        return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0) if raw > 0 else None,
+                          f"{len(discs)} highlight discs (too few to judge their ellipses), corners {corners:.2f}")
+    rho = _field_position([(d["x"], d["y"]) for d in discs], width, height)
     cx, cy = (width - 1) / 2, (height - 1) / 2
-    half_diagonal = math.hypot(cx, cy)
-    rho = torch.tensor([math.hypot(d["x"] - cx, d["y"] - cy) / half_diagonal for d in discs])
     radial = torch.tensor([math.atan2(d["y"] - cy, d["x"] - cx) for d in discs])
     aspect = torch.tensor([d["aspect"] for d in discs])
     angle = torch.tensor([d["angle"] for d in discs])
@@ -119,14 +136,62 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
         bad |= (oval & (round_[None] & close).any(1)) | (round_ & (oval[None] & close).any(1))
     if trend_z > 0:
         bad |= inverted.any(1) | inverted.any(0)
-    raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG, trend_z / TREND_Z_AT_FLAG)
+    raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG, trend_z / TREND_Z_AT_FLAG, corners / MIXED_AT_FLAG)
     for disc, is_bad in zip(discs, bad.tolist()):
         if is_bad:
             x0, y0, w, h = disc["box"]
             heat[max(0, y0):y0 + h, max(0, x0):x0 + w] = 1.0
     return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0),
                       f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}, "
-                      f"trend {trend:.2f} (z {trend_z:.1f})")
+                      f"trend {trend:.2f} (z {trend_z:.1f}), corners {corners:.2f}")
+
+
+def _field_position(centres: list[tuple[float, float]], width: int, height: int) -> torch.Tensor:
+    """Each centre's distance from the frame's centre, over the half diagonal (0 to 1)."""
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    return torch.tensor([math.hypot(x - cx, y - cy) for x, y in centres]) / math.hypot(cx, cy)
+
+
+def _corners(lights: list[dict], width: int, height: int) -> tuple[float, list[list[int]]]:
+    """The corners term (module docstring), and the boxes of the lights of its mixed pairs."""
+    # Only clean outlines: an overlapped or cut light reads an oval part and corners alike.
+    lights = [d for d in lights if d["oval"] < PLAIN and (d["corners"] >= CORNERED or d["corners"] < PLAIN)]
+    cornered = torch.tensor([d["corners"] >= CORNERED for d in lights], dtype=torch.bool)
+    plain = ~cornered
+    if min(int(cornered.sum()), int(plain.sum())) < max(MIN_OF_EACH, MIN_SHARE * len(lights)):
+        return 0.0, []
+    rho = _field_position([(d["x"], d["y"]) for d in lights], width, height)
+    close = (rho[:, None] - rho[None]).abs() < 0.15
+    mixed = cornered[:, None] & plain[None] & close
+    share = float(mixed.sum() / ((close.sum() - len(lights)) / 2).clamp_min(1))
+    in_mix = mixed.any(1) | mixed.any(0)
+    return share, [d["box"] for d, bad in zip(lights, in_mix.tolist()) if bad]
+
+
+def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor | None) -> list[dict]:
+    """The lights (``LIGHT_CONTRAST`` times the ring around them) in regions that defocus by
+    ``MIN_DISC_COC_PX`` or more, each read by its outline's harmonics, whatever its shape: ``x, y``,
+    ``oval`` (order 2) and ``corners`` (the largest of orders 3 and up) over the mean radius, ``box``.
+    A light's centre is its ellipse fit's where that holds, else its seed's."""
+    seeds = _region_seeds(light, expected_px, depth_edge, MIN_DISC_COC_PX, LIGHT_CONTRAST)
+    if seeds is None:
+        return []
+    _, ys, xs = seeds
+    coc = expected_px[ys, xs]
+    fit = disc_outlines(light, xs.float(), ys.float(), coc)
+    fitted = fit["rays"] > 0
+    x, y = torch.where(fitted, fit["x"], xs.float()), torch.where(fitted, fit["y"], ys.float())
+    harmonics = outline_harmonics(light, x, y, coc)
+    lights: list[dict] = []
+    for k in range(len(x)):
+        centre_x, centre_y, size = float(x[k]), float(y[k]), float(coc[k])
+        if bool(harmonics[k].isnan().any()) or float(fit["contrast"][k]) < LIGHT_CONTRAST:
+            continue
+        if any(math.hypot(centre_x - other["x"], centre_y - other["y"]) < 0.5 * size for other in lights):
+            continue  # another seed on the same light
+        lights.append({"x": centre_x, "y": centre_y, "oval": float(harmonics[k, 1]), "corners": float(harmonics[k, 2:].max()),
+                       "box": [round(centre_x - size / 2), round(centre_y - size / 2), math.ceil(size), math.ceil(size)]})
+    return lights
 
 
 def _trend(rho: torch.Tensor, round_: torch.Tensor, oval: torch.Tensor) -> tuple[float, float]:
@@ -170,13 +235,10 @@ def read_outlines(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
     region that defocuses by ``min_coc_px`` or more (away from depth edges), one per disc (the fit
     on most rays), whatever its size; the dicts of :func:`highlight_discs`, with ``contrast`` (the
     disc's inside over the ring around it)."""
-    defocused = expected_px >= min_coc_px
-    if int(defocused.sum()) < 16:
+    seeds = _region_seeds(light, expected_px, depth_edge, min_coc_px, seed_contrast)
+    if seeds is None:
         return []
-    coc_px = float(expected_px[defocused].median())
-    if depth_edge is not None:
-        defocused &= ~dilate(depth_edge, math.ceil(MAX_DIAMETER_RATIO * coc_px / 2) + 1)
-    ys, xs = _seeds(light, defocused, coc_px, seed_contrast)
+    defocused, ys, xs = seeds
     fit = disc_outlines(light, xs.float(), ys.float(), expected_px[ys, xs])
     height, width = light.shape
     outlines = []
@@ -192,6 +254,19 @@ def read_outlines(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
         outlines.append({"x": x, "y": y, "aspect": major / minor, "angle": float(fit["angle"][k]),
                          "diameter": major, "box": box, "coc": coc, "contrast": float(fit["contrast"][k])})
     return outlines
+
+
+def _region_seeds(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor | None,
+                  min_coc_px: float, seed_contrast: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The region that defocuses by ``min_coc_px`` or more, away from depth edges by a disc's reach,
+    and its seeds' rows and columns (:func:`_seeds`); None where that region is too small."""
+    defocused = expected_px >= min_coc_px
+    if int(defocused.sum()) < 16:
+        return None
+    coc_px = float(expected_px[defocused].median())
+    if depth_edge is not None:
+        defocused &= ~dilate(depth_edge, math.ceil(MAX_DIAMETER_RATIO * coc_px / 2) + 1)
+    return defocused, *_seeds(light, defocused, coc_px, seed_contrast)
 
 
 def disc_f_number(image_linear: torch.Tensor, shot: Shot, f_number: float) -> float | None:
