@@ -112,11 +112,7 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     angle = torch.tensor([d["angle"] for d in discs])
     round_ = aspect < ROUND_ASPECT
     oval = aspect > OVAL_ASPECT
-    close = (rho[:, None] - rho[None]).abs() < 0.15
-    mixed_pairs = (round_[:, None] & oval[None] & close).sum()
-    all_pairs = (close.sum() - len(discs)) / 2
-    both_kinds = min(int(round_.sum()), int(oval.sum())) >= max(MIN_OF_EACH, MIN_SHARE * len(discs))
-    mixed = float(mixed_pairs / all_pairs.clamp_min(1)) if both_kinds else 0.0
+    mixed, in_mix = _mixed_pairs(rho, round_, oval)
     # The heat marks the discs of the reversed pairs whose field positions lie apart: an oval inside
     # a round disc's radius is the reverse of any lens's trend (see ``_trend``).
     outward = (rho[None] - rho[:, None]) >= 0.15  # [i, j]: j lies farther out than i
@@ -132,8 +128,7 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
         orientation = 1.0 - max(global_fit, tangential)
         off_tangent = (-(doubled - 2 * radial[oval]).cos()) < 0.5
         bad[oval] = off_tangent if tangential >= global_fit else (doubled - doubled.mean()).cos() < 0.5
-    if mixed > 0:
-        bad |= (oval & (round_[None] & close).any(1)) | (round_ & (oval[None] & close).any(1))
+    bad |= in_mix
     if trend_z > 0:
         bad |= inverted.any(1) | inverted.any(0)
     raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG, trend_z / TREND_Z_AT_FLAG, corners / MIXED_AT_FLAG)
@@ -157,15 +152,22 @@ def _corners(lights: list[dict], width: int, height: int) -> tuple[float, list[l
     # Only clean outlines: an overlapped or cut light reads an oval part and corners alike.
     lights = [d for d in lights if d["oval"] < PLAIN and (d["corners"] >= CORNERED or d["corners"] < PLAIN)]
     cornered = torch.tensor([d["corners"] >= CORNERED for d in lights], dtype=torch.bool)
-    plain = ~cornered
-    if min(int(cornered.sum()), int(plain.sum())) < max(MIN_OF_EACH, MIN_SHARE * len(lights)):
-        return 0.0, []
-    rho = _field_position([(d["x"], d["y"]) for d in lights], width, height)
-    close = (rho[:, None] - rho[None]).abs() < 0.15
-    mixed = cornered[:, None] & plain[None] & close
-    share = float(mixed.sum() / ((close.sum() - len(lights)) / 2).clamp_min(1))
-    in_mix = mixed.any(1) | mixed.any(0)
+    share, in_mix = _mixed_pairs(_field_position([(d["x"], d["y"]) for d in lights], width, height), cornered, ~cornered)
     return share, [d["box"] for d, bad in zip(lights, in_mix.tolist()) if bad]
+
+
+def _mixed_pairs(rho: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """Of the pairs of discs at the same field position (``rho`` within 0.15), the share that pairs
+    one of ``first`` with one of ``second`` (bool masks), and which discs are in such a pair; 0 and
+    none unless each kind makes up ``MIN_SHARE`` of the discs and at least ``MIN_OF_EACH`` (a few odd
+    ones are overlaps and occlusions, not a second lens)."""
+    count = len(rho)
+    if min(int(first.sum()), int(second.sum())) < max(MIN_OF_EACH, MIN_SHARE * count):
+        return 0.0, torch.zeros(count, dtype=torch.bool)
+    close = (rho[:, None] - rho[None]).abs() < 0.15
+    pairs = first[:, None] & second[None] & close
+    share = float(pairs.sum() / ((close.sum() - count) / 2).clamp_min(1))
+    return share, pairs.any(1) | pairs.any(0)
 
 
 def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor | None) -> list[dict]:
