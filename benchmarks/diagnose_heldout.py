@@ -84,8 +84,8 @@ def recipes(pinhole: torch.Tensor, depth: torch.Tensor, lens, clean: torch.Tenso
 
 
 #: Blur that varies across the frame whatever the depth is wrong at one distance as at several: these
-#: recipes (the seventh and eighth rounds') need no background distances.
-ANY_DISTANCES = ("radial-blur", "blur-by-brightness")
+#: recipes (the seventh to ninth rounds') need no background distances.
+ANY_DISTANCES = ("radial-blur", "blur-by-brightness", "blotchy-blur")
 
 
 def applies(sign: str, recipe: str, picture: torch.Tensor, depth: torch.Tensor, lens, lights: bool) -> bool:
