@@ -18,6 +18,11 @@ were written (2026-12-07, stop 35) before any result on them, and are not to be 
 * ``fine-pattern`` / ``checkerboard``: a patch of the defocused region modulated by a period-2 px
   checkerboard of 10 % contrast (the upsampling artefact of a transposed convolution).
 
+The first run (right primary on 8 of 26) had a bug in the first recipe: its band was the subject
+eroded by 2 px, so it sharpened the subject's inside, which is no depth-of-field error, and
+diagnose rightly flagged none of the six. The band was corrected to 2 px either side of the outline
+before anything in diagnose changed, and the round run again: the result file is that run.
+
 The rules of the evaluation leave out what a scene cannot show (see ``diagnose_heldout.applies``).
 Writes ``benchmarks/results/diagnose_blind9.md``.
 """
@@ -40,7 +45,7 @@ def recipes(pinhole: torch.Tensor, depth: torch.Tensor, lens, clean: torch.Tenso
     matte = subject_matte(depth, lens)
     background = background_mask(depth, lens)
     inside = matte > 0.5
-    band = (dilate(inside, 2) & ~dilate(~inside, 2)).float()[None]
+    band = (dilate(inside, 2) & dilate(~inside, 2)).float()[None]  # 2 px either side of the outline
     sharpened = srgb_edit(clean, lambda x: x + 1.5 * (x - gaussian_blur(x, 2.0)))
     yield "cutout", "oversharpened-outline", band * sharpened + (1 - band) * clean
     if background.any():
