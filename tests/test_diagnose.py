@@ -249,30 +249,6 @@ def test_a_moire_past_the_first_zero_of_the_disc_is_forbidden_but_the_disc_s_own
     assert int((patterned_band(linear_to_srgb(printed).expand(3, -1, -1), expected, no_edge) >= 0).sum()) > 2000
 
 
-def test_a_one_pixel_checkerboard_on_a_blurred_textured_background_is_forbidden():
-    """The checkerboard of a transposed convolution (period 2 px, 10 % contrast) printed on a
-    background a 9 px disc blurred from coarse blocks. The checker is one grating at 45 degrees
-    (central differences do not even see it), and the blurred blocks put energy two octaves
-    coarser, so it is told from an edge by having none one octave coarser. The background alone
-    shows nothing forbidden."""
-    import torch.nn.functional as F
-
-    from bokehsim.diagnosis.sign_pattern import patterned_band
-
-    size, coc = 160, 9.0
-    coarse = blocks(torch.Generator().manual_seed(7), 300, 8, 20)[1, :size, :size]
-    offsets = torch.arange(-4, 5, dtype=torch.float32)
-    disc = ((offsets[:, None] ** 2 + offsets[None] ** 2) <= (coc / 2) ** 2).float()
-    blurred = F.conv2d(F.pad(coarse[None, None], (4,) * 4, mode="reflect"), (disc / disc.sum())[None, None])[0, 0]
-    expected, no_edge = torch.full((size, size), coc), torch.zeros(size, size, dtype=torch.bool)
-    encode = lambda linear: (torch.round(linear_to_srgb(linear.clamp(0, 1)) * 255) / 255).expand(3, -1, -1)  # noqa: E731
-    assert int((patterned_band(encode(blurred), expected, no_edge) >= 0).sum()) == 0
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    printed = blurred.clone()
-    printed[50:110, 50:110] *= (1 + 0.1 * (1 - 2 * ((xx + yy) % 2)).float())[50:110, 50:110]
-    assert int((patterned_band(encode(printed), expected, no_edge) >= 0).sum()) > 1800
-
-
 def test_highlight_discs_are_aperture_copies_not_streaks_or_specks():
     """Bokeh discs of a round aperture (12 px) are fitted round; a streak 18 x 5 px (a highlight
     along an edge) and discs too small to tell round from oval (7 px) are not judged at all."""

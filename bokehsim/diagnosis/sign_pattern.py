@@ -10,10 +10,8 @@ finest band (periods under ~4 px) from c = 6 px, the next (peaking at 0.15 cycle
 band's peak (8 and 16 px). A pixel is *patterned* where the band's local energy stands well above
 that band's floor in the same defocused region (its lower quartile, plus two 8-bit codes), and the
 energy is texture-like rather than one edge: either its orientations disagree (checkers, noise,
-pasted texture) or it has no matching energy one or two octaves coarser (a grating or moire; the
-2 px checkerboard of an upsampling layer is one grating at 45 degrees, and where the background's
-own blurred shapes fill the band two octaves coarser, the band next to it is still empty; an edge
-has energy in every band). The one sharp thing a physical blur keeps, the rim of a defocused highlight
+pasted texture) or it has no matching energy two octaves coarser (a grating or moire riding on a
+smooth background). The one sharp thing a physical blur keeps, the rim of a defocused highlight
 disc, is a single coherent edge with coarse energy behind it, so it is not counted; nor is the
 inside of a bright highlight, where the bands show only its rim's energy spread inward and the
 picture's noise makes that look like texture. Patterned pixels count only where they fill most of an
@@ -64,7 +62,7 @@ HIGHLIGHT_SURROUND_PX = 30
 #: Only a highlight's inside this far in from its edge is left out: a sharp light where a disc
 #: belongs is itself forbidden detail.
 HIGHLIGHT_INSET_PX = 3
-#: A grating: this many times the energy of the band one or two octaves coarser (the lesser).
+#: A grating: this many times the energy of the band two octaves coarser.
 GRATING_RATIO = 4.0
 #: Share of an 11 px neighbourhood that must be patterned.
 AREA_SHARE = 0.8
@@ -127,8 +125,7 @@ def patterned_band(image_srgb: torch.Tensor, signed_coc_px: torch.Tensor, depth_
             continue
         floor = quantile(energy[band][checked], 0.25)
         excess = checked & (energy[band] > FLOOR_FACTOR * floor + ABSOLUTE_FLOOR**2)
-        grating = energy[band] > GRATING_RATIO * torch.minimum(energy[band + 1], energy[band + 2])
-        coarsest[excess & (texture_like | grating)] = band
+        coarsest[excess & (texture_like | (energy[band] > GRATING_RATIO * energy[band + 2]))] = band
     patterned = coarsest >= 0
     share = F.avg_pool2d(patterned.float()[None, None], NEIGHBOURHOOD_PX, 1, NEIGHBOURHOOD_PX // 2,
                          count_include_pad=False)[0, 0]
