@@ -27,13 +27,12 @@ Writes ``benchmarks/results/diagnose_blind7.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import torch
 
 from bokehsim.diagnosis.filters import gaussian_blur
 from diagnose_eval import background_mask, patch_box, shoot, srgb_edit, subject_matte
-from diagnose_heldout import run_blind
+from diagnose_heldout import blur_by_field, run_blind
 
 
 def recipes(pinhole: torch.Tensor, depth: torch.Tensor, lens, clean: torch.Tensor, rng: torch.Generator):
@@ -77,10 +76,7 @@ def _radial_blur(pinhole, depth, lens, matte) -> torch.Tensor:
     h, w = depth.shape
     yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     radius = torch.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) / math.hypot((h - 1) / 2, (w - 1) / 2)
-    levels = [shoot(pinhole, depth, replace(lens, f_number=lens.f_number * k))[0] for k in (2.0, 1.0, 0.5)]
-    t = (radius * 2).clamp(0, 2)  # 0 at the centre, 2 at the corners: level index, blended linearly
-    blended = sum((1 - (t - k).abs()).clamp_min(0) * level for k, level in enumerate(levels))
-    return matte * levels[1] + (1 - matte) * blended
+    return blur_by_field(pinhole, depth, lens, matte, (radius * 2).clamp(0, 2))  # 0 at the centre, 2 at the corners
 
 
 def _glyphs(clean: torch.Tensor, box, rng: torch.Generator) -> torch.Tensor:

@@ -27,13 +27,12 @@ Writes ``benchmarks/results/diagnose_blind8.md``.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import torch
 
 from bokehsim.diagnosis.filters import gaussian_blur, luminance
 from diagnose_eval import background_mask, patch_box, shoot, srgb_edit, subject_matte
-from diagnose_heldout import run_blind
+from diagnose_heldout import blur_by_field, run_blind
 
 BLOCK_PX = 48
 
@@ -74,10 +73,7 @@ def _offset_matte(pinhole, depth, lens, matte, background) -> torch.Tensor:
 def _blur_by_brightness(pinhole, depth, lens, matte) -> torch.Tensor:
     luma = luminance(pinhole)
     rank = torch.argsort(torch.argsort(luma.flatten())).float().reshape(luma.shape) / max(luma.numel() - 1, 1)
-    levels = [shoot(pinhole, depth, replace(lens, f_number=lens.f_number * k))[0] for k in (2.0, 1.0, 0.5)]
-    t = gaussian_blur(rank[None] * 2, 4.0)[0]  # 0 darkest, 2 brightest: level index, blended linearly
-    blended = sum((1 - (t - k).abs()).clamp_min(0) * level for k, level in enumerate(levels))
-    return matte * levels[1] + (1 - matte) * blended
+    return blur_by_field(pinhole, depth, lens, matte, gaussian_blur(rank[None] * 2, 4.0)[0])  # 0 darkest, 2 brightest
 
 
 def _halftone(clean: torch.Tensor, box) -> torch.Tensor:

@@ -29,14 +29,13 @@ Writes ``benchmarks/results/diagnose_blind9.md``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import torch
 
 from bokehsim.diagnosis.filters import gaussian_blur
 from bokehsim.diagnosis.shot import dilate
 from diagnose_eval import background_mask, patch_box, shoot, srgb_edit, subject_matte
-from diagnose_heldout import run_blind
+from diagnose_heldout import blur_by_field, run_blind
 
 
 def recipes(pinhole: torch.Tensor, depth: torch.Tensor, lens, clean: torch.Tensor, rng: torch.Generator):
@@ -69,9 +68,7 @@ def _blotchy_blur(pinhole, depth, lens, matte, rng) -> torch.Tensor:
     noise = torch.randn(1, h, w, generator=rng)
     field = gaussian_blur(noise, min(h, w) / 6)[0]
     field = (field - field.min()) / (field.max() - field.min()).clamp_min(1e-6) * 2  # 0 .. 2: level index
-    levels = [shoot(pinhole, depth, replace(lens, f_number=lens.f_number * k))[0] for k in (2.0, 1.0, 0.5)]
-    blended = sum((1 - (field - k).abs()).clamp_min(0) * level for k, level in enumerate(levels))
-    return matte * levels[1] + (1 - matte) * blended
+    return blur_by_field(pinhole, depth, lens, matte, field)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,14 @@ def recipes(pinhole: torch.Tensor, depth: torch.Tensor, lens, clean: torch.Tenso
 #: Blur that varies across the frame whatever the depth is wrong at one distance as at several: these
 #: recipes (the seventh to ninth rounds') need no background distances.
 ANY_DISTANCES = ("radial-blur", "blur-by-brightness", "blotchy-blur")
+
+
+def blur_by_field(pinhole: torch.Tensor, depth: torch.Tensor, lens, matte: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """The lens's renders at 2N, N and N/2 blended by ``level`` ((H, W), 0 to 2: the render's index,
+    blended linearly between), whatever the depth; the in-focus subject (``matte``) kept at N."""
+    levels = [shoot(pinhole, depth, replace(lens, f_number=lens.f_number * k))[0] for k in (2.0, 1.0, 0.5)]
+    blended = sum((1 - (level - k).abs()).clamp_min(0) * render for k, render in enumerate(levels))
+    return matte * levels[1] + (1 - matte) * blended
 
 
 def applies(sign: str, recipe: str, picture: torch.Tensor, depth: torch.Tensor, lens, lights: bool) -> bool:
