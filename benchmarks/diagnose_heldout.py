@@ -85,8 +85,8 @@ def recipes(pinhole: torch.Tensor, depth: torch.Tensor, lens, clean: torch.Tenso
 
 
 #: Blur that varies across the frame whatever the depth is wrong at one distance as at several: these
-#: recipes (the seventh to ninth rounds') need no background distances.
-ANY_DISTANCES = ("radial-blur", "blur-by-brightness", "blotchy-blur")
+#: recipes (the seventh to tenth rounds') need no background distances.
+ANY_DISTANCES = ("radial-blur", "blur-by-brightness", "blotchy-blur", "top-bottom-blur")
 
 
 def blur_by_field(pinhole: torch.Tensor, depth: torch.Tensor, lens, matte: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
