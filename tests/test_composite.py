@@ -337,3 +337,28 @@ def test_crossing_see_through_twigs_keep_the_light(near_coc, far_coc):
     out = render_channels(image, coc, parse_aperture("circle"))[0]
     inner = (slice(None), slice(60, 240), slice(60, 340))
     assert float(out[inner].sum() / image[inner].sum()) == pytest.approx(1.0, abs=0.005)
+
+
+@pytest.mark.xfail(strict=True, reason="known renderer gap (docs/accuracy.md, 'Never invent light'): a layer's fill "
+                   "still averages its pixels on a sharp nearer surface's anti-aliased outline (2.56x the reference)")
+def test_a_sharp_subjects_mixed_outline_pixels_are_not_spread_behind_it_at_night():
+    """A bright in-focus subject before a dark, far-defocused surface, its outline anti-aliased as a
+    render or a camera gives it: the background pixels touching it hold half its light (their depth
+    is the background's). The reference knows the hidden background (the dark surface) and keeps
+    those mixed pixels as they are; the invented background must not be made of them (today it is:
+    2.56x the reference's light in the band where it shows, a glow of the subject's colour behind it,
+    plain against a dark night background)."""
+    size, radius, coc, dark, bright = 96, 20, 24.0, 0.01, 0.8
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    subject = torch.hypot((ys - size // 2).double(), (xs - size // 2).double()) < radius
+    outline = ~subject & (torch.nn.functional.max_pool2d(subject[None].double(), 3, 1, 1)[0] > 0)  # touching it
+    surface = torch.full((1, size, size), dark, dtype=torch.float64)
+    picture = torch.where(subject, bright, torch.where(outline, (bright + dark) / 2, surface))
+    depth_coc = torch.where(subject, 0.0, torch.full((size, size), coc, dtype=torch.float64))
+    image, matte, _ = render_channels(picture, depth_coc, parse_aperture("circle"), hole_matte=True)
+    behind, _, _ = render_channels(torch.where(subject, surface, picture), torch.full_like(depth_coc, coc),
+                                   parse_aperture("circle"))
+    reference = torch.where(subject, picture, behind)
+    band = (matte > 0.05) & ~subject
+    assert int(band.sum()) > 100
+    assert float(image[:, band].mean() / reference[:, band].mean()) == pytest.approx(1.0, abs=0.05)
