@@ -388,3 +388,20 @@ def test_colour_variety_is_calmed_only_when_asked():
     assert colour.decisions["hierarchy"]["colour"]["scale"] < 0.3  # 4.9x -> 1.3x
     assert torch.equal(codes(colour.image)[:, colour.protected], codes(clean)[:, colour.protected])
     assert psnr(auto.image, clean) > psnr(colour.image, clean) + 10.0  # 36.8 and 23.9 dB of the render
+
+
+def test_blur_ignoring_distance_read_only_from_the_light_discs_does_not_reblur_the_edges():
+    """Where ``absent-distance`` is flagged by the edges' blur, the background keeps the estimate where
+    it reads clearly short (fix re-blurs there); flagged by the light discs' f-numbers alone, the
+    edges gave no evidence, and the blur counts as right (a Gaussian plate's clipped lamps read as
+    discs of many sizes: re-blurring where the estimate read short blurred that plate twice)."""
+    from bokehsim.diagnosis.signs import SignResult
+    from bokehsim.repair import judged_blur
+    expected = torch.full((4, 4), 12.0)
+    existing = torch.tensor([3.0, 5.0, 9.0, 14.0]).repeat(4, 1)  # two read under half the lens's blur
+    none = torch.zeros(4, 4, dtype=torch.bool)
+    by = lambda terms: {"absent-distance": SignResult("absent-distance", 0.7, torch.zeros(4, 4), None, "", terms)}
+    at_edges = judged_blur(expected, existing, none, by({"spread": 1.4, "disc spread": 0.2}))
+    assert at_edges[0].tolist() == [3.0, 5.0, 12.0, 14.0]
+    discs_only = judged_blur(expected, existing, none, by({"spread": 0.5, "disc spread": 1.6}))
+    assert discs_only[0].tolist() == [12.0, 12.0, 12.0, 14.0]

@@ -106,19 +106,22 @@ def absent_distance(evidence: Evidence) -> SignResult:
     # The terms that need no cells: their heat and their part of the note.
     direct_heat = torch.maximum(torch.maximum(sharp_heat, disc_heat), crisp_heat)
     direct_text = crisp_text + sharp_text + disc_text
-    direct_raw = max(sharp_area / SHARP_AREA_AT_FLAG, disc_spread / DISC_SPREAD_AT_FLAG,
-                     _odds(crisp) / _odds(CRISP_SHARE_AT_FLAG))
+    terms = {"sharp area": sharp_area / SHARP_AREA_AT_FLAG, "disc spread": disc_spread / DISC_SPREAD_AT_FLAG,
+             "crisp share": _odds(crisp) / _odds(CRISP_SHARE_AT_FLAG)}
+    direct_raw = max(terms.values())
     if len(cells) < 3:
         raw = direct_raw
         return SignResult("absent-distance", severity_from_raw(raw, 1.0), direct_heat,
-                          hot_box(direct_heat) if raw > 0 else None, "too few blurred edges to compare" + direct_text)
+                          hot_box(direct_heat) if raw > 0 else None, "too few blurred edges to compare" + direct_text,
+                          terms)
     values, weights, levels = (torch.tensor([c[k] for c in cells]) for k in (1, 2, 3))
     centre = weighted_median(values, weights)
     deviation = (values - centre).abs().clamp(max=MAX_DEVIATION)
     spread = float((deviation * weights).sum() / weights.sum())
     defocused = levels >= math.log(SLOPE_MIN_COC_PX + COC_FLOOR_PX)
     slope = _weighted_slope(levels[defocused], (values - centre).clamp(-MAX_DEVIATION, MAX_DEVIATION)[defocused], weights[defocused]) if int(defocused.sum()) >= 3 else None
-    raw = max(spread / SPREAD_AT_FLAG, -slope / SLOPE_AT_FLAG if slope is not None else 0.0, direct_raw)
+    terms |= {"spread": spread / SPREAD_AT_FLAG, "slope": -slope / SLOPE_AT_FLAG if slope is not None else 0.0}
+    raw = max(terms.values())
     heat = torch.zeros(height, width)
     columns = width // cell_px + 1
     for (index, *_), dev in zip(cells, deviation.tolist()):
@@ -127,7 +130,7 @@ def absent_distance(evidence: Evidence) -> SignResult:
     heat = torch.maximum(gaussian_blur(heat, cell_px / 4) / MAX_DEVIATION, direct_heat)
     slope_text = "n/a" if slope is None else f"{slope:.2f}"
     return SignResult("absent-distance", severity_from_raw(raw, 1.0), heat.clamp(0, 1), hot_box(heat),
-                      f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}{direct_text}")
+                      f"{len(cells)} cells: spread {spread:.2f} (log), slope {slope_text}{direct_text}", terms)
 
 
 def _crisp_share(evidence: Evidence) -> tuple[float, torch.Tensor, str]:

@@ -42,7 +42,8 @@ class SignResult:
         where: ``[x, y, w, h]`` bounding box in px of the hot region, or None.
         note: a short measured fact behind the severity (for the report), e.g. "7 highlight discs".
         terms: the sign's terms, each over its own flag threshold (1: that term alone flags), for
-            signs made of several (``cutout``: bleed, rim, dark band, soft edge, sharp band, band detail).
+            signs made of several (``cutout``: bleed, rim, dark band, soft edge, sharp band, band detail;
+            ``absent-distance``: spread, slope, sharp area, crisp share, disc spread).
     """
 
     sign: str

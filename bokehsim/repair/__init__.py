@@ -259,9 +259,12 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
     alone it would blur a correct background a second time. So, given the signs ``diagnose`` flags
     (:func:`flagged_signs`), the blur counts as right except:
 
-    * where ``absent-distance`` is flagged, the whole background keeps the estimate (blur that
-      ignores distance is wrong everywhere), and so does a picture ``diagnose`` cannot judge
-      (``flagged`` None: no in-focus region by its test);
+    * where ``absent-distance`` is flagged by the edges' blur (not by the light discs' f-numbers
+      alone), the whole background keeps the estimate (blur that ignores distance is wrong
+      everywhere), and so does a picture ``diagnose`` cannot judge (``flagged`` None: no in-focus
+      region by its test). Discs that disagree say nothing of the edges: a Gaussian plate's clipped
+      lamps read as discs of many sizes, and re-blurring where the estimate read short (as it does
+      on clutter) blurred that plate twice (-1.5 dB);
     * ``forbidden`` detail (a pasted pattern, a sharp patch, moire), already low-passed by
       :func:`.detail.remove_forbidden_detail`, counts as right even then.
 
@@ -274,7 +277,7 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
     right = torch.maximum(existing, expected.abs())  # counts as already blurred as the lens wants
     if flagged is None:
         judged = existing
-    elif "absent-distance" in flagged:
+    elif "absent-distance" in flagged and read_at_edges(flagged["absent-distance"]):
         # Blur that ignores distance is re-blurred where the estimate reads it clearly short; where
         # it reads it only a little short, clutter explains that as well (median 3-4 px short at
         # 6-24 px of CoC), and re-blurring there blurred right backgrounds twice.
@@ -282,6 +285,12 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
     else:
         judged = right
     return torch.where(forbidden, right, judged)
+
+
+def read_at_edges(absent_distance: SignResult) -> bool:
+    """Whether ``absent-distance`` flags by a term other than the light discs' spread (or has no terms)."""
+    return not absent_distance.terms or any(value > 1.0 for term, value in absent_distance.terms.items()
+                                              if term != "disc spread")
 
 
 def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisions: dict) -> dict[str, SignResult] | None:
