@@ -29,7 +29,6 @@ Writes ``benchmarks/results/diagnose_blind9.md``.
 
 from __future__ import annotations
 
-
 import torch
 
 from bokehsim.diagnosis.filters import gaussian_blur

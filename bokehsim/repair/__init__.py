@@ -288,9 +288,8 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
 
 
 def read_at_edges(absent_distance: SignResult) -> bool:
-    """Whether ``absent-distance`` flags by a term other than the light discs' spread (or has no terms)."""
-    return not absent_distance.terms or any(value > 1.0 for term, value in absent_distance.terms.items()
-                                              if term != "disc spread")
+    """Whether ``absent-distance`` flags by a term other than the light discs' spread."""
+    return any(value > 1.0 for term, value in absent_distance.terms.items() if term != "disc spread")
 
 
 def flagged_signs(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens, decisions: dict) -> dict[str, SignResult] | None:
