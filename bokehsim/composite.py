@@ -658,13 +658,32 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
     # Sums per cell for every layer present (lights left out of every fill), the filled layers
     # first, so that their sums are a view, not a copy; the others' counts say where those are.
     slots = _fill_slots(specs, filled)
-    every = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]),
-                      torch.where(light, -1, to_device(torch.tensor(slots), layer.device)[layer]), len(specs))
-    sums, farther = every[:len(filled)], _farther_counts(every[:, -1], specs, slots, filled)
+    slot = torch.where(light, -1, to_device(torch.tensor(slots), layer.device)[layer])
+    outline = sharp_outline(coc_px, layer)
+    every = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), torch.where(outline, -1, slot), len(specs))
+    # The outline pixels still say where each layer is (its reach, and what lies behind the others).
+    counts = every[:, -1] + cell_sums(coc_px[None], torch.where(outline, slot, -1), len(specs))[:, -1]
+    sums, farther = every[:len(filled)], _farther_counts(counts, specs, slots, filled)
     every = None
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
-    return FillMaps(distance=cell_distance(sums[:, -1] > 0, rings), sums=sums,
+    return FillMaps(distance=cell_distance(counts[:len(filled)] > 0, rings), sums=sums,
                     slot={spec.index: slot for slot, spec in enumerate(filled)}, light=light, farther=farther)
+
+
+def sharp_outline(coc_px: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool: the pixels touching (8-neighbours) a sharp or farther surface at least two
+    layers nearer than their own, which no fill takes its colour from.
+
+    Why: a render or a camera anti-aliases a sharp subject's outline, so the background pixels
+    touching it hold part of its light at the background's depth. Averaged into the background's
+    fill they spread that light over the whole hidden region behind the subject: a glow of the
+    subject's colour that no real background has, plain at night (a dark street behind a lit face).
+    A surface one layer nearer is the same surface crossing a boundary (a depth ramp), and a
+    defocused foreground's own blur covers its outline, so neither counts.
+    """
+    sharp_or_behind = torch.where(coc_px > -FOCUS_LAYER_COC_PX, layer.float(), math.inf)
+    nearest_around = -F.max_pool2d(-sharp_or_behind[None], 3, stride=1, padding=1)[0]
+    return nearest_around <= layer - 2
 
 
 def _fill_slots(specs: Sequence[LayerSpec], filled: Sequence[LayerSpec]) -> list[int]:
