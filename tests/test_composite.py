@@ -8,6 +8,7 @@ import torch
 from bokehsim.aperture import parse_aperture
 from bokehsim.composite import (
     FAR_PX, cell_distance, cell_sums, layer_boundaries, light_pixels, lights_to_continuing_layer, push_pull, sample_cells,
+    sharp_outline,
 )
 from bokehsim.render import render_channels
 
@@ -337,6 +338,23 @@ def test_crossing_see_through_twigs_keep_the_light(near_coc, far_coc):
     out = render_channels(image, coc, parse_aperture("circle"))[0]
     inner = (slice(None), slice(60, 240), slice(60, 340))
     assert float(out[inner].sum() / image[inner].sum()) == pytest.approx(1.0, abs=0.005)
+
+
+def test_only_a_sharp_surface_two_layers_nearer_makes_an_outline():
+    """``sharp_outline``: the 8 neighbours of a sharp subject over a far background are its outline;
+    a depth ramp (each layer next to the one before) has none, and neither has a defocused
+    foreground, whose own blur covers its edge."""
+    size = 40
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    disc = (ys - 20) ** 2 + (xs - 20) ** 2 < 8**2
+    touching = ~disc & (torch.nn.functional.max_pool2d(disc[None].float(), 3, 1, 1)[0] > 0)
+    layers = lambda coc: torch.bucketize(coc, layer_boundaries(float(coc.abs().max())))
+    sharp_subject = torch.where(disc, 0.0, 20.0)
+    assert torch.equal(sharp_outline(sharp_subject, layers(sharp_subject)), touching)
+    ramp = 2.0 + 0.5 * xs.float()  # 2 to 21.5 px: one layer after another across the frame
+    assert not sharp_outline(ramp, layers(ramp)).any()
+    foreground = torch.where(disc, -12.0, 20.0)
+    assert not sharp_outline(foreground, layers(foreground)).any()
 
 
 def test_a_sharp_subjects_mixed_outline_pixels_are_not_spread_behind_it_at_night():
