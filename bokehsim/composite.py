@@ -671,8 +671,9 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
 
 
 def sharp_outline(coc_px: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
-    """``(H, W)`` bool: the pixels touching (8-neighbours) a sharp or farther surface at least two
-    layers nearer than their own, which no fill takes its colour from.
+    """``(H, W)`` bool: the pixels touching (8-neighbours) a surface in focus or behind it (signed
+    CoC above ``-FOCUS_LAYER_COC_PX``) that lies at least two layers nearer than their own; no fill
+    takes its colour from them.
 
     Why: a render or a camera anti-aliases a sharp subject's outline, so the background pixels
     touching it hold part of its light at the background's depth. Averaged into the background's
