@@ -409,3 +409,27 @@ def test_blur_ignoring_distance_read_only_from_the_light_discs_does_not_reblur_t
     assert at_edges[0].tolist() == [3.0, 5.0, 12.0, 14.0]
     discs_only = judged_blur(expected, existing, none, by({"spread": 0.5, "disc spread": 1.6}))
     assert discs_only[0].tolist() == [12.0, 12.0, 12.0, 14.0]
+    small_discs = torch.zeros(4, 4, dtype=torch.bool)
+    small_discs[:, 0] = True  # a lamp smaller than the others keeps its reading there: it gets the blur it lacks
+    assert judged_blur(expected, existing, none, by({"disc spread": 1.6}), small_discs)[0].tolist() == [3.0, 12.0, 12.0, 14.0]
+
+
+def test_the_boxes_of_lamps_smaller_than_the_others_at_one_depth_are_marked():
+    """Nine lamps at one distance: six drawn at the lens's CoC, three at half of it (a plate that
+    left them small). One lens gives them one size; the three small ones' boxes are marked, the
+    others not."""
+    from bokehsim.repair import small_disc_boxes
+    lens = Lens(focal_length_mm=85, f_number=1.4, focus_distance_m=1.5, sensor_width_mm=36)
+    height, width = 200, 240
+    depth = torch.full((height, width), 10.0)
+    depth[-20:] = 1.5  # an in-focus strip at the bottom: the shot has a subject
+    coc = float(lens.coc_px(depth, width).abs().max())  # about 21 px
+    ys, xs = torch.meshgrid(torch.arange(height).float(), torch.arange(width).float(), indexing="ij")
+    image = torch.full((3, height, width), 0.002)
+    centres = [(30 + 50 * row, 40 + 80 * col) for row in range(3) for col in range(3)]
+    small = {1, 5, 6}
+    for k, (cy, cx) in enumerate(centres):
+        diameter = coc / 2 if k in small else coc
+        image[:, torch.hypot(ys - cy, xs - cx) < diameter / 2] = 0.8
+    boxes = small_disc_boxes(image, depth, lens)
+    assert [bool(boxes[cy, cx]) for cy, cx in centres] == [k in small for k in range(len(centres))]
