@@ -418,7 +418,8 @@ def test_the_boxes_of_lamps_smaller_than_the_others_at_one_depth_are_marked():
     """Nine lamps at one distance: six drawn at the lens's CoC, three at half of it (a plate that
     left them small). One lens gives them one size; the three small ones' boxes are marked, the
     others not."""
-    from bokehsim.repair import small_disc_boxes
+    from bokehsim.diagnosis.sign_distance import small_disc_boxes
+    from bokehsim.repair import lens_shot
     lens = Lens(focal_length_mm=85, f_number=1.4, focus_distance_m=1.5, sensor_width_mm=36)
     height, width = 200, 240
     depth = torch.full((height, width), 10.0)
@@ -431,5 +432,5 @@ def test_the_boxes_of_lamps_smaller_than_the_others_at_one_depth_are_marked():
     for k, (cy, cx) in enumerate(centres):
         diameter = coc / 2 if k in small else coc
         image[:, torch.hypot(ys - cy, xs - cx) < diameter / 2] = 0.8
-    boxes = small_disc_boxes(image, depth, lens)
+    boxes = small_disc_boxes(image, lens_shot(depth, lens), lens.f_number)
     assert [bool(boxes[cy, cx]) for cy, cx in centres] == [k in small for k in range(len(centres))]

@@ -110,6 +110,20 @@ def bounding_box(mask: torch.Tensor) -> list[int] | None:
     return [x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1]
 
 
+def box_mask(boxes, shape: tuple[int, int]) -> torch.Tensor:
+    """``(H, W)`` bool, True inside every ``[x, y, w, h]`` box (the inverse of :func:`bounding_box`;
+    boxes reaching past the frame are cut at its edges).
+
+    Example:
+        >>> box_mask([[2, 1, 3, 2]], (4, 6)).nonzero().tolist()[:3]
+        [[1, 2], [1, 3], [1, 4]]
+    """
+    mask = torch.zeros(shape, dtype=torch.bool)
+    for x0, y0, w, h in boxes:
+        mask[max(0, y0):y0 + h, max(0, x0):x0 + w] = True
+    return mask
+
+
 def hot_box(heat: torch.Tensor, *, share: float = 0.5) -> list[int] | None:
     """The bounding box of the pixels whose heat is at least ``share`` of the peak (None if all 0)."""
     peak = float(heat.max()) if heat.numel() else 0.0

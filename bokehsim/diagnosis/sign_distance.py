@@ -34,7 +34,7 @@ import torch
 
 from .consistency import BLUR_QUANTILE, COC_FLOOR_PX, log_residual, weighted_median, weighted_quantile
 from .filters import gaussian_blur
-from .shot import dilate, hot_box
+from .shot import Shot, box_mask, dilate, hot_box
 from .sign_optics import MIN_DISCS, light_discs, log_f_number_quartiles
 from .sign_pattern import BROAD_AT_FLAG as SHARP_AREA_AT_FLAG
 from .sign_pattern import forbidden_per_mille, is_broad, too_sharp
@@ -158,16 +158,26 @@ def _odds(share: float) -> float:
 
 def _disc_spread(evidence: Evidence) -> tuple[float, torch.Tensor, str]:
     """The disc-spread term, a heat map of the discs off the median f-number, and the note's text."""
-    heat = torch.zeros(evidence.expected_px.shape)
     discs = light_discs(evidence.image_linear, evidence.shot, evidence.f_number)
     if len(discs) < MIN_DISCS:
-        return 0.0, heat, ""
+        return 0.0, torch.zeros(evidence.expected_px.shape), ""
     low, middle, high = log_f_number_quartiles(discs)
-    for disc in discs:
-        if abs(disc["log_f_number"] - middle) > DISC_OFF_LOG:
-            x0, y0, w, h = disc["box"]
-            heat[max(0, y0):y0 + h, max(0, x0):x0 + w] = 1.0
+    off = [disc["box"] for disc in discs if abs(disc["log_f_number"] - middle) > DISC_OFF_LOG]
+    heat = box_mask(off, evidence.expected_px.shape).float()
     return high - low, heat, f", {len(discs)} light discs' f-numbers spread {high - low:.2f} (log)"
+
+
+def small_disc_boxes(image_linear: torch.Tensor, shot: Shot, f_number: float) -> torch.Tensor:
+    """``(H, W)`` bool: the boxes of the light discs that the disc-spread term reads too small, their
+    diameters giving an f-number more than ``DISC_OFF_LOG`` above the median disc's (lamps smaller
+    than one lens at one f-number draws them); none with fewer than ``MIN_DISCS`` discs, where the
+    spread is not judged."""
+    discs = light_discs(image_linear, shot, f_number)
+    if len(discs) < MIN_DISCS:
+        return torch.zeros(shot.depth_edge.shape, dtype=torch.bool)
+    _, middle, _ = log_f_number_quartiles(discs)
+    return box_mask([disc["box"] for disc in discs if disc["log_f_number"] - middle > DISC_OFF_LOG],
+                    shot.depth_edge.shape)
 
 
 def _weighted_slope(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> float | None:

@@ -36,7 +36,7 @@ import torch
 from ..depth_refine import max_filter, min_filter
 from .disc_outline import disc_outlines, outline_harmonics
 from .filters import gaussian_blur, luminance
-from .shot import Shot, bounding_box, dilate
+from .shot import Shot, bounding_box, box_mask, dilate
 from .signs import Evidence, SignResult, severity_from_raw
 
 #: Each term at the flag threshold. On the evaluation's 32 clean renders mixed reads 0 and
@@ -94,11 +94,9 @@ MAX_SEEDS = 400
 def contradictory_optics(evidence: Evidence) -> SignResult:
     """Measure the ``contradictory-optics`` sign (see the module docstring)."""
     height, width = evidence.expected_px.shape
-    heat = torch.zeros(height, width)
     corners, corner_boxes = _corners(shaped_lights(luminance(evidence.image_linear), evidence.expected_px,
                                                    evidence.shot.depth_edge), width, height)
-    for x0, y0, w, h in corner_boxes:
-        heat[max(0, y0):y0 + h, max(0, x0):x0 + w] = 1.0
+    heat = box_mask(corner_boxes, (height, width)).float()
     discs = highlight_discs(evidence.image_linear, evidence.expected_px,
                             evidence.shot.depth_edge)
     if len(discs) < MIN_DISCS:
@@ -132,10 +130,8 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     if trend_z > 0:
         bad |= inverted.any(1) | inverted.any(0)
     raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG, trend_z / TREND_Z_AT_FLAG, corners / MIXED_AT_FLAG)
-    for disc, is_bad in zip(discs, bad.tolist()):
-        if is_bad:
-            x0, y0, w, h = disc["box"]
-            heat[max(0, y0):y0 + h, max(0, x0):x0 + w] = 1.0
+    heat = torch.maximum(heat, box_mask([disc["box"] for disc, is_bad in zip(discs, bad.tolist()) if is_bad],
+                                        (height, width)).float())
     return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0),
                       f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}, "
                       f"trend {trend:.2f} (z {trend_z:.1f}), corners {corners:.2f}")

@@ -29,9 +29,8 @@ from ..composite import push_pull
 from ..diagnosis import diagnose, estimate_defocus
 from ..diagnosis.components import connected_components
 from ..diagnosis.defocus import disc_diameters
-from ..diagnosis.shot import dilate, shot_from_depth
-from ..diagnosis.sign_distance import DISC_OFF_LOG
-from ..diagnosis.sign_optics import MIN_DISCS, light_discs, log_f_number_quartiles
+from ..diagnosis.shot import Shot, dilate, shot_from_depth
+from ..diagnosis.sign_distance import small_disc_boxes
 from ..diagnosis.signs import SignResult
 from ..errors import InputError
 from ..lens import Lens
@@ -184,7 +183,7 @@ def fix(
         flagged = flagged_signs(picture, depth_m, lens, decisions)
         small_discs = None
         if flagged is not None and "absent-distance" in flagged and not read_at_edges(flagged["absent-distance"]):
-            small_discs = small_disc_boxes(picture[:3], depth_m, lens)
+            small_discs = small_disc_boxes(picture[:3], lens_shot(depth_m, lens), lens.f_number)
             decisions["small_discs"] = {"pixels": int(small_discs.sum())}
         existing = judged_blur(expected, existing, forbidden, flagged, small_discs)
         if rims == "auto" and flagged is not None and "cutout" in flagged:
@@ -271,8 +270,9 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
       region by its test). Discs that disagree say nothing of the edges: a Gaussian plate's clipped
       lamps read as discs of many sizes, and re-blurring where the estimate read short (as it does
       on clutter) blurred that plate twice (-1.5 dB). Flagged by the discs alone, only the boxes
-      of the discs that read too small (``small_discs``, :func:`small_disc_boxes`) keep the
-      estimate: a lamp the plate left smaller than its neighbours gets the blur it lacks;
+      of the discs that read too small (``small_discs``,
+      :func:`~bokehsim.diagnosis.sign_distance.small_disc_boxes`) keep the estimate: a lamp the
+      plate left smaller than its neighbours gets the blur it lacks;
     * ``forbidden`` detail (a pasted pattern, a sharp patch, moire), already low-passed by
       :func:`.detail.remove_forbidden_detail`, counts as right even then.
 
@@ -295,25 +295,6 @@ def judged_blur(expected: torch.Tensor, existing: torch.Tensor, forbidden: torch
     else:
         judged = right
     return torch.where(forbidden, right, judged)
-
-
-def small_disc_boxes(image: torch.Tensor, depth_m: torch.Tensor, lens: Lens) -> torch.Tensor:
-    """``(H, W)`` bool: the boxes of the light discs whose diameters give an f-number more than
-    ``DISC_OFF_LOG`` (log) above the median disc's: lamps smaller than one lens at one f-number
-    draws them (``absent-distance``'s disc spread, read the same way). None marked with fewer than
-    ``MIN_DISCS`` discs, where the spread is not judged."""
-    shot = shot_from_depth(depth_m, focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m,
-                           sensor_width_mm=lens.sensor_width_mm, f_number=lens.f_number)
-    discs = light_discs(image, shot, lens.f_number)
-    boxes = torch.zeros(depth_m.shape, dtype=torch.bool)
-    if len(discs) < MIN_DISCS:
-        return boxes
-    _, middle, _ = log_f_number_quartiles(discs)
-    for disc in discs:
-        if disc["log_f_number"] - middle > DISC_OFF_LOG:
-            x0, y0, w, h = disc["box"]
-            boxes[max(0, y0):y0 + h, max(0, x0):x0 + w] = True
-    return boxes
 
 
 def read_at_edges(absent_distance: SignResult) -> bool:
@@ -373,10 +354,15 @@ def in_focus_region(depth_m: torch.Tensor, lens: Lens, protected: torch.Tensor) 
     """The in-focus region as ``diagnose`` reads it (its ``failed-hierarchy`` compares the background
     with it), or ``protected`` where it finds none."""
     try:
-        return shot_from_depth(depth_m, focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m,
-                               sensor_width_mm=lens.sensor_width_mm, f_number=lens.f_number).in_focus
+        return lens_shot(depth_m, lens).in_focus
     except InputError:
         return protected
+
+
+def lens_shot(depth_m: torch.Tensor, lens: Lens) -> Shot:
+    """``diagnose``'s :class:`~bokehsim.diagnosis.shot.Shot` of the depth through ``lens``."""
+    return shot_from_depth(depth_m, focal_length_mm=lens.focal_length_mm, focus_distance_m=lens.focus_distance_m,
+                           sensor_width_mm=lens.sensor_width_mm, f_number=lens.f_number)
 
 
 def finish_encoded(linear: torch.Tensor, before: torch.Tensor, expected: torch.Tensor, protected: torch.Tensor,
