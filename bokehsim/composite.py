@@ -658,11 +658,12 @@ def fill_maps(channels: torch.Tensor, coc_px: torch.Tensor, layer: torch.Tensor,
     # Sums per cell for every layer present (lights left out of every fill), the filled layers
     # first, so that their sums are a view, not a copy; the others' counts say where those are.
     slots = _fill_slots(specs, filled)
-    slot = torch.where(light, -1, to_device(torch.tensor(slots), layer.device)[layer])
+    pixel_slot = torch.where(light, -1, to_device(torch.tensor(slots), layer.device)[layer])
     outline = sharp_outline(coc_px, layer)
-    every = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), torch.where(outline, -1, slot), len(specs))
+    every = cell_sums(torch.cat([channels, coc_px[None].to(channels.dtype)]), torch.where(outline, -1, pixel_slot),
+                      len(specs))
     # The outline pixels still say where each layer is (its reach, and what lies behind the others).
-    counts = every[:, -1] + cell_sums(coc_px[None], torch.where(outline, slot, -1), len(specs))[:, -1]
+    counts = every[:, -1] + cell_sums(coc_px[None], torch.where(outline, pixel_slot, -1), len(specs))[:, -1]
     sums, farther = every[:len(filled)], _farther_counts(counts, specs, slots, filled)
     every = None
     rings = max(math.ceil((spec.hidden_reach_px + FILL_FADE_PX) / FILL_CELL_PX) + 1 for spec in filled)
