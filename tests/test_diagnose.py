@@ -497,6 +497,48 @@ def test_triangles_mixed_with_round_discs_are_no_lens_but_triangles_alone_are():
     assert not rounds.flagged, rounds.note
 
 
+
+def test_round_discs_among_hexagons_are_a_second_lens_but_hexagons_alone_are_not():
+    """One lens's blades give every light the same polygon: two round discs among hexagons (a picture
+    pasted from two lenses) flag, hexagons alone or round discs alone (even hard-edged ones, whose
+    staircase outline is no polygon) do not. 28 px lights, drawn 4x supersampled, on three rings."""
+    from types import SimpleNamespace
+
+    from bokehsim.diagnosis.sign_optics import contradictory_optics
+    from bokehsim.diagnosis.signs import Evidence
+
+    height, width, coc, supersample = 300, 420, 28.0, 4
+    fine = (torch.arange(height * supersample, dtype=torch.float32) + 0.5) / supersample - 0.5
+    fine_x = (torch.arange(width * supersample, dtype=torch.float32) + 0.5) / supersample - 0.5
+    yy, xx = torch.meshgrid(fine, fine_x, indexing="ij")
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    places = [(cy + radius * math.sin(a), cx + 1.3 * radius * math.cos(a)) for radius, count in ((50, 4), (90, 6), (125, 8))
+              for a in (torch.arange(count) + 0.5) * 2 * math.pi / count]
+
+    def judge(round_at: set[int], supersampled: bool = True):
+        light = torch.full((height * supersample, width * supersample), 0.01)
+        for k, (y, x) in enumerate(places):
+            dy, dx = yy - y, xx - x
+            if k in round_at:
+                inside = dx**2 + dy**2 <= (coc / 2) ** 2
+            else:  # a hexagon of circumradius coc / 2: inside all six edges
+                inside = torch.ones_like(dx, dtype=torch.bool)
+                for edge in range(6):
+                    normal = 0.2 + edge * math.pi / 3
+                    inside &= dx * math.cos(normal) + dy * math.sin(normal) <= coc / 2 * math.cos(math.pi / 6)
+            light += 2.0 * inside.float()
+        light = torch.nn.functional.avg_pool2d(light[None, None], supersample)[0, 0] if supersampled else light[::supersample, ::supersample]
+        shot = SimpleNamespace(depth_edge=torch.zeros(height, width, dtype=torch.bool))
+        return contradictory_optics(Evidence(light.expand(3, -1, -1), None, None, shot, 2.0,
+                                             torch.full((height, width), coc), None, None))
+
+    mixed, hexagons = judge({3, 11}), judge(set())
+    rounds, hard_edged = judge(set(range(len(places)))), judge(set(range(len(places))), supersampled=False)
+    assert mixed.flagged and "odd blades 2" in mixed.note, mixed.note
+    for alone in (hexagons, rounds, hard_edged):
+        assert not alone.flagged and "odd blades 0" in alone.note, alone.note
+
+
 def night_lamps(f_numbers: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
     """A night shot rendered by bokehsim (85 mm, focus 2 m): lamps 12 m away behind a subject, nothing
     else out of focus; the left half of the frame through f_numbers[0], the right through [1]."""

@@ -25,6 +25,15 @@ optical vignetting). Each term is divided by its threshold; the statistic is the
   edge): the reverse trend is no lens's. A few odd ovals (overlaps, occlusions) lie anywhere; three
   ovals that are all the innermost of 28 discs (a chance of 1 in 3276) are a second lens at the
   centre, however few. Where there are three discs of each kind.
+* **blades**: the lights whose outline is not the majority's kind (round, or a polygon of one blade
+  count, :func:`blade_kind`), among the point lights (their outline the CoC's size) where the CoC
+  reaches ``BLADE_COC_PX``, over ``ODD_LIGHTS_AT_FLAG``. One lens's blades give every light the
+  same polygon, whatever its field position; a round disc among pentagons, or hexagons among
+  pentagons, is a second lens (a picture pasted together from two). A hexagon's outline departs from
+  its mean radius by 4 %, which 8-bit outlines resolve only on discs this large: there the clean
+  renders of the evaluation (round, and 5, 6, 7 blades, straight and curved, 10 renders, 170 lights)
+  read not one light of another kind. A large lamp blurred by a polygon is rounder, but also larger
+  than the CoC, and is not a point light.
 """
 
 from __future__ import annotations
@@ -56,6 +65,21 @@ OVAL_ASPECT = 1.3
 #: 0.00-0.04 where no neighbour overlaps them). Overlapped discs read both high, and are neither.
 CORNERED = 0.15
 PLAIN = 0.05
+#: Blades: a light is a polygon of n blades (3 to ``HARMONICS``) where its outline's order n reaches
+#: BLADED and BLADE_DOMINANCE times every other order from 2 (the 6-blade renders' hexagons read
+#: 0.02-0.06 at order 6, under 0.015 elsewhere; overlapped discs spread over many orders), round where
+#: orders 3 and up all stay under ROUND_CORNERS and order 2 under PLAIN (round discs 0.000-0.006).
+BLADED = 0.02
+BLADE_DOMINANCE = 3.0
+ROUND_CORNERS = 0.006
+#: Blade counts are read on discs whose expected CoC reaches this (px): below it a hexagon's corners
+#: (4 % of the radius) are under a pixel, and the 2N bladed renders' 13 px hexagons read round.
+BLADE_COC_PX = 20.0
+#: The Gaussian (px) the light is smoothed by before its blade count is read.
+ANTI_ALIAS_PX = 1.0
+#: Lights not of the majority's kind at the flag threshold (the majority at least MIN_OF_EACH): none
+#: on the clean renders, so one odd light flags (severity 0.58), two are far past.
+ODD_LIGHTS_AT_FLAG = 0.8
 #: Fewest discs to judge by (the angles of n outlines that are parts or overlaps of discs have a
 #: mean resultant of about 0.89 / sqrt(n) by chance: 0.45 at four, as far from agreeing as two
 #: lenses), fewest round and oval discs to call a mix, and the share of the discs each must make
@@ -94,15 +118,18 @@ MAX_SEEDS = 400
 def contradictory_optics(evidence: Evidence) -> SignResult:
     """Measure the ``contradictory-optics`` sign (see the module docstring)."""
     height, width = evidence.expected_px.shape
-    corners, corner_boxes = _corners(shaped_lights(luminance(evidence.image_linear), evidence.expected_px,
-                                                   evidence.shot.depth_edge), width, height)
-    heat = box_mask(corner_boxes, (height, width)).float()
+    lights = shaped_lights(luminance(evidence.image_linear), evidence.expected_px, evidence.shot.depth_edge)
+    corners, corner_boxes = _corners(lights, width, height)
+    odd, odd_boxes = _odd_blades(lights)
+    heat = box_mask(corner_boxes + odd_boxes, (height, width)).float()
+    blades = odd / ODD_LIGHTS_AT_FLAG
     discs = highlight_discs(evidence.image_linear, evidence.expected_px,
                             evidence.shot.depth_edge)
     if len(discs) < MIN_DISCS:
-        raw = corners / MIXED_AT_FLAG
+        raw = max(corners / MIXED_AT_FLAG, blades)
         return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0) if raw > 0 else None,
-                          f"{len(discs)} highlight discs (too few to judge their ellipses), corners {corners:.2f}")
+                          f"{len(discs)} highlight discs (too few to judge their ellipses), corners {corners:.2f}, "
+                          f"odd blades {odd}")
     rho = _field_position([(d["x"], d["y"]) for d in discs], width, height)
     cx, cy = (width - 1) / 2, (height - 1) / 2
     radial = torch.tensor([math.atan2(d["y"] - cy, d["x"] - cx) for d in discs])
@@ -129,12 +156,13 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     bad |= in_mix
     if trend_z > 0:
         bad |= inverted.any(1) | inverted.any(0)
-    raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG, trend_z / TREND_Z_AT_FLAG, corners / MIXED_AT_FLAG)
+    raw = max(mixed / MIXED_AT_FLAG, orientation / ORIENTATION_AT_FLAG, trend_z / TREND_Z_AT_FLAG, corners / MIXED_AT_FLAG,
+              blades)
     heat = torch.maximum(heat, box_mask([disc["box"] for disc, is_bad in zip(discs, bad.tolist()) if is_bad],
                                         (height, width)).float())
     return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0),
                       f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}, "
-                      f"trend {trend:.2f} (z {trend_z:.1f}), corners {corners:.2f}")
+                      f"trend {trend:.2f} (z {trend_z:.1f}), corners {corners:.2f}, odd blades {odd}")
 
 
 def _field_position(centres: list[tuple[float, float]], width: int, height: int) -> torch.Tensor:
@@ -150,6 +178,43 @@ def _corners(lights: list[dict], width: int, height: int) -> tuple[float, list[l
     cornered = torch.tensor([d["corners"] >= CORNERED for d in lights], dtype=torch.bool)
     share, in_mix = _mixed_pairs(_field_position([(d["x"], d["y"]) for d in lights], width, height), cornered, ~cornered)
     return share, [d["box"] for d, bad in zip(lights, in_mix.tolist()) if bad]
+
+
+def _odd_blades(lights: list[dict]) -> tuple[int, list[list[int]]]:
+    """The blades term's count (module docstring): the point lights, large enough to show their
+    blades, whose kind is not the majority's; and their boxes. 0 unless the majority has
+    ``MIN_OF_EACH`` lights."""
+    kinds = [d["kind"] for d in lights if d["kind"] is not None and d["coc"] >= BLADE_COC_PX
+             and MIN_DIAMETER_RATIO * d["coc"] <= d["diameter"] <= MAX_DIAMETER_RATIO * d["coc"]]
+    if not kinds:
+        return 0, []
+    majority = max(set(kinds), key=kinds.count)
+    if kinds.count(majority) < MIN_OF_EACH:
+        return 0, []
+    odd = [d["box"] for d in lights if d["kind"] is not None and d["kind"] != majority and d["coc"] >= BLADE_COC_PX
+           and MIN_DIAMETER_RATIO * d["coc"] <= d["diameter"] <= MAX_DIAMETER_RATIO * d["coc"]]
+    return len(odd), odd
+
+
+def blade_kind(harmonics: list[float]) -> int | None:
+    """A light's kind from its outline's harmonics (orders 1 ... ``HARMONICS`` over the mean
+    radius): 0 round, n a polygon of n blades, None neither (an oval, an overlap, a cut disc).
+
+    Example:
+        >>> blade_kind([0.0, 0.003, 0.001, 0.002, 0.001, 0.045, 0.001, 0.002])  # a hexagon
+        6
+        >>> blade_kind([0.0, 0.002, 0.001, 0.001, 0.001, 0.001, 0.0, 0.0])  # a round disc
+        0
+        >>> blade_kind([0.04, 0.046, 0.039, 0.034, 0.027, 0.046, 0.012, 0.010]) is None  # overlapped
+        True
+    """
+    if harmonics[1] >= PLAIN:
+        return None
+    if max(harmonics[2:]) < ROUND_CORNERS:
+        return 0
+    order = max(range(2, len(harmonics)), key=lambda k: harmonics[k])
+    others = max(value for k, value in enumerate(harmonics[1:], 1) if k != order)
+    return order + 1 if harmonics[order] >= BLADED and harmonics[order] >= BLADE_DOMINANCE * others else None
 
 
 def _mixed_pairs(rho: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -169,8 +234,9 @@ def _mixed_pairs(rho: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -
 def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor | None) -> list[dict]:
     """The lights (``LIGHT_CONTRAST`` times the ring around them) in regions that defocus by
     ``MIN_DISC_COC_PX`` or more, each read by its outline's harmonics, whatever its shape: ``x, y``,
-    ``oval`` (order 2) and ``corners`` (the largest of orders 3 and up) over the mean radius, ``box``.
-    A light's centre is its ellipse fit's where that holds, else its seed's."""
+    ``oval`` (order 2) and ``corners`` (the largest of orders 3 and up) over the mean radius, ``kind``
+    (:func:`blade_kind`), ``diameter`` (the ellipse fit's major axis, 0 where it did not hold),
+    ``coc`` (expected there), ``box``. A light's centre is its ellipse fit's where that holds, else its seed's."""
     seeds = _region_seeds(light, expected_px, depth_edge, MIN_DISC_COC_PX, LIGHT_CONTRAST)
     if seeds is None:
         return []
@@ -180,6 +246,9 @@ def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
     fitted = fit["rays"] > 0
     x, y = torch.where(fitted, fit["x"], xs.float()), torch.where(fitted, fit["y"], ys.float())
     harmonics = outline_harmonics(light, x, y, coc)
+    # Blade counts are read on the light smoothed by a pixel: a hard-edged disc's staircase outline
+    # otherwise puts 2 % into single orders (a binary 22 px disc reads as a pentagon).
+    smooth_harmonics = outline_harmonics(gaussian_blur(light, ANTI_ALIAS_PX), x, y, coc)
     lights: list[dict] = []
     for k in range(len(x)):
         centre_x, centre_y, size = float(x[k]), float(y[k]), float(coc[k])
@@ -188,6 +257,7 @@ def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
         if any(math.hypot(centre_x - other["x"], centre_y - other["y"]) < 0.5 * size for other in lights):
             continue  # another seed on the same light
         lights.append({"x": centre_x, "y": centre_y, "oval": float(harmonics[k, 1]), "corners": float(harmonics[k, 2:].max()),
+                       "kind": blade_kind(smooth_harmonics[k].tolist()), "diameter": float(fit["major"][k]), "coc": size,
                        "box": [round(centre_x - size / 2), round(centre_y - size / 2), math.ceil(size), math.ceil(size)]})
     return lights
 
