@@ -498,10 +498,11 @@ def test_triangles_mixed_with_round_discs_are_no_lens_but_triangles_alone_are():
 
 
 
-def test_round_discs_among_hexagons_are_a_second_lens_but_hexagons_alone_are_not():
-    """One lens's blades give every light the same polygon: two round discs among hexagons (a picture
-    pasted from two lenses) flag, hexagons alone or round discs alone (even hard-edged ones, whose
-    staircase outline is no polygon) do not. 28 px lights, drawn 4x supersampled, on three rings."""
+def test_round_discs_among_hexagons_or_turned_hexagons_are_a_second_lens_but_hexagons_alone_are_not():
+    """One lens's blades give every light the same polygon, turned alike: two round discs among
+    hexagons, or a third of the hexagons turned by half a blade (a picture pasted from two lenses),
+    flag; hexagons alone, however turned, or round discs alone (even hard-edged ones, whose staircase
+    outline is no polygon) do not. 28 px lights, drawn 4x supersampled, on three rings."""
     from types import SimpleNamespace
 
     from bokehsim.diagnosis.sign_optics import contradictory_optics
@@ -515,7 +516,7 @@ def test_round_discs_among_hexagons_are_a_second_lens_but_hexagons_alone_are_not
     places = [(cy + radius * math.sin(a), cx + 1.3 * radius * math.cos(a)) for radius, count in ((50, 4), (90, 6), (125, 8))
               for a in (torch.arange(count) + 0.5) * 2 * math.pi / count]
 
-    def judge(round_at: set[int], supersampled: bool = True):
+    def judge(round_at: set[int], supersampled: bool = True, turned_at: set[int] = frozenset(), turn: float = 0.2):
         light = torch.full((height * supersample, width * supersample), 0.01)
         for k, (y, x) in enumerate(places):
             dy, dx = yy - y, xx - x
@@ -524,7 +525,7 @@ def test_round_discs_among_hexagons_are_a_second_lens_but_hexagons_alone_are_not
             else:  # a hexagon of circumradius coc / 2: inside all six edges
                 inside = torch.ones_like(dx, dtype=torch.bool)
                 for edge in range(6):
-                    normal = 0.2 + edge * math.pi / 3
+                    normal = turn + (math.pi / 6 if k in turned_at else 0.0) + edge * math.pi / 3
                     inside &= dx * math.cos(normal) + dy * math.sin(normal) <= coc / 2 * math.cos(math.pi / 6)
             light += 2.0 * inside.float()
         light = torch.nn.functional.avg_pool2d(light[None, None], supersample)[0, 0] if supersampled else light[::supersample, ::supersample]
@@ -532,11 +533,13 @@ def test_round_discs_among_hexagons_are_a_second_lens_but_hexagons_alone_are_not
         return contradictory_optics(Evidence(light.expand(3, -1, -1), None, None, shot, 2.0,
                                              torch.full((height, width), coc), None, None))
 
-    mixed, hexagons = judge({3, 11}), judge(set())
+    mixed, turned = judge({3, 11}), judge(set(), turned_at=set(range(0, len(places), 3)))
+    hexagons, other_turn = judge(set()), judge(set(), turn=0.2 + math.pi / 6)
     rounds, hard_edged = judge(set(range(len(places)))), judge(set(range(len(places))), supersampled=False)
     assert mixed.flagged and "odd blades 2" in mixed.note, mixed.note
-    for alone in (hexagons, rounds, hard_edged):
-        assert not alone.flagged and "odd blades 0" in alone.note, alone.note
+    assert turned.flagged and "odd blades 0" in turned.note, turned.note
+    for alone in (hexagons, other_turn, rounds, hard_edged):
+        assert not alone.flagged and "odd blades 0, blade rotation 0.0" in alone.note, alone.note
 
 
 def night_lamps(f_numbers: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -76,8 +76,11 @@ def outline_harmonics(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc
         light, x, y, coc_px: as :func:`disc_outlines`.
 
     Returns:
-        ``(K, HARMONICS)``: the amplitude of orders 1 ... ``HARMONICS`` over the mean radius; NaN rows
-        where the outline is not found on ``MIN_RAY_SHARE`` of the rays.
+        ``(K, HARMONICS)`` complex: orders 1 ... ``HARMONICS`` of the radius over its mean, ``a + i b``
+        for ``a cos(n theta) + b sin(n theta)`` (rays at ``theta`` from the x axis toward y, image
+        axes). The modulus is the order's amplitude; for a polygon of n blades the argument of order
+        n is n times the direction of a corner (its rotation). NaN rows where the outline is not
+        found on ``MIN_RAY_SHARE`` of the rays.
     """
     points_x, points_y, found, _ = _outline_points(light, x.float(), y.float(), coc_px.float())
     radius = torch.hypot(points_x, points_y)
@@ -91,10 +94,10 @@ def outline_harmonics(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc
         normal = design.transpose(1, 2) @ design + 1e-6 * torch.eye(basis.shape[1])
         coefficients = torch.linalg.solve(normal, (design * radius[..., None]).sum(1))
         weight = weight * ((radius - coefficients @ basis.T).abs() < tolerance).float()
-    amplitude = torch.hypot(coefficients[:, 1:HARMONICS + 1], coefficients[:, HARMONICS + 1:])
-    amplitude = amplitude / coefficients[:, :1].clamp_min(1e-6)
+    harmonics = torch.complex(coefficients[:, 1:HARMONICS + 1], coefficients[:, HARMONICS + 1:])
+    harmonics = harmonics / coefficients[:, :1].clamp_min(1e-6)
     valid = weight.sum(1) >= MIN_RAY_SHARE * RAYS
-    return torch.where(valid[:, None], amplitude, math.nan)
+    return torch.where(valid[:, None], harmonics, complex(math.nan, math.nan))
 
 
 def _fit_once(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_px: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -33,7 +33,10 @@ optical vignetting). Each term is divided by its threshold; the statistic is the
   its mean radius by 4 %, which 8-bit outlines resolve only on discs this large: there the clean
   renders of the evaluation (round, and 5, 6, 7 blades, straight and curved, 10 renders, 170 lights)
   read not one light of another kind. A large lamp blurred by a polygon is rounder, but also larger
-  than the CoC, and is not a point light.
+  than the CoC, and is not a point light;
+* **rotation**: the same lights' polygons of the majority's blade count turned differently (the
+  phase of the outline's order n is n times a corner's direction): one lens's blades turn every
+  light alike; the clean renders' corners agree within a degree.
 """
 
 from __future__ import annotations
@@ -80,6 +83,11 @@ ANTI_ALIAS_PX = 1.0
 #: Lights not of the majority's kind at the flag threshold (the majority at least MIN_OF_EACH): none
 #: on the clean renders, so one odd light flags (severity 0.58), two are far past.
 ODD_LIGHTS_AT_FLAG = 0.8
+#: The majority's polygons' spread of rotation (1 - the mean resultant of n times their corner
+#: directions) at the flag threshold: the clean bladed renders read at most 0.001 (their corners
+#: agree within a degree); 0.15 is the spread of polygons turned +-16 degrees of n times the angle
+#: (a hexagon turned by 3 degrees), or of one polygon in eleven turned by half a blade.
+ROTATION_AT_FLAG = 0.15
 #: Fewest discs to judge by (the angles of n outlines that are parts or overlaps of discs have a
 #: mean resultant of about 0.89 / sqrt(n) by chance: 0.45 at four, as far from agreeing as two
 #: lenses), fewest round and oval discs to call a mix, and the share of the discs each must make
@@ -120,16 +128,16 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     height, width = evidence.expected_px.shape
     lights = shaped_lights(luminance(evidence.image_linear), evidence.expected_px, evidence.shot.depth_edge)
     corners, corner_boxes = _corners(lights, width, height)
-    odd, odd_boxes = _odd_blades(lights)
-    heat = box_mask(corner_boxes + odd_boxes, (height, width)).float()
-    blades = odd / ODD_LIGHTS_AT_FLAG
+    odd, rotation, blade_boxes = _blades(lights)
+    heat = box_mask(corner_boxes + blade_boxes, (height, width)).float()
+    blades = max(odd / ODD_LIGHTS_AT_FLAG, rotation / ROTATION_AT_FLAG)
     discs = highlight_discs(evidence.image_linear, evidence.expected_px,
                             evidence.shot.depth_edge)
     if len(discs) < MIN_DISCS:
         raw = max(corners / MIXED_AT_FLAG, blades)
         return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0) if raw > 0 else None,
                           f"{len(discs)} highlight discs (too few to judge their ellipses), corners {corners:.2f}, "
-                          f"odd blades {odd}")
+                          f"odd blades {odd}, blade rotation {rotation:.2f}")
     rho = _field_position([(d["x"], d["y"]) for d in discs], width, height)
     cx, cy = (width - 1) / 2, (height - 1) / 2
     radial = torch.tensor([math.atan2(d["y"] - cy, d["x"] - cx) for d in discs])
@@ -162,7 +170,8 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
                                         (height, width)).float())
     return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0),
                       f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}, "
-                      f"trend {trend:.2f} (z {trend_z:.1f}), corners {corners:.2f}, odd blades {odd}")
+                      f"trend {trend:.2f} (z {trend_z:.1f}), corners {corners:.2f}, odd blades {odd}, "
+                      f"blade rotation {rotation:.2f}")
 
 
 def _field_position(centres: list[tuple[float, float]], width: int, height: int) -> torch.Tensor:
@@ -180,20 +189,26 @@ def _corners(lights: list[dict], width: int, height: int) -> tuple[float, list[l
     return share, [d["box"] for d, bad in zip(lights, in_mix.tolist()) if bad]
 
 
-def _odd_blades(lights: list[dict]) -> tuple[int, list[list[int]]]:
-    """The blades term's count (module docstring): the point lights, large enough to show their
-    blades, whose kind is not the majority's; and their boxes. 0 unless the majority has
-    ``MIN_OF_EACH`` lights."""
-    kinds = [d["kind"] for d in lights if d["kind"] is not None and d["coc"] >= BLADE_COC_PX
-             and MIN_DIAMETER_RATIO * d["coc"] <= d["diameter"] <= MAX_DIAMETER_RATIO * d["coc"]]
-    if not kinds:
-        return 0, []
-    majority = max(set(kinds), key=kinds.count)
-    if kinds.count(majority) < MIN_OF_EACH:
-        return 0, []
-    odd = [d["box"] for d in lights if d["kind"] is not None and d["kind"] != majority and d["coc"] >= BLADE_COC_PX
-           and MIN_DIAMETER_RATIO * d["coc"] <= d["diameter"] <= MAX_DIAMETER_RATIO * d["coc"]]
-    return len(odd), odd
+def _blades(lights: list[dict]) -> tuple[int, float, list[list[int]]]:
+    """The blades and rotation terms (module docstring): of the point lights large enough to show
+    their blades, how many are not the majority's kind, and how far the majority's polygons are from
+    one rotation (1 - the mean resultant of their order-n phases); and the boxes of the lights that
+    disagree. 0, 0 and none unless the majority has ``MIN_OF_EACH`` lights."""
+    judged = [d for d in lights if d["kind"] is not None and d["coc"] >= BLADE_COC_PX
+              and MIN_DIAMETER_RATIO * d["coc"] <= d["diameter"] <= MAX_DIAMETER_RATIO * d["coc"]]
+    kinds = [d["kind"] for d in judged]
+    majority = max(set(kinds), key=kinds.count) if kinds else None
+    if majority is None or kinds.count(majority) < MIN_OF_EACH:
+        return 0, 0.0, []
+    odd = [d for d in judged if d["kind"] != majority]
+    spread, turned = 0.0, []
+    if majority >= 3:  # polygons: one lens turns them all alike
+        polygons = [d for d in judged if d["kind"] == majority]
+        phases = torch.tensor([d["rotation"] for d in polygons])
+        mean = torch.complex(phases.cos(), phases.sin()).mean()
+        spread = 1.0 - float(mean.abs())
+        turned = [d for d, phase in zip(polygons, phases.tolist()) if math.cos(phase - float(mean.angle())) < 0.5]
+    return len(odd), spread, [d["box"] for d in odd + turned]
 
 
 def blade_kind(harmonics: list[float]) -> int | None:
@@ -245,10 +260,10 @@ def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
     fit = disc_outlines(light, xs.float(), ys.float(), coc)
     fitted = fit["rays"] > 0
     x, y = torch.where(fitted, fit["x"], xs.float()), torch.where(fitted, fit["y"], ys.float())
-    harmonics = outline_harmonics(light, x, y, coc)
+    harmonics = outline_harmonics(light, x, y, coc).abs()
     # Blade counts are read on the light smoothed by a pixel: a hard-edged disc's staircase outline
     # otherwise puts 2 % into single orders (a binary 22 px disc reads as a pentagon).
-    smooth_harmonics = outline_harmonics(gaussian_blur(light, ANTI_ALIAS_PX), x, y, coc)
+    smooth = outline_harmonics(gaussian_blur(light, ANTI_ALIAS_PX), x, y, coc)
     lights: list[dict] = []
     for k in range(len(x)):
         centre_x, centre_y, size = float(x[k]), float(y[k]), float(coc[k])
@@ -256,8 +271,10 @@ def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
             continue
         if any(math.hypot(centre_x - other["x"], centre_y - other["y"]) < 0.5 * size for other in lights):
             continue  # another seed on the same light
+        kind = blade_kind(smooth[k].abs().tolist())
         lights.append({"x": centre_x, "y": centre_y, "oval": float(harmonics[k, 1]), "corners": float(harmonics[k, 2:].max()),
-                       "kind": blade_kind(smooth_harmonics[k].tolist()), "diameter": float(fit["major"][k]), "coc": size,
+                       "kind": kind, "rotation": float(smooth[k, kind - 1].angle()) if kind else None,
+                       "diameter": float(fit["major"][k]), "coc": size,
                        "box": [round(centre_x - size / 2), round(centre_y - size / 2), math.ceil(size), math.ceil(size)]})
     return lights
 
