@@ -24,7 +24,8 @@ EXPLANATIONS = {
     "absent-distance": "the blur ignores distance (a wall a step behind the subject as blurred as "
                        "the far background); add distances to the geometry sentence",
     "contradictory-optics": "bokeh highlights mix shapes that no single lens gives (round and oval, "
-                            "ovals against the cat-eye trend); ask for a single look",
+                            "round and bladed, blades turned differently, ovals against the cat-eye "
+                            "trend); ask for a single look",
     "failed-hierarchy": "the defocused background is louder (contrast, colour, detail) than the "
                         "in-focus subject; key on the subject",
     "fine-pattern": "detail or moire survives where the expected blur forbids it; simplify or reframe",
