@@ -31,8 +31,8 @@ optical vignetting). Each term is divided by its threshold; the statistic is the
   same polygon, whatever its field position; a round disc among pentagons, or hexagons among
   pentagons, is a second lens (a picture pasted together from two). A hexagon's outline departs from
   its mean radius by 4 %, which 8-bit outlines resolve only on discs this large: there the clean
-  renders of the evaluation (round, and 5, 6, 7 blades, straight and curved, 10 renders, 170 lights)
-  read not one light of another kind. A large lamp blurred by a polygon is rounder, but also larger
+  night renders through round, 5- to 9-blade, curved-blade, swirled, cat-eyed, mirror and obstructed
+  apertures (30 pictures) read not one light of another kind. A large lamp blurred by a polygon is rounder, but also larger
   than the CoC, and is not a point light;
 * **rotation**: the same lights' polygons of the majority's blade count turned differently (the
   phase of the outline's order n is n times a corner's direction): one lens's blades turn every
@@ -85,8 +85,9 @@ ANTI_ALIAS_PX = 1.0
 ODD_LIGHTS_AT_FLAG = 0.8
 #: The majority's polygons' spread of rotation (1 - the mean resultant of n times their corner
 #: directions) at the flag threshold: the clean bladed renders read at most 0.001 (their corners
-#: agree within a degree); 0.15 is the spread of polygons turned +-16 degrees of n times the angle
-#: (a hexagon turned by 3 degrees), or of one polygon in eleven turned by half a blade.
+#: agree within a degree); 0.15 is two equal groups whose n-fold angles lie 64 degrees apart
+#: (hexagons turned 11 degrees from each other); one polygon in eleven turned by half the blades'
+#: spacing reads 0.18.
 ROTATION_AT_FLAG = 0.15
 #: Fewest discs to judge by (the angles of n outlines that are parts or overlaps of discs have a
 #: mean resultant of about 0.89 / sqrt(n) by chance: 0.45 at four, as far from agreeing as two
