@@ -30,9 +30,11 @@ optical vignetting). Each term is divided by its threshold; the statistic is the
   reaches ``BLADE_COC_PX``, over ``ODD_LIGHTS_AT_FLAG``. One lens's blades give every light the
   same polygon, whatever its field position; a round disc among pentagons, or hexagons among
   pentagons, is a second lens (a picture pasted together from two). A hexagon's outline departs from
-  its mean radius by 4 %, which 8-bit outlines resolve only on discs this large: there the clean
-  night renders through round, 5- to 9-blade, curved-blade, swirled, cat-eyed, mirror and obstructed
-  apertures (30 pictures) read not one light of another kind. A large lamp blurred by a polygon is rounder, but also larger
+  its mean radius by 4 %, which 8-bit outlines resolve only on discs this large, and a round light
+  counts among polygons only where the majority's corners would show at its size (``MIN_CORNER_PX``):
+  there the clean renders of the night scenes through round, 5- to 9-blade, curved, turned, swirled,
+  cat-eyed, anamorphic, mirror and obstructed apertures at 0.8-1.45 times the f-number (165
+  pictures) read not one light of another kind. A large lamp blurred by a polygon is rounder, but also larger
   than the CoC, and is not a point light;
 * **rotation**: the same lights' polygons of the majority's blade count turned differently (the
   phase of the outline's order n is n times a corner's direction): one lens's blades turn every
@@ -78,6 +80,10 @@ ROUND_CORNERS = 0.006
 #: Blade counts are read on discs whose expected CoC reaches this (px): below it a hexagon's corners
 #: (4 % of the radius) are under a pixel, and the 2N bladed renders' 13 px hexagons read round.
 BLADE_COC_PX = 20.0
+#: A round light is odd among polygons only where the majority's corners would show at its size: their
+#: order-n amplitude times its radius reaches this (px). The clean renders' heptagons and octagons at
+#: 21-22 px read 0.2 px and some read round; hexagons at 31-34 px read 0.6-0.9 px.
+MIN_CORNER_PX = 0.3
 #: The Gaussian (px) the light is smoothed by before its blade count is read.
 ANTI_ALIAS_PX = 1.0
 #: Lights not of the majority's kind at the flag threshold (the majority at least MIN_OF_EACH): none
@@ -201,10 +207,13 @@ def _blades(lights: list[dict]) -> tuple[int, float, list[list[int]]]:
     majority = max(set(kinds), key=kinds.count) if kinds else None
     if majority is None or kinds.count(majority) < MIN_OF_EACH:
         return 0, 0.0, []
-    odd = [d for d in judged if d["kind"] != majority]
+    polygons = [d for d in judged if d["kind"] == majority] if majority >= 3 else []
+    # A round light among polygons counts where the majority's corners, at its size, would show:
+    # smaller ones (a heptagon's 0.025 of a 10 px radius) are rounded off by the pixels.
+    corner_px = float(torch.tensor([d["blade_amplitude"] for d in polygons]).median()) if polygons else math.inf
+    odd = [d for d in judged if d["kind"] != majority and (d["kind"] != 0 or corner_px * d["coc"] / 2 >= MIN_CORNER_PX)]
     spread, turned = 0.0, []
-    if majority >= 3:  # polygons: one lens turns them all alike
-        polygons = [d for d in judged if d["kind"] == majority]
+    if polygons:  # one lens turns them all alike
         phases = torch.tensor([d["rotation"] for d in polygons])
         mean = torch.complex(phases.cos(), phases.sin()).mean()
         spread = 1.0 - float(mean.abs())
@@ -275,6 +284,7 @@ def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
         kind = blade_kind(smooth[k].abs().tolist())
         lights.append({"x": centre_x, "y": centre_y, "oval": float(harmonics[k, 1]), "corners": float(harmonics[k, 2:].max()),
                        "kind": kind, "rotation": float(smooth[k, kind - 1].angle()) if kind else None,
+                       "blade_amplitude": float(smooth[k, kind - 1].abs()) if kind else 0.0,
                        "diameter": float(fit["major"][k]), "coc": size,
                        "box": [round(centre_x - size / 2), round(centre_y - size / 2), math.ceil(size), math.ceil(size)]})
     return lights
