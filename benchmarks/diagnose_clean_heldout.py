@@ -10,6 +10,9 @@ the evaluation set has none of, 8-bit like a generator's output:
   lenses, each diagnosed with its own f-number;
 * ``noise 2 codes``: Gaussian noise of 2 sRGB codes;
 * ``downscaled 0.75``: the picture area-averaged to 3/4 size, the depth map resampled (nearest);
+* ``enlarged 2x`` (bicubic, as an upscaler would) and ``rendered at 3x`` (the pinhole picture and
+  the depth map enlarged 3x, then the lens): pictures larger than the evaluation's, whose softness
+  spans more pixels (added 2026-12-07, stop 38, with diagnose's working size);
 * ``depth shifted 1 px`` (right, left, down, up): the depth map a pixel off the picture, as a
   resampled or estimated depth map is.
 
@@ -44,6 +47,11 @@ def variants(pinhole: torch.Tensor, depth: torch.Tensor, lens: Lens, rng: torch.
     yield "noise 2 codes", srgb_to_linear(noisy.clamp(0, 1)), depth, lens
     small = F.interpolate(clean[None], scale_factor=0.75, mode="area")[0]
     yield "downscaled 0.75", small, F.interpolate(depth[None, None], size=small.shape[-2:], mode="nearest-exact")[0, 0], lens
+    yield "enlarged 2x", F.interpolate(clean[None], scale_factor=2, mode="bicubic", align_corners=False)[0].clamp(0, 1), \
+        F.interpolate(depth[None, None], scale_factor=2, mode="nearest-exact")[0, 0], lens
+    large_depth = F.interpolate(depth[None, None], scale_factor=3, mode="nearest-exact")[0, 0]
+    large_pinhole = F.interpolate(pinhole[None], scale_factor=3, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    yield "rendered at 3x", shoot(large_pinhole, large_depth, lens)[0], large_depth, lens
     for name, shift in SHIFTS.items():
         yield f"depth shifted 1 px {name}", clean, torch.roll(depth, shift, (0, 1)), lens
 
