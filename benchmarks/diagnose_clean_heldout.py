@@ -13,6 +13,8 @@ the evaluation set has none of, 8-bit like a generator's output:
 * ``enlarged 2x`` (bicubic, as an upscaler would) and ``rendered at 3x`` (the pinhole picture and
   the depth map enlarged 3x, then the lens): pictures larger than the evaluation's, whose softness
   spans more pixels (added 2026-12-07, stop 38, with diagnose's working size);
+* ``JPEG quality 75``: the 8-bit picture saved as a JPEG (as generated pictures are shared) and read
+  back (added in stop 38);
 * ``depth shifted 1 px`` (right, left, down, up): the depth map a pixel off the picture, as a
   resampled or estimated depth map is.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import imageio.v3 as iio
 import torch
 import torch.nn.functional as F
 
@@ -52,8 +55,16 @@ def variants(pinhole: torch.Tensor, depth: torch.Tensor, lens: Lens, rng: torch.
     large_depth = F.interpolate(depth[None, None], scale_factor=3, mode="nearest-exact")[0, 0]
     large_pinhole = F.interpolate(pinhole[None], scale_factor=3, mode="bicubic", align_corners=False)[0].clamp(0, 1)
     yield "rendered at 3x", shoot(large_pinhole, large_depth, lens)[0], large_depth, lens
+    yield "JPEG quality 75", jpeg(clean, 75), depth, lens
     for name, shift in SHIFTS.items():
         yield f"depth shifted 1 px {name}", clean, torch.roll(depth, shift, (0, 1)), lens
+
+
+def jpeg(linear: torch.Tensor, quality: int) -> torch.Tensor:
+    """The picture saved as an 8-bit sRGB JPEG at ``quality`` and read back, linear."""
+    codes = (linear_to_srgb(linear.clamp(0, 1)) * 255).round().byte().permute(1, 2, 0).numpy()
+    back = iio.imread(iio.imwrite("<bytes>", codes, extension=".jpg", quality=quality))
+    return srgb_to_linear(torch.from_numpy(back).float().permute(2, 0, 1) / 255)
 
 
 def main() -> None:
