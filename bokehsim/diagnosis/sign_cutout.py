@@ -55,9 +55,14 @@ SHARP_BAND_AT_FLAG = 0.9
 #: most 0.0096. On its 12 grown mattes (3 and 4 px) ring 3 reads 0.011-0.78.
 BAND_DETAIL_AT_FLAG = 0.012
 BAND_DETAIL_RING_PX = 3
-#: Detail counts as sharp at this many times the plate's, plus this floor (sRGB).
+#: Detail counts as sharp at this many times the plate's, plus this floor (sRGB). `fix` fills a
+#: strip from 4 codes up (it runs only on a flagged cut-out); the flag needs 8, the step the blur
+#: estimate takes for an edge (``defocus.MIN_STEP_SRGB``): less is compression, a clean render saved
+#: as JPEG at quality 75 or 50 rings beside the subject's outline (4 codes flagged 4 and 7 of 16
+#: such pictures, 8 codes 3 and 3; the evaluation set does not move).
 BAND_DETAIL_RATIO = 3.0
 BAND_DETAIL_FLOOR = 4.0 / 255.0
+BAND_DETAIL_FLAG_FLOOR = 8.0 / 255.0
 #: A sharp strip is at most this wide (px); the plate's own detail is read in the rings beyond it.
 STRIP_MAX_PX = 8
 #: Detail is averaged along the outline over a window this wide (px).
@@ -113,7 +118,7 @@ def cutout(evidence: Evidence) -> SignResult:
     rim = torch.maximum(line - torch.maximum(lum(subject), lum(background)),
                         torch.minimum(lum(subject), lum(background)) - line).clamp_min(0)
     dark = (torch.minimum(lum(subject), lum(background)) - lum(band)) > DARK_BAND_MARGIN
-    strip = sharp_strip(luminance(evidence.image_srgb), signed)
+    strip = sharp_strip(luminance(evidence.image_srgb), signed, floor=BAND_DETAIL_FLAG_FLOOR)
     terms = {
         "bleed": (_median(bleed[has_contrast].clamp(-1, 1)), BLEED_AT_FLAG),
         "rim": (_median(rim), RIM_AT_FLAG),
@@ -139,14 +144,14 @@ def _ring_share(strip: torch.Tensor, signed_px: torch.Tensor, ring_px: int) -> f
     return float((strip & ring).sum()) / float(ring.sum()) if bool(ring.any()) else 0.0
 
 
-def sharp_strip(luma_srgb: torch.Tensor, signed_coc_px: torch.Tensor) -> torch.Tensor:
+def sharp_strip(luma_srgb: torch.Tensor, signed_coc_px: torch.Tensor, *, floor: float = BAND_DETAIL_FLOOR) -> torch.Tensor:
     """``(H, W)`` bool: a strip of background sharper than the plate beyond it, along an in-focus subject.
 
     A ring of pixels at distance ``k`` from the subject (|c| <= ``MAX_NEAR_COC_PX``; k = 1 ...
     ``STRIP_MAX_PX``, defocused background behind it) is sharp where its fine detail (luma minus a
     1 px Gaussian of it, the subject filled with the background around it so that its outline is no
     detail, averaged along the ring over a ``STRIP_WINDOW_PX`` window) is over ``BAND_DETAIL_RATIO``
-    times the plate's (the rings ``STRIP_MAX_PX + 2`` to twice that) plus ``BAND_DETAIL_FLOOR``. The
+    times the plate's (the rings ``STRIP_MAX_PX + 2`` to twice that) plus ``floor`` (sRGB). The
     strip is the sharp rings from the subject outward, with no blurred ring between.
 
     Args:
@@ -165,7 +170,7 @@ def sharp_strip(luma_srgb: torch.Tensor, signed_coc_px: torch.Tensor) -> torch.T
     still_sharp = torch.ones_like(far)
     for ring_px in range(1, STRIP_MAX_PX + 1):
         ring = far & (distance == ring_px)
-        still_sharp &= region_mean(detail, ring, STRIP_WINDOW_PX // 2) > BAND_DETAIL_RATIO * plate + BAND_DETAIL_FLOOR
+        still_sharp &= region_mean(detail, ring, STRIP_WINDOW_PX // 2) > BAND_DETAIL_RATIO * plate + floor
         strip |= ring & still_sharp
     return strip
 
