@@ -665,3 +665,27 @@ def test_a_clean_render_enlarged_five_times_reads_as_the_original(clean, clean_r
     original = {s.sign: s.severity for s in clean_report.signs}
     assert report.primary is None
     assert max(abs(s.severity - original[s.sign]) for s in report.signs) < 0.12, [(s.sign, round(s.severity, 2)) for s in report.signs]
+
+
+def test_faint_rings_beside_the_outline_are_no_flagged_strip_but_sharp_background_is():
+    """``sharp_strip`` as the flag reads it (8 codes over the plate's detail) and as `fix` fills it
+    (4 codes): compression rings of 6 codes beside the subject's outline (a JPEG's) are below the
+    flag but would be filled where a cut-out is flagged; a strip of sharp background texture (20
+    codes, a grown matte's) is both."""
+    from bokehsim.diagnosis.sign_cutout import BAND_DETAIL_FLAG_FLOOR, sharp_strip
+
+    height, width = 64, 96
+    signed = torch.full((height, width), 12.0)
+    signed[:, :40] = 0.0  # the subject, in focus, on the left
+    plate = torch.full((height, width), 0.4)
+    x = torch.arange(width)[None].expand(height, width)
+    near = (x >= 40) & (x < 44)
+    checker = ((torch.arange(height)[:, None] + x) % 2).float()
+
+    def strip_share(amplitude_codes: float, floor: float | None = None) -> float:
+        luma = plate + near * (checker - 0.5) * 2 * amplitude_codes / 255
+        strip = sharp_strip(luma, signed) if floor is None else sharp_strip(luma, signed, floor=floor)
+        return float(strip[:, 41:43].float().mean())
+
+    assert strip_share(6.0, BAND_DETAIL_FLAG_FLOOR) == 0.0 and strip_share(6.0) == 1.0
+    assert strip_share(20.0, BAND_DETAIL_FLAG_FLOOR) == 1.0 and strip_share(20.0) == 1.0
