@@ -689,3 +689,34 @@ def test_faint_rings_beside_the_outline_are_no_flagged_strip_but_sharp_backgroun
 
     assert strip_share(6.0, BAND_DETAIL_FLAG_FLOOR) == 0.0 and strip_share(6.0) == 1.0
     assert strip_share(20.0, BAND_DETAIL_FLAG_FLOOR) == 1.0 and strip_share(20.0) == 1.0
+
+
+def test_grain_over_a_defocused_background_adds_no_forbidden_detail_but_a_pattern_under_it_stays():
+    """Sensor noise and film grain are added after the lens: no blur forbids them, and they must not
+    turn the background's own smooth structure into forbidden detail (texture is judged at each
+    band's scale, not under the grain, whose gradients point every way). A checker patch under the
+    same grain is still forbidden detail. Blurred bright squares on a dark ground, 30 px of CoC."""
+    from bokehsim.diagnosis.filters import gaussian_blur
+    from bokehsim.diagnosis.sign_pattern import patterned_pixels
+
+    height, width = 200, 300
+    generator = torch.Generator().manual_seed(1)
+    squares = torch.zeros(height, width)
+    for _ in range(25):
+        y, x = (int(torch.randint(20, side - 20, (1,), generator=generator)) for side in (height, width))
+        squares[y - 6:y + 6, x - 6:x + 6] = 0.5
+    plate = 0.08 + gaussian_blur(squares, 3.0)
+    checker = plate.clone()
+    yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    patch = (yy >= 80) & (yy < 120) & (xx >= 130) & (xx < 170)
+    checker[patch] += 0.12 * (((yy + xx) % 2).float()[patch] - 0.5)
+    signed, depth_edge = torch.full((height, width), 30.0), torch.zeros(height, width, dtype=torch.bool)
+
+    def forbidden(picture: torch.Tensor, grain_codes: float) -> torch.Tensor:
+        grainy = picture + torch.randn(height, width, generator=generator) * grain_codes / 255
+        return patterned_pixels((grainy.clamp(0, 1) * 255).round().div(255).expand(3, -1, -1), signed, depth_edge)
+
+    assert int(forbidden(plate, 0.0).sum()) == 0
+    for grain_codes in (3.0, 6.0):
+        assert int(forbidden(plate, grain_codes).sum()) == 0
+        assert int((forbidden(checker, grain_codes) & patch).sum()) > 0.25 * int(patch.sum())

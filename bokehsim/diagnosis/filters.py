@@ -86,10 +86,12 @@ def gradients(plane: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return gx, gy
 
 
-def orientation_coherence(plane: torch.Tensor, sigma_px: float = 2.0) -> torch.Tensor:
+def orientation_coherence(plane: torch.Tensor, sigma_px: float = 2.0, scale_px: float = 0.7) -> torch.Tensor:
     """Coherence of the local structure tensor, ``(H, W)`` in [0, 1]: 1 along a single edge or a
-    grating (one orientation), near 0 in texture, noise or checkers (every orientation)."""
-    gx, gy = gradients(gaussian_blur(plane, 0.7))
+    grating (one orientation), near 0 in texture, noise or checkers (every orientation). Gradients
+    are taken after a Gaussian of ``scale_px``: the scale whose structure is judged (finer noise
+    and grain, every orientation, would read any structure under them as texture)."""
+    gx, gy = gradients(gaussian_blur(plane, scale_px))
     jxx, jyy, jxy = (gaussian_blur(t, sigma_px) for t in (gx * gx, gy * gy, gx * gy))
     return ((jxx - jyy) ** 2 + 4 * jxy**2).sqrt() / (jxx + jyy).clamp_min(1e-12)
 

@@ -9,8 +9,8 @@ finest band (periods under ~4 px) from c = 6 px, the next (peaking at 0.15 cycle
 ~6.5 px) from 9 px, the next (0.076) from 18 px: just past the discs whose first zero falls on the
 band's peak (8 and 16 px). A pixel is *patterned* where the band's local energy stands well above
 that band's floor in the same defocused region (its lower quartile, plus two 8-bit codes), and the
-energy is texture-like rather than one edge: either its orientations disagree (checkers, noise,
-pasted texture) or it has no matching energy two octaves coarser (a grating or moire riding on a
+energy is texture-like rather than one edge: either its orientations disagree at the band's scale
+(checkers, pasted texture; read under the picture's grain, any structure would) or it has no matching energy two octaves coarser (a grating or moire riding on a
 smooth background). The one sharp thing a physical blur keeps, the rim of a defocused highlight
 disc, is a single coherent edge with coarse energy behind it, so it is not counted; nor is the
 inside of a bright highlight, where the bands show only its rim's energy spread inward and the
@@ -113,7 +113,6 @@ def patterned_band(image_srgb: torch.Tensor, signed_coc_px: torch.Tensor, depth_
     border = torch.zeros_like(region)
     border[8:-8, 8:-8] = True
     region &= border
-    texture_like = orientation_coherence(y) < TEXTURE_COHERENCE
     region &= ~inside_highlights(y, expected_px >= BAND_FORBIDDEN_FROM_PX[0])
     coarsest = torch.full((height, width), -1, dtype=torch.int64)
     for band, forbidden_from in enumerate(BAND_FORBIDDEN_FROM_PX):
@@ -125,6 +124,8 @@ def patterned_band(image_srgb: torch.Tensor, signed_coc_px: torch.Tensor, depth_
             continue
         floor = quantile(energy[band][checked], 0.25)
         excess = checked & (energy[band] > FLOOR_FACTOR * floor + ABSOLUTE_FLOOR**2)
+        # Texture is judged at the band's own scale: finer noise would make any structure look like it.
+        texture_like = orientation_coherence(y, scale_px=max(0.7, BAND_SIGMAS_PX[band])) < TEXTURE_COHERENCE
         coarsest[excess & (texture_like | (energy[band] > GRATING_RATIO * energy[band + 2]))] = band
     patterned = coarsest >= 0
     share = F.avg_pool2d(patterned.float()[None, None], NEIGHBOURHOOD_PX, 1, NEIGHBOURHOOD_PX // 2,
