@@ -23,6 +23,7 @@ Reports the signs flagged on each picture and writes ``benchmarks/results/diagno
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,8 +69,13 @@ def jpeg(linear: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 def main() -> None:
-    args = held_out_arguments(__doc__.splitlines()[0], "diagnose_clean_heldout.md")
-    rng = torch.Generator().manual_seed(3)
+    run_clean(variants, "diagnose_clean_heldout.md", __doc__.splitlines()[0])
+
+
+def run_clean(variants, results_name: str, description: str, seed: int = 3) -> None:
+    """Diagnose every ``variants(pinhole, depth, lens, rng)`` picture of every scene; write the table."""
+    args = held_out_arguments(description, results_name)
+    rng = torch.Generator().manual_seed(seed)
     rows = []
     for scene, pinhole, depth, lens in rendered_scenes(args.ground_truth):
         for name, picture, picture_depth, picture_lens in variants(pinhole, depth, lens, rng):
@@ -77,12 +83,12 @@ def main() -> None:
             flagged = [sign.sign for sign in report.signs if sign.flagged]
             rows.append((scene, name, report.score, flagged))
             print(f"{scene:22s} {name:26s} score {report.score:5.1f} flagged {flagged or '-'}", flush=True)
-    write_results(args.results, rows)
+    write_results(args.results, rows, Path(sys.argv[0]).name)
 
 
-def write_results(path: Path, rows) -> None:
+def write_results(path: Path, rows, script: str) -> None:
     lines = ["# diagnose on clean pictures made differently", "",
-             "Made by `benchmarks/diagnose_clean_heldout.py` (see its docstring). Every picture is a physically "
+             f"Made by `benchmarks/{script}` (see its docstring). Every picture is a physically "
              "consistent render: any flag is a false alarm.", "",
              "| scene | picture | score | flagged |", "| --- | --- | --- | --- |"]
     lines += [f"| {scene} | {name} | {score:.1f} | {', '.join(flagged) or '-'} |" for scene, name, score, flagged in rows]
