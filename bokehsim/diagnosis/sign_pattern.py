@@ -10,8 +10,8 @@ finest band (periods under ~4 px) from c = 6 px, the next (peaking at 0.15 cycle
 band's peak (8 and 16 px). A pixel is *patterned* where the band's local energy stands well above
 that band's floor in the same defocused region (its lower quartile, plus two 8-bit codes), and the
 energy is texture-like rather than one edge: either its orientations disagree at the band's scale
-(checkers, pasted texture; read under the picture's grain, any structure would) or it has no matching energy two octaves coarser (a grating or moire riding on a
-smooth background). The one sharp thing a physical blur keeps, the rim of a defocused highlight
+(checkers, pasted texture; read under the picture's grain, any structure would) or it has no
+matching energy two octaves coarser (a grating or moire riding on a smooth background). The one sharp thing a physical blur keeps, the rim of a defocused highlight
 disc, is a single coherent edge with coarse energy behind it, so it is not counted; nor is the
 inside of a bright highlight, where the bands show only its rim's energy spread inward and the
 picture's noise makes that look like texture. Patterned pixels count only where they fill most of an
