@@ -97,3 +97,24 @@ def test_soft_blobs_and_overlapping_discs_are_not_read_as_discs():
     # brighter overlap reads, smaller than the blur (a disc reading never overstates it).
     overlapping, _ = disc_diameters(_lights(20.0, [(64, 54), (64, 64)]), largest_px=40)
     assert float(overlapping.max()) < 15.0
+
+
+def test_grain_in_the_bright_half_of_a_dark_picture_reads_as_no_edges():
+    """An edge must stand out of the noise, and the noise is read in sRGB (where grain is about even)
+    and turned into linear light at each pixel's level: 6 codes of grain over a flat bright half
+    beside a near-black half give no edge readings in the bright half. (Read in linear light over
+    the whole frame, the noise was the dark half's, and the bright half's grain gave 6-10 readings.)"""
+    from bokehsim.diagnosis.defocus import estimate_defocus, linear_noise
+    from bokehsim.tone import linear_to_srgb, srgb_to_linear
+
+    generator = torch.Generator().manual_seed(0)
+    height, width = 96, 160
+    for dark in (0.002, 0.01):
+        encoded = torch.full((height, width), float(linear_to_srgb(torch.tensor(0.6))))
+        encoded[:, width // 2:] = float(linear_to_srgb(torch.tensor(dark)))
+        encoded = (encoded + torch.randn(height, width, generator=generator) * 6 / 255).clamp(0, 1)
+        estimate = estimate_defocus(srgb_to_linear(torch.round(encoded * 255) / 255)[None])
+        assert int((estimate.edge_confidence[8:-8, 8:width // 2 - 12] > 0).sum()) == 0
+    # The conversion itself: the decoding's slope at each level (about 10x at mid grey what it is near black).
+    noise = [float(linear_noise(torch.full((8, 8), level), 1.0)[4, 4]) for level in (0.002, 0.2, 0.6)]
+    assert noise[0] < noise[1] < noise[2] and 5 < noise[2] / noise[0] < 40
