@@ -34,8 +34,8 @@ optical vignetting). Each term is divided by its threshold; the statistic is the
   counts among polygons only where the majority's corners would show at its size (``MIN_CORNER_PX``):
   there the clean renders of the night scenes through round, 5- to 9-blade, curved, turned, swirled,
   cat-eyed, anamorphic, mirror and obstructed apertures at 0.8-1.45 times the f-number (165
-  pictures) read not one light of another kind. A large lamp blurred by a polygon is rounder, but also larger
-  than the CoC, and is not a point light;
+  pictures) read not one light of another kind. A large lamp blurred by a polygon is rounder, but
+  also larger than the CoC, and is not a point light;
 * **rotation**: the same lights' polygons of the majority's blade count turned differently (the
   phase of the outline's order n is n times a corner's direction): one lens's blades turn every
   light alike; the clean renders' corners agree within a degree.
@@ -210,8 +210,8 @@ def _blades(lights: list[dict]) -> tuple[int, float, list[list[int]]]:
     polygons = [d for d in judged if d["kind"] == majority] if majority >= 3 else []
     # A round light among polygons counts where the majority's corners, at its size, would show:
     # smaller ones (a heptagon's 0.025 of a 10 px radius) are rounded off by the pixels.
-    corner_px = float(torch.tensor([d["blade_amplitude"] for d in polygons]).median()) if polygons else math.inf
-    odd = [d for d in judged if d["kind"] != majority and (d["kind"] != 0 or corner_px * d["coc"] / 2 >= MIN_CORNER_PX)]
+    corner_share = float(torch.tensor([d["blade_amplitude"] for d in polygons]).median()) if polygons else math.inf
+    odd = [d for d in judged if d["kind"] != majority and (d["kind"] != 0 or corner_share * d["coc"] / 2 >= MIN_CORNER_PX)]
     spread, turned = 0.0, []
     if polygons:  # one lens turns them all alike
         phases = torch.tensor([d["rotation"] for d in polygons])

@@ -11,10 +11,11 @@ band's peak (8 and 16 px). A pixel is *patterned* where the band's local energy 
 that band's floor in the same defocused region (its lower quartile, plus two 8-bit codes), and the
 energy is texture-like rather than one edge: either its orientations disagree at the band's scale
 (checkers, pasted texture; read under the picture's grain, any structure would) or it has no
-matching energy two octaves coarser (a grating or moire riding on a smooth background). The one sharp thing a physical blur keeps, the rim of a defocused highlight
-disc, is a single coherent edge with coarse energy behind it, so it is not counted; nor is the
-inside of a bright highlight, where the bands show only its rim's energy spread inward and the
-picture's noise makes that look like texture. Patterned pixels count only where they fill most of an
+matching energy two octaves coarser (a grating or moire riding on a smooth background). The one
+sharp thing a physical blur keeps, the rim of a defocused highlight disc, is a single coherent edge
+with coarse energy behind it, so it is not counted; nor is the inside of a bright highlight, where
+the bands show only its rim's energy spread inward and the picture's noise makes that look like
+texture. Patterned pixels count only where they fill most of an
 11 px neighbourhood (a pattern is an area; rims are lines).
 
 The statistic is the patterned area, per mille of the frame, where that area is compact. A pattern
