@@ -374,6 +374,34 @@ def test_a_colour_cast_is_no_louder_background_but_many_loud_colours_are():
     assert severities["patches"].flagged, severities["patches"].note
 
 
+def test_grain_over_the_whole_picture_does_not_make_the_background_louder():
+    """failed-hierarchy reads each region's loudness above the picture's grain: 8 codes of grain over a
+    dark, faintly textured subject (clipped at black there) and a soft background is no louder
+    background (read with the grain, the background's detail was 1.3x the subject's and flagged);
+    a background of strong 8 px checks under the same grain still is."""
+    from bokehsim.diagnosis.shot import shot_from_depth
+    from bokehsim.diagnosis.sign_hierarchy import failed_hierarchy
+    from bokehsim.diagnosis.signs import Evidence
+
+    generator = torch.Generator().manual_seed(4)
+    depth = torch.full((HEIGHT, WIDTH), 12.0)
+    depth[40:120, 80:160] = 2.0
+    subject = depth == 2.0
+    texture = 0.02 * torch.rand(1, HEIGHT, WIDTH, generator=generator)
+    soft = 0.06 + 0.05 * torch.linspace(0, 1, WIDTH).expand(HEIGHT, WIDTH)
+    yy, xx = torch.meshgrid(torch.arange(HEIGHT), torch.arange(WIDTH), indexing="ij")
+    checks = 0.05 + 0.3 * ((yy // 8 + xx // 8) % 2).float()
+    grain = torch.randn(1, HEIGHT, WIDTH, generator=generator) * 8 / 255
+    shot = shot_from_depth(depth, focal_length_mm=85, focus_distance_m=2.0, sensor_width_mm=36, f_number=1.4)
+    expected = shot.expected_coc_px(1.4)
+    signs = {}
+    for name, background in (("soft", soft), ("checks", checks)):
+        srgb = (torch.where(subject, texture, background).expand(3, -1, -1) + grain).clamp(0, 1)
+        signs[name] = failed_hierarchy(Evidence(srgb_to_linear(srgb), srgb, None, shot, 1.4, expected, None, None))
+    assert not signs["soft"].flagged, signs["soft"].note
+    assert signs["checks"].flagged, signs["checks"].note
+
+
 def test_a_small_patch_of_forbidden_detail_is_a_fine_pattern_but_a_speck_is_not():
     """fine-pattern counts forbidden detail that forms one patch, from a 7 px square's worth in a
     480 x 320 frame (0.3 per mille; no clean render of the evaluation shows any); forbidden detail of

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..depth_refine import _box_mean
+from .defocus import noise_sigma
 from .filters import luminance
 from .signs import Evidence, SignResult, severity_from_raw
 from .shot import bounding_box
@@ -47,7 +48,12 @@ def failed_hierarchy(evidence: Evidence) -> SignResult:
         return SignResult("failed-hierarchy", 0.0, heat, None, "no defocused background to compare")
     maps = loudness_maps(evidence.image_srgb, background)
     subject_maps = {**maps, "colour": colour_deviation(evidence.image_srgb, subject)}  # colour is about a region's mean
-    loud, quiet = loudness(maps, background), loudness(subject_maps, subject)
+    # The grain is read where the blur left nothing else (the background); in the subject its own
+    # reading counts only where it is lower (grain clipped at black in a dark subject), since its
+    # texture reads as grain there too.
+    grain = grain_loudness(evidence.image_srgb, background)
+    subject_grain = {name: min(value, grain[name]) for name, value in grain_loudness(evidence.image_srgb, subject).items()}
+    loud, quiet = above_grain(loudness(maps, background), grain), above_grain(loudness(subject_maps, subject), subject_grain)
     ratios = {name: math.log((loud[name] + FLOOR) / (quiet[name] + FLOOR)) for name in maps}
     name, excess = max(((name, ratio - math.log(ALLOWED_RATIO[name])) for name, ratio in ratios.items()),
                        key=lambda item: item[1])
@@ -77,6 +83,30 @@ def loudness(maps: dict[str, torch.Tensor], region: torch.Tensor) -> dict[str, f
     root-mean-square for colour (the spread of its colours, Hasler & Suesstrunk's sigma term)."""
     return {name: float(m[region].square().mean().sqrt()) if name == "colour" else float(m[region].mean())
             for name, m in maps.items()}
+
+
+def grain_loudness(image_srgb: torch.Tensor, region: torch.Tensor) -> dict[str, float]:
+    """What the picture's own grain adds to each measure of any region (sRGB): its noise in luma
+    (:func:`~.defocus.noise_sigma`) is a 9 px window's standard deviation and, times
+    ``sqrt(2 / pi) sqrt(20)``, the mean absolute Laplacian; its noise in the two opponent colours
+    is the colour variety. Grain lies over the whole photograph, subject and background alike."""
+    luma = _noise(luminance(image_srgb), region)
+    red_green, yellow_blue = opponent_colours(image_srgb)
+    return {"colour": math.hypot(_noise(red_green, region), _noise(yellow_blue, region)), "contrast": luma,
+            "detail": math.sqrt(40 / math.pi) * luma}
+
+
+def _noise(plane: torch.Tensor, region: torch.Tensor) -> float:
+    laplacian = F.conv2d(F.pad(plane[None, None], (1, 1, 1, 1), mode="replicate"),
+                         torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3))[0, 0]
+    return float(laplacian[region].abs().median()) / (0.6745 * math.sqrt(20.0))
+
+
+def above_grain(loudness: dict[str, float], grain: dict[str, float]) -> dict[str, float]:
+    """A region's loudness less the grain's (noise adds in quadrature): grain of 8 codes makes a soft
+    background and a detailed subject equally "detailed" in mean absolute Laplacian, which is not
+    the background competing with the subject."""
+    return {name: math.sqrt(max(0.0, value**2 - grain[name] ** 2)) for name, value in loudness.items()}
 
 
 def opponent_colours(image_srgb: torch.Tensor) -> torch.Tensor:
