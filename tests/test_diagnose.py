@@ -402,6 +402,20 @@ def test_grain_over_the_whole_picture_does_not_make_the_background_louder():
     assert signs["checks"].flagged, signs["checks"].note
 
 
+def test_the_distance_slope_needs_cells_at_both_ends_of_the_blur_range():
+    """absent-distance's slope (cells' log blur ratio against their log expected blur) is read where
+    cells cover both halves of the expected range; ten cells at one blur and a lone far one set no
+    slope, however steep the line through them (that cell's reading noise)."""
+    from bokehsim.diagnosis.sign_distance import weighted_slope
+
+    spread = torch.linspace(1.5, 3.0, 8)
+    assert weighted_slope(spread, -spread, torch.ones(8)) == pytest.approx(-1.0, abs=1e-5)
+    lone = torch.tensor([1.5] * 10 + [3.0])
+    assert weighted_slope(lone, -lone, torch.ones(11)) is None
+    assert weighted_slope(torch.cat([lone, torch.tensor([2.9, 2.8])]), -torch.cat([lone, torch.tensor([2.9, 2.8])]),
+                          torch.ones(13)) == pytest.approx(-1.0, abs=1e-5)
+
+
 def test_a_small_patch_of_forbidden_detail_is_a_fine_pattern_but_a_speck_is_not():
     """fine-pattern counts forbidden detail that forms one patch, from a 7 px square's worth in a
     480 x 320 frame (0.3 per mille; no clean render of the evaluation shows any); forbidden detail of

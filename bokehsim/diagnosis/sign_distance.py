@@ -48,6 +48,9 @@ SLOPE_AT_FLAG = 0.6
 SLOPE_MIN_COC_PX = 4.0
 #: Smallest spread of the cells' log expected blur for the slope to count.
 MIN_LOG_EXPECTED_SPAN = math.log(1.5)
+#: Fewest cells in each half of that span: a slope that one far cell sets is that cell's noise (the
+#: table scene at 2N: ten cells at 5 px and one at 11 px read -0.5 clean, -0.8 through JPEG or noise).
+MIN_CELLS_PER_END = 3
 #: Cells per frame side (the shorter side gets proportionally fewer).
 CELLS_ACROSS = 8
 #: A cell needs this much reading weight to count.
@@ -119,7 +122,7 @@ def absent_distance(evidence: Evidence) -> SignResult:
     deviation = (values - centre).abs().clamp(max=MAX_DEVIATION)
     spread = float((deviation * weights).sum() / weights.sum())
     defocused = levels >= math.log(SLOPE_MIN_COC_PX + COC_FLOOR_PX)
-    slope = _weighted_slope(levels[defocused], (values - centre).clamp(-MAX_DEVIATION, MAX_DEVIATION)[defocused], weights[defocused]) if int(defocused.sum()) >= 3 else None
+    slope = weighted_slope(levels[defocused], (values - centre).clamp(-MAX_DEVIATION, MAX_DEVIATION)[defocused], weights[defocused]) if int(defocused.sum()) >= 3 else None
     terms |= {"spread": spread / SPREAD_AT_FLAG, "slope": -slope / SLOPE_AT_FLAG if slope is not None else 0.0}
     raw = max(terms.values())
     heat = torch.zeros(height, width)
@@ -180,10 +183,12 @@ def small_disc_boxes(image_linear: torch.Tensor, shot: Shot, f_number: float) ->
                     shot.depth_edge.shape)
 
 
-def _weighted_slope(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> float | None:
-    """Weighted least-squares slope of y on x (None when x spans too little)."""
+def weighted_slope(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> float | None:
+    """Weighted least-squares slope of y on x; None when x spans less than ``MIN_LOG_EXPECTED_SPAN``
+    or either half of its span holds fewer than ``MIN_CELLS_PER_END`` points."""
     mean_x = float((x * weight).sum() / weight.sum())
-    if float(x.max() - x.min()) < MIN_LOG_EXPECTED_SPAN:
+    middle = float(x.max() + x.min()) / 2
+    if float(x.max() - x.min()) < MIN_LOG_EXPECTED_SPAN or min(int((x < middle).sum()), int((x >= middle).sum())) < MIN_CELLS_PER_END:
         return None
     mean_y = float((y * weight).sum() / weight.sum())
     variance = float((weight * (x - mean_x) ** 2).sum())
