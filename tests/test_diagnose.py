@@ -584,6 +584,37 @@ def test_round_discs_among_hexagons_or_turned_hexagons_are_a_second_lens_but_hex
         assert not alone.flagged and "odd blades 0, blade rotation 0.0" in alone.note, alone.note
 
 
+def test_rings_among_filled_discs_are_a_second_lens_but_rings_alone_are_not():
+    """One lens fills every light alike: two mirror-lens rings (the middle 0.45 of the radius dark)
+    among filled discs, or two filled discs among rings, flag; rings alone, discs alone, or one
+    filled disc among rings (a ring whose middle a neighbour lights reads so) do not."""
+    from types import SimpleNamespace
+
+    from bokehsim.diagnosis.sign_optics import contradictory_optics
+    from bokehsim.diagnosis.signs import Evidence
+
+    height, width, coc = 300, 420, 30.0
+    yy, xx = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    places = [(cy + radius * math.sin(a), cx + 1.3 * radius * math.cos(a)) for radius, count in ((50, 4), (95, 6), (130, 8))
+              for a in (torch.arange(count) + 0.5) * 2 * math.pi / count]
+
+    def judge(rings_at: set[int]):
+        light = torch.full((height, width), 0.01)
+        for k, (y, x) in enumerate(places):
+            rho = torch.hypot(xx - x, yy - y) / (coc / 2)
+            light += 2.0 * ((rho <= 1) & ((rho >= 0.45) if k in rings_at else True)).float()
+        shot = SimpleNamespace(depth_edge=torch.zeros(height, width, dtype=torch.bool))
+        return contradictory_optics(Evidence(light.expand(3, -1, -1), None, None, shot, 2.0,
+                                             torch.full((height, width), coc), None, None))
+
+    everywhere = set(range(len(places)))
+    for mixed, odd in ((judge({2, 9}), 2), (judge(everywhere - {2, 9}), 2)):
+        assert mixed.flagged and f"odd fills {odd}" in mixed.note, mixed.note
+    for alone, odd in ((judge(everywhere), 0), (judge(set()), 0), (judge(everywhere - {5}), 1)):
+        assert not alone.flagged and f"odd fills {odd}" in alone.note, alone.note
+
+
 def night_lamps(f_numbers: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
     """A night shot rendered by bokehsim (85 mm, focus 2 m): lamps 12 m away behind a subject, nothing
     else out of focus; the left half of the frame through f_numbers[0], the right through [1]."""

@@ -38,7 +38,16 @@ optical vignetting). Each term is divided by its threshold; the statistic is the
   also larger than the CoC, and is not a point light;
 * **rotation**: the same lights' polygons of the majority's blade count turned differently (the
   phase of the outline's order n is n times a corner's direction): one lens's blades turn every
-  light alike; the clean renders' corners agree within a degree.
+  light alike; the clean renders' corners agree within a degree;
+* **rings**: rings (a mirror lens's donuts) among filled discs, or the reverse. A light's *fill* is
+  its centre's light over its ring's, both above the ground around it (:func:`light_fills`); the
+  outline reader above finds few rings, whose centre is dark, so the lights are found where the
+  light smoothed by a quarter of the CoC peaks (a ring's middle). One lens fills every light alike
+  (hollow behind a mirror lens's central obstruction, full behind an iris, or in between with
+  spherical aberration's soap bubbles); two lights of the other kind are a second lens. The clean
+  renders of the night scenes through round, bladed, swirled, cat-eyed, onion-ring and soap-bubble
+  apertures read no hollow light; through mirror lenses at most one full one among 3-18 rings (a
+  ring whose middle a neighbour lights).
 """
 
 from __future__ import annotations
@@ -95,6 +104,17 @@ ODD_LIGHTS_AT_FLAG = 0.8
 #: (hexagons turned 11 degrees from each other); one polygon in eleven turned by half the blades'
 #: spacing reads 0.18.
 ROTATION_AT_FLAG = 0.15
+#: Rings: a light is hollow where its fill (centre over ring, above the ground) is under HOLLOW_FILL
+#: (mirror lenses' rings read -0.1 to 0.33, at 0.3 obstruction up to 0.48), full between FULL_FILL
+#: (round and bladed discs 0.95-1.25; soap bubbles 0.62-0.74 are neither). Only lights whose ring is
+#: 3x the ground around and whose eight sectors each reach EVEN_SECTORS of the brightest (one light,
+#: not two overlapping) are read. ODD_FILLS_AT_FLAG lights of the minority kind are at the flag
+#: threshold: two flag, one (a neighbour lighting a ring's middle) does not.
+HOLLOW_FILL = 0.35
+FULL_FILL = (0.8, 1.25)
+FILL_CONTRAST = 3.0
+EVEN_SECTORS = 0.6
+ODD_FILLS_AT_FLAG = 1.5
 #: Fewest discs to judge by (the angles of n outlines that are parts or overlaps of discs have a
 #: mean resultant of about 0.89 / sqrt(n) by chance: 0.45 at four, as far from agreeing as two
 #: lenses), fewest round and oval discs to call a mix, and the share of the discs each must make
@@ -136,15 +156,16 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     lights = shaped_lights(luminance(evidence.image_linear), evidence.expected_px, evidence.shot.depth_edge)
     corners, corner_boxes = _corners(lights, width, height)
     odd, rotation, blade_boxes = _blades(lights)
-    heat = box_mask(corner_boxes + blade_boxes, (height, width)).float()
-    blades = max(odd / ODD_LIGHTS_AT_FLAG, rotation / ROTATION_AT_FLAG)
+    odd_fills, fill_boxes = _rings(light_fills(luminance(evidence.image_linear), evidence.expected_px, evidence.shot.depth_edge))
+    heat = box_mask(corner_boxes + blade_boxes + fill_boxes, (height, width)).float()
+    blades = max(odd / ODD_LIGHTS_AT_FLAG, rotation / ROTATION_AT_FLAG, odd_fills / ODD_FILLS_AT_FLAG)
     discs = highlight_discs(evidence.image_linear, evidence.expected_px,
                             evidence.shot.depth_edge)
     if len(discs) < MIN_DISCS:
         raw = max(corners / MIXED_AT_FLAG, blades)
         return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0) if raw > 0 else None,
                           f"{len(discs)} highlight discs (too few to judge their ellipses), corners {corners:.2f}, "
-                          f"odd blades {odd}, blade rotation {rotation:.2f}")
+                          f"odd blades {odd}, blade rotation {rotation:.2f}, odd fills {odd_fills}")
     rho = _field_position([(d["x"], d["y"]) for d in discs], width, height)
     cx, cy = (width - 1) / 2, (height - 1) / 2
     radial = torch.tensor([math.atan2(d["y"] - cy, d["x"] - cx) for d in discs])
@@ -178,7 +199,7 @@ def contradictory_optics(evidence: Evidence) -> SignResult:
     return SignResult("contradictory-optics", severity_from_raw(raw, 1.0), heat, bounding_box(heat > 0),
                       f"{len(discs)} highlight discs, {int(oval.sum())} oval: mixed {mixed:.2f}, orientation {orientation:.2f}, "
                       f"trend {trend:.2f} (z {trend_z:.1f}), corners {corners:.2f}, odd blades {odd}, "
-                      f"blade rotation {rotation:.2f}")
+                      f"blade rotation {rotation:.2f}, odd fills {odd_fills}")
 
 
 def _field_position(centres: list[tuple[float, float]], width: int, height: int) -> torch.Tensor:
@@ -219,6 +240,62 @@ def _blades(lights: list[dict]) -> tuple[int, float, list[list[int]]]:
         spread = 1.0 - float(mean.abs())
         turned = [d for d, phase in zip(polygons, phases.tolist()) if math.cos(phase - float(mean.angle())) < 0.5]
     return len(odd), spread, [d["box"] for d in odd + turned]
+
+
+def _rings(lights: list[dict]) -> tuple[int, list[list[int]]]:
+    """The rings term (module docstring): how many lights are of the minority kind, hollow or full,
+    and their boxes; 0 and none unless the majority has ``MIN_OF_EACH`` lights."""
+    hollow = [d for d in lights if d["fill"] < HOLLOW_FILL]
+    full = [d for d in lights if FULL_FILL[0] <= d["fill"] <= FULL_FILL[1]]
+    few, many = sorted((hollow, full), key=len)
+    if len(many) < MIN_OF_EACH:
+        return 0, []
+    return len(few), [d["box"] for d in few]
+
+
+def light_fills(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: torch.Tensor | None) -> list[dict]:
+    """The point lights where the expected CoC reaches ``BLADE_COC_PX``, away from depth edges, each
+    read by how its middle is filled: ``x, y``, ``fill`` (the mean light within a quarter of its
+    radius over the mean of its ring, 0.55-0.85 of the radius, both less the median ground at 1.15-1.5
+    radii), ``box``. Found where the light smoothed by a quarter of the CoC peaks (a ring's middle as
+    a disc's); kept where the ring is ``FILL_CONTRAST`` times the ground and evenly lit (each of eight
+    sectors ``EVEN_SECTORS`` of the brightest, above the ground)."""
+    region = expected_px >= BLADE_COC_PX
+    if int(region.sum()) < 16:
+        return []
+    coc_px = float(expected_px[region].median())
+    if depth_edge is not None:
+        region &= ~dilate(depth_edge, math.ceil(0.75 * coc_px) + 1)
+    smooth = gaussian_blur(light, coc_px / 4)
+    peaks = region & (smooth >= max_filter(smooth, max(1, round(coc_px / 4))))
+    ys, xs = torch.nonzero(peaks, as_tuple=True)
+    brightest = torch.argsort(smooth[ys, xs], descending=True)[:MAX_SEEDS]
+    height, width = light.shape
+    lights: list[dict] = []
+    for y, x in zip(ys[brightest].tolist(), xs[brightest].tolist()):
+        radius = float(expected_px[y, x]) / 2
+        reach = math.ceil(1.5 * radius)
+        if not (reach <= y < height - reach and reach <= x < width - reach):
+            continue
+        if any(math.hypot(x - other["x"], y - other["y"]) < radius for other in lights):
+            continue  # the same light's plateau
+        window = light[y - reach:y + reach + 1, x - reach:x + reach + 1]
+        dy, dx = torch.meshgrid(torch.arange(-reach, reach + 1.0), torch.arange(-reach, reach + 1.0), indexing="ij")
+        rho = torch.hypot(dx, dy) / radius
+        ground = float(window[(rho >= 1.15) & (rho <= 1.5)].median())
+        ring = (rho >= 0.55) & (rho <= 0.85)
+        lit = float(window[ring].mean()) - ground
+        if lit < (FILL_CONTRAST - 1) * max(ground, 1e-6):
+            continue
+        sector = ((torch.atan2(dy, dx) + math.pi) / (2 * math.pi) * 8).long().clamp(max=7)
+        sectors = torch.stack([window[ring & (sector == k)].mean() for k in range(8)]) - ground
+        if float(sectors.min()) < EVEN_SECTORS * float(sectors.max()):
+            continue
+        fill = (float(window[rho <= 0.25].mean()) - ground) / lit
+        size = 2 * radius
+        lights.append({"x": float(x), "y": float(y), "fill": fill,
+                       "box": [round(x - radius), round(y - radius), math.ceil(size), math.ceil(size)]})
+    return lights
 
 
 def blade_kind(harmonics: list[float]) -> int | None:
