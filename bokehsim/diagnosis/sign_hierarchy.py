@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 
 from ..depth_refine import _box_mean
-from .defocus import noise_sigma
 from .filters import luminance
 from .signs import Evidence, SignResult, severity_from_raw
 from .shot import bounding_box
@@ -67,14 +66,12 @@ def failed_hierarchy(evidence: Evidence) -> SignResult:
 def loudness_maps(image_srgb: torch.Tensor, region: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-pixel colour variety (relative to ``region``'s mean colour), local contrast and detail of
     a ``(3, H, W)`` sRGB image: ``(H, W)`` each; their means over ``region`` are its loudness."""
-    luma = luminance(image_srgb)[None, None]
-    mean, mean_sq = _box_mean(luma[0], 4)[None], _box_mean(luma[0] ** 2, 4)[None]
-    laplacian = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"),
-                         torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3))
+    luma = luminance(image_srgb)
+    mean, mean_sq = _box_mean(luma[None], 4)[0], _box_mean(luma[None] ** 2, 4)[0]
     return {
         "colour": colour_deviation(image_srgb, region),
-        "contrast": (mean_sq - mean**2).clamp_min(0).sqrt()[0, 0],
-        "detail": laplacian.abs()[0, 0],
+        "contrast": (mean_sq - mean**2).clamp_min(0).sqrt(),
+        "detail": _laplacian(luma).abs(),
     }
 
 
@@ -86,20 +83,25 @@ def loudness(maps: dict[str, torch.Tensor], region: torch.Tensor) -> dict[str, f
 
 
 def grain_loudness(image_srgb: torch.Tensor, region: torch.Tensor) -> dict[str, float]:
-    """What the picture's own grain adds to each measure of any region (sRGB): its noise in luma
-    (:func:`~.defocus.noise_sigma`) is a 9 px window's standard deviation and, times
-    ``sqrt(2 / pi) sqrt(20)``, the mean absolute Laplacian; its noise in the two opponent colours
-    is the colour variety. Grain lies over the whole photograph, subject and background alike."""
+    """What grain adds to each measure of a region (sRGB), from its noise there (the median absolute
+    Laplacian, as :func:`~.defocus.noise_sigma` reads it over a frame): the luma noise is a 9 px
+    window's standard deviation and, times ``sqrt(2 / pi) sqrt(20)``, the mean absolute Laplacian;
+    the noise of the two opponent colours is the colour variety."""
     luma = _noise(luminance(image_srgb), region)
     red_green, yellow_blue = opponent_colours(image_srgb)
     return {"colour": math.hypot(_noise(red_green, region), _noise(yellow_blue, region)), "contrast": luma,
             "detail": math.sqrt(40 / math.pi) * luma}
 
 
+def _laplacian(plane: torch.Tensor) -> torch.Tensor:
+    """The 4-neighbour Laplacian of an ``(H, W)`` plane (edges replicated)."""
+    kernel = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3)
+    return F.conv2d(F.pad(plane[None, None], (1, 1, 1, 1), mode="replicate"), kernel)[0, 0]
+
+
 def _noise(plane: torch.Tensor, region: torch.Tensor) -> float:
-    laplacian = F.conv2d(F.pad(plane[None, None], (1, 1, 1, 1), mode="replicate"),
-                         torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3))[0, 0]
-    return float(laplacian[region].abs().median()) / (0.6745 * math.sqrt(20.0))
+    """The standard deviation of white noise whose Laplacian has ``plane``'s median absolute value in ``region``."""
+    return float(_laplacian(plane)[region].abs().median()) / (0.6745 * math.sqrt(20.0))
 
 
 def above_grain(loudness: dict[str, float], grain: dict[str, float]) -> dict[str, float]:
