@@ -284,6 +284,33 @@ def test_a_highlight_longer_than_the_coc_is_not_a_lens_oval():
     assert len(discs) == 1 and abs(discs[0]["x"] - 140) < 0.5 and discs[0]["aspect"] > 1.3
 
 
+def test_grain_on_a_black_ground_makes_no_light_discs():
+    """A light stands above the picture's grain as well as above its ground: 8 codes of sRGB grain
+    on a black night sky make blobs several times their near-black surroundings, which read as
+    small discs and spread the f-numbers the lights' diameters give; twelve real 24 px discs under
+    that grain are read alone, at one f-number."""
+    from bokehsim.diagnosis.shot import shot_from_depth
+    from bokehsim.diagnosis.sign_optics import light_discs, log_f_number_quartiles
+
+    generator = torch.Generator().manual_seed(8)
+    height, width, coc = 240, 400, 24.0
+    depth = torch.full((height, width), 12.0)
+    depth[225:, :16] = 2.0  # a corner in focus
+    shot = shot_from_depth(depth, focal_length_mm=85, focus_distance_m=2.0, sensor_width_mm=36, f_number=2.0)
+    f_number = 2.0 * float(shot.expected_coc_px(2.0)[0, 0]) / coc  # the f-number whose CoC is 24 px at 12 m
+    yy, xx = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    light = torch.zeros(height, width)  # a black sky: the grain clips at black, its blobs stand on nothing
+    for row in (60, 180):
+        for column in range(40, 400, 62):
+            light += 0.5 * (torch.hypot(xx - column, yy - row) <= coc / 2).float()
+    grainy = linear_to_srgb(light) + torch.randn(height, width, generator=generator) * 8 / 255
+    image = srgb_to_linear(grainy.clamp(0, 1)).expand(3, -1, -1)
+    discs = light_discs(image, shot, f_number)
+    assert len(discs) == 12, sorted(round(d["diameter"], 1) for d in discs)
+    low, _, high = log_f_number_quartiles(discs)
+    assert high - low < 0.1
+
+
 def test_a_lens_oval_is_judged_but_a_disc_cut_by_a_nearer_surface_is_not():
     """Ovals 16 x 7 px where the CoC is 16 px (a strong cat-eye or anamorphic disc: its major axis is
     the CoC, its area 0.44 of a round disc's) are discs of the lens. Round discs cut in half by a

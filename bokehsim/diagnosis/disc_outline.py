@@ -49,7 +49,8 @@ def disc_outlines(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_px:
         ``(K,)`` tensors: ``x, y`` the fitted centre, ``major, minor`` the axes (px, full lengths),
         ``angle`` of the major axis (radians, image axes: x right, y down), ``rays`` how many rays'
         outline points the final fit kept (0 where there is no disc: too little contrast, too few
-        rays, or no ellipse), ``contrast`` the disc's inside level over the ring around it.
+        rays, or no ellipse), ``contrast`` the disc's inside level over the ring around it, ``step``
+        the inside level less the ring's and ``ground`` the ring's.
 
     Example:
         >>> yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
@@ -82,7 +83,7 @@ def outline_harmonics(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc
         n is n times the direction of a corner (its rotation). NaN rows where the outline is not
         found on ``MIN_RAY_SHARE`` of the rays.
     """
-    points_x, points_y, found, _ = _outline_points(light, x.float(), y.float(), coc_px.float())
+    points_x, points_y, found, _, _ = _outline_points(light, x.float(), y.float(), coc_px.float())
     radius = torch.hypot(points_x, points_y)
     theta = torch.arange(RAYS) * (2 * math.pi / RAYS)
     orders = torch.arange(1, HARMONICS + 1)
@@ -102,7 +103,7 @@ def outline_harmonics(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc
 
 def _fit_once(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_px: torch.Tensor) -> dict[str, torch.Tensor]:
     """One round: outline points along the rays from ``(x, y)``, an ellipse fitted to them."""
-    points_x, points_y, found, contrast = _outline_points(light, x, y, coc_px)
+    points_x, points_y, found, inside, around = _outline_points(light, x, y, coc_px)
     weight = found.float()
     tolerance = (OUTLIER_PER_COC * coc_px).clamp_min(1.0)[:, None]
     for _ in range(3):
@@ -116,12 +117,12 @@ def _fit_once(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_px: tor
     return {"x": torch.where(valid, x + centre_x, x), "y": torch.where(valid, y + centre_y, y),
             "major": torch.where(valid, major, zero), "minor": torch.where(valid, minor, zero),
             "angle": torch.where(valid, angle, zero), "rays": torch.where(valid, rays, zero),
-            "contrast": contrast}
+            "contrast": inside / around.clamp_min(1e-6), "step": inside - around, "ground": around}
 
 
 def _outline_points(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_px: torch.Tensor):
     """``(K, RAYS)`` outline points relative to each centre and whether each ray found one, and
-    ``(K,)`` the disc's contrast (its inside level over the ring around it)."""
+    ``(K,)`` the disc's inside level and the ring's around it."""
     height, width = light.shape
     theta = torch.arange(RAYS) * (2 * math.pi / RAYS)
     radii = coc_px[:, None] * RADII_PER_COC[None]  # (K, R)
@@ -142,7 +143,7 @@ def _outline_points(light: torch.Tensor, x: torch.Tensor, y: torch.Tensor, coc_p
     step = (before - half[..., 0]) / (before - after).clamp_min(1e-12)  # linear, between the two samples
     spacing = float(RADII_PER_COC[1] - RADII_PER_COC[0])
     radius = (RADII_PER_COC[first - 1] + step.clamp(0, 1) * spacing) * coc_px[:, None]
-    return radius * theta.cos(), radius * theta.sin(), found, inside / around.clamp_min(1e-6)
+    return radius * theta.cos(), radius * theta.sin(), found, inside, around
 
 
 def _fit_conic(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

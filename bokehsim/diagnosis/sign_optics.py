@@ -57,6 +57,8 @@ import math
 import torch
 
 from ..depth_refine import max_filter, min_filter
+from ..tone import linear_to_srgb
+from .defocus import noise_sigma, srgb_decoding_slope
 from .disc_outline import disc_outlines, outline_harmonics
 from .filters import gaussian_blur, luminance
 from .shot import Shot, bounding_box, box_mask, dilate
@@ -138,8 +140,13 @@ MIN_DISC_COC_PX = 12.0
 MIN_SIZE_COC_PX = 8.0
 #: The discs' f-numbers agree where their middle half spans at most this (log: a factor 1.35).
 DISC_F_NUMBER_SPREAD = 0.3
-#: A disc is a light's, for its size, where its inside is this many times the ring around it.
+#: A disc is a light's, for its size, where its inside is this many times the ring around it, and
+#: stands LIGHT_SNR times the picture's grain (its sRGB noise as linear light at the ring's level)
+#: above it: on a black ground, 8 codes of grain make blobs 3-7 times their surroundings, 4-10 px
+#: across, which read as small discs (the night street at 2N: 22 of them, its discs' f-numbers
+#: spread 0.05 -> 0.53).
 LIGHT_CONTRAST = 3.0
+LIGHT_SNR = 6.0
 #: First guesses of the f-number after the caller's, two stops apart: a guess finds the
 #: discs whose CoC is within 0.2-1.6x of its own (the rays reach 0.8 of it).
 F_NUMBER_GUESSES = (1.4, 2.8, 5.6, 11.0)
@@ -348,13 +355,14 @@ def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
     fitted = fit["rays"] > 0
     x, y = torch.where(fitted, fit["x"], xs.float()), torch.where(fitted, fit["y"], ys.float())
     harmonics = outline_harmonics(light, x, y, coc).abs()
+    is_light = _lit(fit["contrast"], fit["step"], fit["ground"], _grain(light))
     # Blade counts are read on the light smoothed by a pixel: a hard-edged disc's staircase outline
     # otherwise puts 2 % into single orders (a binary 22 px disc reads as a pentagon).
     smooth = outline_harmonics(gaussian_blur(light, ANTI_ALIAS_PX), x, y, coc)
     lights: list[dict] = []
     for k in range(len(x)):
         centre_x, centre_y, size = float(x[k]), float(y[k]), float(coc[k])
-        if bool(harmonics[k].isnan().any()) or float(fit["contrast"][k]) < LIGHT_CONTRAST:
+        if bool(harmonics[k].isnan().any()) or not bool(is_light[k]):
             continue
         if any(math.hypot(centre_x - other["x"], centre_y - other["y"]) < 0.5 * size for other in lights):
             continue  # another seed on the same light
@@ -425,7 +433,8 @@ def read_outlines(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
             continue  # another seed on the same disc, fitted on more rays
         box = [round(x - major / 2), round(y - major / 2), math.ceil(major), math.ceil(major)]
         outlines.append({"x": x, "y": y, "aspect": major / minor, "angle": float(fit["angle"][k]),
-                         "diameter": major, "box": box, "coc": coc, "contrast": float(fit["contrast"][k])})
+                         "diameter": major, "box": box, "coc": coc, "contrast": float(fit["contrast"][k]),
+                         "step": float(fit["step"][k]), "ground": float(fit["ground"][k])})
     return outlines
 
 
@@ -487,8 +496,20 @@ def _lights(light: torch.Tensor, shot: Shot, f_number: float) -> list[dict]:
     """The outlines of lights read at the CoC of ``f_number``, each with the ``log_f_number`` its
     diameter gives."""
     outlines = read_outlines(light, shot.expected_coc_px(f_number), shot.depth_edge, MIN_SIZE_COC_PX, LIGHT_CONTRAST)
+    grain = _grain(light)
     return [{**d, "log_f_number": math.log(d["coc"] * f_number / d["diameter"])}
-            for d in outlines if d["contrast"] >= LIGHT_CONTRAST]
+            for d in outlines if _lit(torch.tensor(d["contrast"]), torch.tensor(d["step"]), torch.tensor(d["ground"]), grain)]
+
+
+def _grain(light: torch.Tensor) -> float:
+    """The picture's grain: the noise of its sRGB luma (:func:`~.defocus.noise_sigma`)."""
+    return noise_sigma(linear_to_srgb(light.clamp(0, 1)))
+
+
+def _lit(contrast: torch.Tensor, step: torch.Tensor, ground: torch.Tensor, grain_srgb: float) -> torch.Tensor:
+    """Whether discs of inside over ground ``contrast``, inside less ground ``step`` and ``ground``
+    level (linear) are lights: ``LIGHT_CONTRAST`` times the ground, ``LIGHT_SNR`` times the grain above it."""
+    return (contrast >= LIGHT_CONTRAST) & (step >= LIGHT_SNR * grain_srgb * srgb_decoding_slope(ground))
 
 
 def _refined_f_number(light: torch.Tensor, shot: Shot, f_number: float) -> float | None:
