@@ -143,8 +143,8 @@ DISC_F_NUMBER_SPREAD = 0.3
 #: A disc is a light's, for its size, where its inside is this many times the ring around it, and
 #: stands LIGHT_SNR times the picture's grain (its sRGB noise as linear light at the ring's level)
 #: above it: on a black ground, 8 codes of grain make blobs 3-7 times their surroundings, 4-10 px
-#: across, which read as small discs (the night street at 2N: 22 of them, its discs' f-numbers
-#: spread 0.05 -> 0.53).
+#: across, which read as small discs (the night street at 2N: 22 of them, and its discs' f-numbers
+#: spread 0.53 instead of the clean render's 0.05). (The ring term's reader has its own test.)
 LIGHT_CONTRAST = 3.0
 LIGHT_SNR = 6.0
 #: First guesses of the f-number after the caller's, two stops apart: a guess finds the
