@@ -49,6 +49,10 @@ def test_implied_f_number_of_a_clean_render(clean, sharp):
     report = diagnose(shot(image, depth), depth, focal_length_mm=85, focus_distance_m=2.0)
     assert abs(math.log2(report.implied_f_number / LENS.f_number)) <= 0.5
     assert report.implied_from == "edges"
+    # Left sharp everywhere (no blur at all), the edges bracket no f-number: the fit's best is the
+    # grid's end, f/63, which is no estimate; the report says unknown and judges at f/2.8.
+    report = diagnose(quantised(image.clamp(0, 1)), depth, focal_length_mm=85, focus_distance_m=2.0)
+    assert report.implied_f_number is None and report.implied_from is None and report.f_number == 2.8
 
 
 def corrupt(kind: str, sharp, clean) -> torch.Tensor:

@@ -63,7 +63,10 @@ def log_residual(measured_px: torch.Tensor, expected_px: torch.Tensor) -> torch.
 def implied_f_number(readings: Readings, coc_per_f_number: float) -> float | None:
     """The f-number whose expected CoC best explains the measured blur, or None.
 
-    None when fewer than 20 readings lie out of focus (nothing constrains the aperture).
+    None when fewer than 20 readings lie out of focus (nothing constrains the aperture), or when
+    the best fit is an end of ``F_NUMBER_GRID`` (f/0.7 or f/63): the readings then bracket no
+    f-number (a dark room's few edges read sharp whatever the depth gave f/63), and the end is no
+    estimate.
     """
     out_of_focus = readings.inverse_defocus * coc_per_f_number >= 2.0  # >= 2 px at f/1
     if int(out_of_focus.sum()) < 20:
@@ -73,7 +76,8 @@ def implied_f_number(readings: Readings, coc_per_f_number: float) -> float | Non
     residual = log_residual(readings.measured_px[None], expected)
     # Pinball loss: the fit follows the upper quantile of the readings (see BLUR_QUANTILE).
     loss = (torch.maximum(BLUR_QUANTILE * residual, (BLUR_QUANTILE - 1) * residual) * readings.weight[None]).sum(1)
-    return float(grid[int(loss.argmin())])
+    best = int(loss.argmin())
+    return float(grid[best]) if 0 < best < len(grid) - 1 else None
 
 
 def weighted_quantile(values: torch.Tensor, weight: torch.Tensor, q: float) -> float:
