@@ -120,7 +120,7 @@ def estimate_defocus(image_linear: torch.Tensor, *, spread_sigma_px: float = 4.0
     plane = luminance(image_linear.float())
     edge_sigma = torch.full_like(plane, math.nan)
     edge_weight = torch.zeros_like(plane)
-    noise_srgb = noise_sigma(linear_to_srgb(plane.clamp(0, 1)))
+    noise_srgb = grain_srgb(plane)
     level, scale = plane, 1
     while min(level.shape) >= MIN_LEVEL_SIDE_PX:
         coarsest = min(level.shape) < 2 * MIN_LEVEL_SIDE_PX
@@ -217,15 +217,24 @@ def _check_image(image_linear: torch.Tensor) -> None:
 
 
 def noise_sigma(plane: torch.Tensor) -> float:
-    """Noise standard deviation of an ``(H, W)`` map from the median absolute Laplacian (robust to edges).
-
-    The 4-neighbour Laplacian of white noise of std ``s`` has std ``sqrt(20) s``; its median absolute
-    value is 0.6745 times that.
-    """
+    """Noise standard deviation of an ``(H, W)`` map from the median absolute Laplacian (robust to edges)."""
     laplacian = 4 * plane[1:-1, 1:-1] - plane[:-2, 1:-1] - plane[2:, 1:-1] - plane[1:-1, :-2] - plane[1:-1, 2:]
+    return noise_from_laplacian(laplacian)
+
+
+def noise_from_laplacian(laplacian: torch.Tensor) -> float:
+    """The standard deviation of white noise whose 4-neighbour Laplacian has these values' median
+    absolute value: that Laplacian of noise of std ``s`` has std ``sqrt(20) s``, and its median
+    absolute value is 0.6745 times that (0 for no values)."""
     if laplacian.numel() == 0:
         return 0.0
     return float(laplacian.abs().median()) / (0.6745 * math.sqrt(20.0))
+
+
+def grain_srgb(light: torch.Tensor) -> float:
+    """A picture's grain: the noise of its ``(H, W)`` linear luma once sRGB-encoded, where cameras and
+    generators leave it about even across levels (:func:`linear_noise`)."""
+    return noise_sigma(linear_to_srgb(light.clamp(0, 1)))
 
 
 def linear_noise(level: torch.Tensor, noise_srgb: float) -> torch.Tensor:

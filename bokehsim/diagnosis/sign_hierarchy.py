@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..depth_refine import _box_mean
+from .defocus import noise_from_laplacian
 from .filters import luminance
 from .signs import Evidence, SignResult, severity_from_raw
 from .shot import bounding_box
@@ -100,8 +101,8 @@ def _laplacian(plane: torch.Tensor) -> torch.Tensor:
 
 
 def _noise(plane: torch.Tensor, region: torch.Tensor) -> float:
-    """The standard deviation of white noise whose Laplacian has ``plane``'s median absolute value in ``region``."""
-    return float(_laplacian(plane)[region].abs().median()) / (0.6745 * math.sqrt(20.0))
+    """The noise of ``plane`` read in ``region`` (:func:`~.defocus.noise_from_laplacian`)."""
+    return noise_from_laplacian(_laplacian(plane)[region])
 
 
 def above_grain(loudness: dict[str, float], grain: dict[str, float]) -> dict[str, float]:

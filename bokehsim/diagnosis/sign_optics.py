@@ -57,8 +57,7 @@ import math
 import torch
 
 from ..depth_refine import max_filter, min_filter
-from ..tone import linear_to_srgb
-from .defocus import noise_sigma, srgb_decoding_slope
+from .defocus import grain_srgb, srgb_decoding_slope
 from .disc_outline import disc_outlines, outline_harmonics
 from .filters import gaussian_blur, luminance
 from .shot import Shot, bounding_box, box_mask, dilate
@@ -355,7 +354,7 @@ def shaped_lights(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
     fitted = fit["rays"] > 0
     x, y = torch.where(fitted, fit["x"], xs.float()), torch.where(fitted, fit["y"], ys.float())
     harmonics = outline_harmonics(light, x, y, coc).abs()
-    is_light = _lit(fit["contrast"], fit["step"], fit["ground"], _grain(light))
+    is_light = _lit(fit["contrast"], fit["step"], fit["ground"], grain_srgb(light))
     # Blade counts are read on the light smoothed by a pixel: a hard-edged disc's staircase outline
     # otherwise puts 2 % into single orders (a binary 22 px disc reads as a pentagon).
     smooth = outline_harmonics(gaussian_blur(light, ANTI_ALIAS_PX), x, y, coc)
@@ -496,14 +495,9 @@ def _lights(light: torch.Tensor, shot: Shot, f_number: float) -> list[dict]:
     """The outlines of lights read at the CoC of ``f_number``, each with the ``log_f_number`` its
     diameter gives."""
     outlines = read_outlines(light, shot.expected_coc_px(f_number), shot.depth_edge, MIN_SIZE_COC_PX, LIGHT_CONTRAST)
-    grain = _grain(light)
+    grain = grain_srgb(light)
     return [{**d, "log_f_number": math.log(d["coc"] * f_number / d["diameter"])}
             for d in outlines if _lit(torch.tensor(d["contrast"]), torch.tensor(d["step"]), torch.tensor(d["ground"]), grain)]
-
-
-def _grain(light: torch.Tensor) -> float:
-    """The picture's grain: the noise of its sRGB luma (:func:`~.defocus.noise_sigma`)."""
-    return noise_sigma(linear_to_srgb(light.clamp(0, 1)))
 
 
 def _lit(contrast: torch.Tensor, step: torch.Tensor, ground: torch.Tensor, grain_srgb: float) -> torch.Tensor:
