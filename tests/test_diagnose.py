@@ -756,7 +756,8 @@ def test_a_clean_render_enlarged_five_times_reads_as_the_original(clean, clean_r
     render enlarged 5x (bicubic, as an upscaler does, with the depth map) spreads its own softness
     over five times the pixels, which read at a larger size moves the signs toward a cut-out's soft
     edge and blur that ignores distance (by up to 0.17 at a 1024 px working size). Read at the working
-    size, every sign stays within 0.12 of the original's (0.08 measured), and nothing is flagged."""
+    size, no sign rises by 0.12 over the original's (0.03 measured), and nothing is flagged. (Signs may
+    read lower: the outline's bleed is sampled at another scale, 0.17 -> 0.06.)"""
     from bokehsim.diagnosis.diagnose import WORKING_SIZE_PX
 
     height, width = 5 * HEIGHT, 5 * WIDTH
@@ -768,7 +769,7 @@ def test_a_clean_render_enlarged_five_times_reads_as_the_original(clean, clean_r
     report = diagnose(enlarged, large_depth, LENS)
     original = {s.sign: s.severity for s in clean_report.signs}
     assert report.primary is None
-    assert max(abs(s.severity - original[s.sign]) for s in report.signs) < 0.12, [(s.sign, round(s.severity, 2)) for s in report.signs]
+    assert max(s.severity - original[s.sign] for s in report.signs) < 0.12, [(s.sign, round(s.severity, 2)) for s in report.signs]
 
 
 def test_faint_rings_beside_the_outline_are_no_flagged_strip_but_sharp_background_is():

@@ -46,6 +46,20 @@ def test_sharp_edges_read_sharp_and_flat_regions_have_no_confidence():
     assert float(estimate.confidence[SIZE // 2, SIZE // 2 - SIZE // 3 - 1 : SIZE // 2 - SIZE // 3 + 3].max()) > 0.5
 
 
+def test_every_reading_of_a_sharp_outline_lies_on_it():
+    # A coarse pyramid level writes its reading at the centre of its block, up to a block from the
+    # edge, and reads a sharp edge split by its pooling as a blur: an edge a finer level has read is
+    # that level's (else a crisp reading lands on the blurred background beside a sharp subject,
+    # and a soft one on the subject's own outline).
+    for offset in range(4):
+        picture = torch.full((3, SIZE, SIZE), 0.1)
+        picture[:, :, SIZE // 2 + offset:] = 0.7
+        estimate = estimate_defocus(quantised(picture))
+        columns = torch.nonzero(estimate.edge_confidence > 0, as_tuple=True)[1]
+        assert columns.numel() > 100
+        assert int((columns - (SIZE // 2 + offset - 0.5)).abs().max()) <= 1
+
+
 def test_dense_map_carries_the_edge_reading_inward():
     estimate = estimate_defocus(blurred(10.0))
     assert abs(float(estimate.coc_px[SIZE // 2, SIZE // 2]) - 10.0) < 2.5

@@ -307,10 +307,15 @@ def _ridge(magnitude: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor) -> torch
 
 def _merge_level(edge_sigma: torch.Tensor, edge_weight: torch.Tensor, sigma_level: torch.Tensor,
                  weight: torch.Tensor, scale: int) -> None:
-    """Write one level's readings (in full-resolution px) at the centres of their blocks, in place.
+    """Write one level's readings (in full-resolution px) at the centres of their blocks, in place,
+    where the finer levels read nothing within a block.
 
     A block of ``scale`` px is pooled ``log2(scale)`` times; box pooling adds ``(scale^2 - 1) / 12``
-    px^2 of blur variance, which is taken off.
+    px^2 of blur variance, which is taken off. A coarse level fills in what the finer ones could not
+    read (a blur too wide for them, or an edge too faint in their noise); an edge they did read is
+    theirs: the coarse reading lands up to a block away from it, and of a sharp edge split by the
+    pooling it reads a blur that is not there (a crisp reading on the blurred background beside a
+    sharp subject, 3-4 px from a thin pole; a soft one on the subject's own outline).
     """
     # Readings next to the frame's border see the padding, not the picture: drop them.
     inner = torch.zeros_like(weight, dtype=torch.bool)
@@ -321,10 +326,10 @@ def _merge_level(edge_sigma: torch.Tensor, edge_weight: torch.Tensor, sigma_leve
     sigma_full_sq = (sigma_level[ys, xs] * scale) ** 2 - (scale**2 - 1) / 12.0
     ys_full = (ys * scale + scale // 2).clamp(max=edge_sigma.shape[0] - 1)
     xs_full = (xs * scale + scale // 2).clamp(max=edge_sigma.shape[1] - 1)
-    better = weight[ys, xs] > edge_weight[ys_full, xs_full]
-    ys_full, xs_full = ys_full[better], xs_full[better]
-    edge_sigma[ys_full, xs_full] = sigma_full_sq[better].clamp_min(0).sqrt()
-    edge_weight[ys_full, xs_full] = weight[ys, xs][better]
+    free = ~max_filter(edge_weight > 0, scale - 1)[ys_full, xs_full]
+    ys_full, xs_full = ys_full[free], xs_full[free]
+    edge_sigma[ys_full, xs_full] = sigma_full_sq[free].clamp_min(0).sqrt()
+    edge_weight[ys_full, xs_full] = weight[ys, xs][free]
 
 
 def coc_from_edge_sigma(sigma_px: torch.Tensor) -> torch.Tensor:
