@@ -462,8 +462,9 @@ def disc_f_number(image_linear: torch.Tensor, shot: Shot, f_number: float) -> fl
     f-numbers within ``DISC_F_NUMBER_SPREAD`` (log), which the bright spots of a texture do not.
     """
     light = luminance(image_linear)
+    grain = grain_srgb(light)
     for guess in dict.fromkeys((f_number, *F_NUMBER_GUESSES)):
-        found = _refined_f_number(light, shot, guess)
+        found = _refined_f_number(light, shot, guess, grain)
         if found is not None:
             return found
     return None
@@ -475,9 +476,10 @@ def light_discs(image_linear: torch.Tensor, shot: Shot, f_number: float) -> list
     the dicts of :func:`read_outlines` with ``log_f_number``, the log of the N each disc's diameter
     gives (:func:`disc_f_number`)."""
     light = luminance(image_linear)
+    grain = grain_srgb(light)
     discs: list[dict] = []
     for guess in (f_number, f_number / 2):
-        for disc in _lights(light, shot, guess):
+        for disc in _lights(light, shot, guess, grain):
             coc = disc["coc"] * guess / f_number  # the CoC at f_number
             if not any(math.hypot(disc["x"] - other["x"], disc["y"] - other["y"]) < 0.5 * coc for other in discs):
                 discs.append({**disc, "coc": coc})
@@ -491,13 +493,15 @@ def log_f_number_quartiles(discs: list[dict]) -> tuple[float, float, float]:
     return low, middle, high
 
 
-def _lights(light: torch.Tensor, shot: Shot, f_number: float) -> list[dict]:
+def _lights(light: torch.Tensor, shot: Shot, f_number: float, grain: float) -> list[dict]:
     """The outlines of lights read at the CoC of ``f_number``, each with the ``log_f_number`` its
-    diameter gives."""
+    diameter gives; ``grain`` is the picture's (:func:`~.defocus.grain_srgb` of ``light``)."""
     outlines = read_outlines(light, shot.expected_coc_px(f_number), shot.depth_edge, MIN_SIZE_COC_PX, LIGHT_CONTRAST)
-    grain = grain_srgb(light)
+    if not outlines:
+        return []
+    lit = _lit(*(torch.tensor([d[key] for d in outlines]) for key in ("contrast", "step", "ground")), grain)
     return [{**d, "log_f_number": math.log(d["coc"] * f_number / d["diameter"])}
-            for d in outlines if _lit(torch.tensor(d["contrast"]), torch.tensor(d["step"]), torch.tensor(d["ground"]), grain)]
+            for d, is_light in zip(outlines, lit.tolist()) if is_light]
 
 
 def _lit(contrast: torch.Tensor, step: torch.Tensor, ground: torch.Tensor, grain_srgb: float) -> torch.Tensor:
@@ -506,11 +510,11 @@ def _lit(contrast: torch.Tensor, step: torch.Tensor, ground: torch.Tensor, grain
     return (contrast >= LIGHT_CONTRAST) & (step >= LIGHT_SNR * grain_srgb * srgb_decoding_slope(ground))
 
 
-def _refined_f_number(light: torch.Tensor, shot: Shot, f_number: float) -> float | None:
+def _refined_f_number(light: torch.Tensor, shot: Shot, f_number: float, grain: float) -> float | None:
     """:func:`disc_f_number` from one first guess: the discs read at the guess's CoC, then again at
     the CoC of the f-number they give."""
     for _ in range(2):
-        discs = _lights(light, shot, f_number)
+        discs = _lights(light, shot, f_number, grain)
         if len(discs) < MIN_DISCS:
             return None
         low, middle, high = log_f_number_quartiles(discs)
