@@ -266,12 +266,10 @@ def light_fills(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: torc
     radii), ``box``. Found where the light smoothed by a quarter of the CoC peaks (a ring's middle as
     a disc's); kept where the ring is ``FILL_CONTRAST`` times the ground and evenly lit (each of eight
     sectors ``EVEN_SECTORS`` of the brightest, above the ground)."""
-    region = expected_px >= BLADE_COC_PX
-    if int(region.sum()) < 16:
+    found = _defocused_region(expected_px, depth_edge, BLADE_COC_PX, 1.5)  # the ground read out to 1.5 radii
+    if found is None:
         return []
-    coc_px = float(expected_px[region].median())
-    if depth_edge is not None:
-        region &= ~dilate(depth_edge, math.ceil(0.75 * coc_px) + 1)
+    region, coc_px = found
     smooth = gaussian_blur(light, coc_px / 4)
     peaks = region & (smooth >= max_filter(smooth, max(1, round(coc_px / 4))))
     ys, xs = torch.nonzero(peaks, as_tuple=True)
@@ -441,13 +439,25 @@ def _region_seeds(light: torch.Tensor, expected_px: torch.Tensor, depth_edge: to
                   min_coc_px: float, seed_contrast: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """The region that defocuses by ``min_coc_px`` or more, away from depth edges by a disc's reach,
     and its seeds' rows and columns (:func:`_seeds`); None where that region is too small."""
-    defocused = expected_px >= min_coc_px
-    if int(defocused.sum()) < 16:
+    found = _defocused_region(expected_px, depth_edge, min_coc_px, MAX_DIAMETER_RATIO)
+    if found is None:
         return None
-    coc_px = float(expected_px[defocused].median())
-    if depth_edge is not None:
-        defocused &= ~dilate(depth_edge, math.ceil(MAX_DIAMETER_RATIO * coc_px / 2) + 1)
+    defocused, coc_px = found
     return defocused, *_seeds(light, defocused, coc_px, seed_contrast)
+
+
+def _defocused_region(expected_px: torch.Tensor, depth_edge: torch.Tensor | None, min_coc_px: float,
+                      diameter_per_coc: float) -> tuple[torch.Tensor, float] | None:
+    """Where the expected CoC reaches ``min_coc_px``, less half a disc of ``diameter_per_coc`` times
+    its median CoC (and a pixel) around depth edges, where such a disc would cross one; and that
+    median CoC. None where fewer than 16 pixels defocus so much."""
+    region = expected_px >= min_coc_px
+    if int(region.sum()) < 16:
+        return None
+    coc_px = float(expected_px[region].median())
+    if depth_edge is not None:
+        region &= ~dilate(depth_edge, math.ceil(diameter_per_coc * coc_px / 2) + 1)
+    return region, coc_px
 
 
 def disc_f_number(image_linear: torch.Tensor, shot: Shot, f_number: float) -> float | None:
