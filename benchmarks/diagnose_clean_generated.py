@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-import fix_eval
 from bokehsim import render_full
 from bokehsim.diagnosis import diagnose
 from diagnose_clean_heldout import write_results
 from diagnose_eval import to_8bit
+from fix_eval import scene, texture
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def natural_texture(height: int, width: int, seed: int, period_px: float) -> tor
     return (0.45 + 0.18 * mixed).clamp(0, 1) ** 2.2
 
 
-FAMILIES = {"stripes": fix_eval.texture, "natural": natural_texture}
+FAMILIES = {"stripes": texture, "natural": natural_texture}
 
 
 def main() -> None:
@@ -57,11 +57,10 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "diagnose_clean_generated.md")
     args = parser.parse_args()
     rows = []
-    for family, texture in FAMILIES.items():
-        fix_eval.texture = texture  # scene() paints its surfaces with the module's texture
+    for family, paint in FAMILIES.items():
         for width in (320, 480):
             for seed in range(args.seeds):
-                sharp, depth, lens = fix_eval.scene(width, seed)
+                sharp, depth, lens = scene(width, seed, paint)
                 report = diagnose(to_8bit(render_full(sharp, depth, lens).image), depth, lens)
                 flagged = [sign.sign for sign in report.signs if sign.flagged]
                 rows.append((f"{family} {width} px #{seed}", family, report.score, flagged))

@@ -53,25 +53,26 @@ def texture(height: int, width: int, seed: int, period_px: float) -> torch.Tenso
     return (base * (0.5 + 0.5 * stripes) * (0.4 + 0.6 * coarse)).clamp(0, 1) ** 2.2
 
 
-def scene(width: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, Lens]:
-    """(pinhole image linear (3, H, W), depth m (H, W), lens) of one generated scene."""
+def scene(width: int, seed: int, paint=texture) -> tuple[torch.Tensor, torch.Tensor, Lens]:
+    """(pinhole image linear (3, H, W), depth m (H, W), lens) of one generated scene, its surfaces
+    painted by ``paint(height, width, seed, period_px)`` (:func:`texture` by default)."""
     height = width * 2 // 3
     g = torch.Generator().manual_seed(seed)
     y, x = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
     far = 4.0 + 6.0 * float(torch.rand(1, generator=g))
     depth = torch.full((height, width), far)
-    image = texture(height, width, seed, 6 + 10 * float(torch.rand(1, generator=g)))
+    image = paint(height, width, seed, 6 + 10 * float(torch.rand(1, generator=g)))
     # A nearer background plane on one side (a wall a step behind the subject).
     wall = x > width * (0.6 + 0.2 * float(torch.rand(1, generator=g)))
     depth[wall] = far * 0.45
-    image[:, wall] = texture(height, width, seed + 100, 5)[:, wall]
+    image[:, wall] = paint(height, width, seed + 100, 5)[:, wall]
     # The subject: an ellipse with a head, at the focus distance.
     cx, cy = width * (0.35 + 0.15 * float(torch.rand(1, generator=g))), height * 0.55
     body = ((x - cx) / (width * 0.12)) ** 2 + ((y - cy) / (height * 0.35)) ** 2 < 1
     head = ((x - cx) ** 2 + (y - cy + height * 0.38) ** 2) < (width * 0.07) ** 2
     subject = body | head
     depth[subject] = 2.0
-    image[:, subject] = texture(height, width, seed + 200, 3)[:, subject]
+    image[:, subject] = paint(height, width, seed + 200, 3)[:, subject]
     if seed % 3 == 2:  # a defocused foreground twig across a corner
         twig = ((y - 0.9 * x - height * 0.55).abs() < width * 0.015) & (x < width * 0.3)
         depth[twig] = 1.2
