@@ -132,3 +132,23 @@ def test_grain_in_the_bright_half_of_a_dark_picture_reads_as_no_edges():
     # The conversion itself: the decoding's slope at each level (about 10x at mid grey what it is near black).
     noise = [float(linear_noise(torch.full((8, 8), level), 1.0)[4, 4]) for level in (0.002, 0.2, 0.6)]
     assert noise[0] < noise[1] < noise[2] and 5 < noise[2] / noise[0] < 40
+
+
+def test_a_texture_s_bright_stripes_are_read_but_dim_lights_on_black_are_highlights():
+    """A highlight's rim says nothing of the blur, so its readings are dropped; but in a lit scene a
+    highlight stands 1.5 stops over the darkest level around it, not the one stop of an ordinary
+    texture's bright stripes over its darker ones (which, taken for highlights, left a sharp striped
+    background without a reading). Over a near-black ground one stop is enough: a light's glow."""
+    from bokehsim.diagnosis.defocus import highlight_rims
+    from bokehsim.diagnosis.filters import luminance
+
+    xx = torch.arange(SIZE).expand(SIZE, SIZE)
+    bars = (xx // 8) % 2 == 0
+    lit = quantised(torch.where(bars, 0.5, 0.2).expand(3, SIZE, SIZE))  # 2.5x: 1.3 stops
+    assert float(highlight_rims(lit, luminance(lit)).float().mean()) == 0.0
+    estimate = estimate_defocus(lit)
+    readings = estimate.edge_coc_px[estimate.edge_confidence > 0]
+    assert readings.numel() > 500 and float(readings.median()) < 1.5
+    night = quantised(torch.where(bars, 0.02, 0.004).expand(3, SIZE, SIZE))  # 5x over near-black
+    assert float(highlight_rims(night, luminance(night)).float().mean()) > 0.9
+    assert int((estimate_defocus(night).edge_confidence > 0).sum()) == 0

@@ -60,8 +60,17 @@ MIN_SNR = 6.0
 
 #: A highlight: at least this share of its brightness lies in a structure narrower than
 #: 2 * HIGHLIGHT_RADIUS_PX + 1 px (bright or dim: dim discs have sharp rims too), above the
-#: near-black floor HIGHLIGHT_LEVEL (linear).
-HIGHLIGHT_SHARE = 0.5
+#: near-black floor HIGHLIGHT_LEVEL (linear). In a lit scene that is 1.5 stops over the darkest
+#: level around it: at half (one stop) a texture's bright stripes or blobs over its darker ones
+#: passed as highlights and lost their readings (most of a sharp striped background, 12-49 % of
+#: the ground-truth scenes' frames). Where the surround is dark (its mean over the same window
+#: below DARK_SURROUND_LEVEL, linear: sRGB code 38) a structure twice as bright as the darkest
+#: level is a light or its glow, whose rim says nothing of the blur: there the share stays
+#: DARK_SURROUND_SHARE (at 0.65 everywhere, a night portrait's clean render read as blur that
+#: ignores distance).
+HIGHLIGHT_SHARE = 0.65
+DARK_SURROUND_SHARE = 0.5
+DARK_SURROUND_LEVEL = 0.02
 HIGHLIGHT_RADIUS_PX = 20
 HIGHLIGHT_LEVEL = 0.002
 #: A channel at or above this linear value is clipped (8-bit 252 and up).
@@ -151,7 +160,9 @@ def highlight_rims(image_linear: torch.Tensor, plane: torch.Tensor) -> torch.Ten
         image_linear: ``(C, H, W)`` linear image; ``plane`` its ``(H, W)`` luminance.
     """
     opened = max_filter(min_filter(plane, HIGHLIGHT_RADIUS_PX), HIGHLIGHT_RADIUS_PX)
-    bright = ((plane - opened > HIGHLIGHT_SHARE * plane) & (plane > HIGHLIGHT_LEVEL)).float()
+    dark = _box_mean(plane[None], HIGHLIGHT_RADIUS_PX)[0] < DARK_SURROUND_LEVEL
+    share = torch.where(dark, DARK_SURROUND_SHARE, HIGHLIGHT_SHARE)
+    bright = ((plane - opened > share * plane) & (plane > HIGHLIGHT_LEVEL)).float()
     # The square opening also shaves thin slivers off the curved outline of any large bright
     # shape: a second, binary opening keeps only blobs at least 5 px across.
     bright = max_filter(min_filter(bright, 2), 2) > 0
